@@ -1,0 +1,35 @@
+# The two commands a newcomer needs:  make run  and  make test.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup run test services lint
+
+# Python packages into .venv and front-end assets into node_modules; each step
+# re-runs only when its manifest changes.
+setup: $(VENV)/.installed node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Serve on 127.0.0.1:8000 on the embedded default: SQLite, local disk, worker beside it.
+run: setup
+	$(BIN)/drop-ops migrate
+	$(BIN)/drop-ops serve --with-worker
+
+# The whole suite, on SQLite and on real PostgreSQL + Redis (started here if down).
+test: setup services
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+services:
+	bash scripts/test-services.sh
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -1,0 +1,70 @@
+"""The one place the web application is wired together."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import falcon
+import redis
+from falcon.media.multipart import MultipartFormHandler
+
+from drop import drops
+from drop.config import Config
+from drop.error_cache import ErrorCache
+from drop.errors import serialize_error
+from drop.middleware import DatabaseConnection
+from drop.models import db, init_database
+from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
+from drop.static import add_static_routes
+from drop.storage import BlobStorage
+
+# Text fields (password, expires_in, max_downloads) are tiny; the file part is streamed
+# and never buffered, so nothing else needs room in memory.
+MAX_TEXT_FIELD_BYTES = 64 * 1024
+
+
+def create_app(
+    config: Config | None = None,
+    *,
+    clock: Callable = drops.utcnow,
+    schedule_blob_deletion: Callable[[str], None] | None = None,
+    redis_client: redis.Redis | None = None,
+) -> falcon.App:
+    """Build the WSGI app from `config` (default: the environment)."""
+    config = config or Config.from_env()
+    init_database(config.effective_database_url)
+    storage = BlobStorage(config.data_dir)
+    storage.ensure_dirs()
+    if schedule_blob_deletion is None:
+        schedule_blob_deletion = _huey_blob_deletion(config)
+
+    middleware = []
+    if config.redis_url:
+        client = redis_client or redis.Redis.from_url(
+            config.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5
+        )
+        middleware.append(ErrorCache(client, config.error_cache_ttl))
+    middleware.append(DatabaseConnection(db))
+
+    app = falcon.App(middleware=middleware)
+    app.set_error_serializer(serialize_error)
+    multipart = MultipartFormHandler()
+    multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
+    app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
+
+    files = FileItem(config, storage, schedule_blob_deletion, clock)
+    app.add_route(f"{API_PREFIX}/file", FileCollection(config, storage, clock))
+    app.add_route(f"{API_PREFIX}/file/{{token}}", files)
+    app.add_route(f"{API_PREFIX}/file/{{token}}/{{filename}}", files, suffix="named")
+    add_static_routes(app)
+    return app
+
+
+def _huey_blob_deletion(config: Config) -> Callable[[str], None]:
+    # Imported here: drop.tasks builds its Huey from the environment at import time.
+    from drop.tasks import schedule_blob_deletion
+
+    return functools.partial(
+        schedule_blob_deletion, config.data_dir, delay_seconds=config.delete_grace_seconds
+    )

@@ -1,0 +1,100 @@
+"""Every DROP_* setting, read from the environment in one place with its default beside it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+MIB = 1024 * 1024
+DAY = 24 * 60 * 60
+
+
+class ConfigError(ValueError):
+    """A setting has a value drop cannot run with; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: an SQLite file inside data_dir
+    redis_url: str | None = None  # None: embedded mode (SQLite-backed Huey, no 4XX cache)
+    max_upload_bytes: int = 16 * MIB
+    default_expires_in: int = DAY
+    max_expires_in: int = 7 * DAY
+    max_downloads: int = 100
+    base_url: str | None = None  # None: taken from each request
+    error_cache_ttl: int = 300
+    delete_grace_seconds: int = 0
+    accel_redirect: str | None = None
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'drop.sqlite3').resolve()}"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Config:
+        """Build the config from DROP_* variables, raising ConfigError on the first bad one."""
+        env = os.environ if environ is None else environ
+        config = cls(
+            data_dir=Path(env.get("DROP_DATA_DIR", "var")),
+            database_url=env.get("DROP_DATABASE_URL", ""),
+            redis_url=env.get("DROP_REDIS_URL") or None,
+            max_upload_bytes=_positive_int(env, "DROP_MAX_UPLOAD_BYTES", 16 * MIB),
+            default_expires_in=_positive_int(env, "DROP_DEFAULT_EXPIRES_IN", DAY),
+            max_expires_in=_positive_int(env, "DROP_MAX_EXPIRES_IN", 7 * DAY),
+            max_downloads=_positive_int(env, "DROP_MAX_DOWNLOADS", 100),
+            base_url=(env.get("DROP_BASE_URL") or "").rstrip("/") or None,
+            error_cache_ttl=_positive_int(env, "DROP_4XX_CACHE_TTL", 300),
+            delete_grace_seconds=_non_negative_int(env, "DROP_DELETE_GRACE_SECONDS", 0),
+            accel_redirect=(env.get("DROP_ACCEL_REDIRECT") or "").rstrip("/") or None,
+        )
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.default_expires_in > self.max_expires_in:
+            raise ConfigError(
+                "DROP_DEFAULT_EXPIRES_IN must not exceed DROP_MAX_EXPIRES_IN "
+                f"({self.default_expires_in} > {self.max_expires_in})"
+            )
+        scheme = urlparse(self.effective_database_url).scheme
+        if scheme not in ("sqlite", "postgres", "postgresql"):
+            raise ConfigError(
+                f"DROP_DATABASE_URL must start with sqlite:// or postgresql://, got {scheme!r}"
+            )
+        if self.redis_url and urlparse(self.redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError("DROP_REDIS_URL must be a redis:// or rediss:// URL")
+        if self.base_url and urlparse(self.base_url).scheme not in ("http", "https"):
+            raise ConfigError("DROP_BASE_URL must be an http:// or https:// URL")
+        if self.accel_redirect and not self.accel_redirect.startswith("/"):
+            raise ConfigError("DROP_ACCEL_REDIRECT must be a location path starting with /")
+
+
+def _positive_int(env, name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive whole number, got {value}")
+    return value
+
+
+def _non_negative_int(env, name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 0:
+        raise ConfigError(f"{name} must be zero or a positive whole number, got {value}")
+    return value
+
+
+def _int(env, name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None

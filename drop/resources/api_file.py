@@ -1,0 +1,132 @@
+"""The JSON API: PUT a file, GET it back, DELETE it early."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import falcon
+
+from drop import crypto, drops
+from drop.config import Config
+from drop.downloads import download_headers, request_password
+from drop.models import DELETED, Drop
+from drop.storage import BlobStorage
+from drop.uploads import read_upload_form
+
+API_PREFIX = "/api/v1.0"
+
+
+def drop_api_url(base: str, token: str) -> str:
+    return f"{base}{API_PREFIX}/file/{token}"
+
+
+class FileCollection:
+    """PUT /api/v1.0/file: store an upload and answer with its link and delete token."""
+
+    def __init__(self, config: Config, storage: BlobStorage, clock: Callable = drops.utcnow):
+        self._config = config
+        self._storage = storage
+        self._clock = clock
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response):
+        form = read_upload_form(req, self._config, self._storage)
+        new = drops.create_drop(
+            self._storage,
+            form.temp,
+            filename=form.filename,
+            content_type=form.content_type,
+            password=form.password,
+            expires_in=form.expires_in,
+            max_downloads=form.max_downloads,
+            now=self._clock(),
+        )
+        base = self._config.base_url or req.prefix
+        resp.status = falcon.HTTP_201
+        resp.media = {
+            "status": "File Uploaded Successfully",
+            "url": drop_api_url(base, new.drop.token),
+            "token": new.drop.token,
+            "expires_at": new.drop.expires_at.isoformat(timespec="seconds") + "Z",
+            "max_downloads": new.drop.max_downloads,
+            "delete_token": new.delete_token,
+        }
+
+    on_post = on_put
+
+
+class FileItem:
+    """GET (download), HEAD (inspect without using a download) and DELETE one drop."""
+
+    def __init__(
+        self,
+        config: Config,
+        storage: BlobStorage,
+        schedule_blob_deletion: Callable[[str], None],
+        clock: Callable = drops.utcnow,
+    ):
+        self._config = config
+        self._storage = storage
+        self._schedule_blob_deletion = schedule_blob_deletion
+        self._clock = clock
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
+        drop = self._permitted_drop(req, token)
+        # Open before claiming: a missing blob must not use up a download.
+        try:
+            blob = self._storage.open(drop.token)
+        except FileNotFoundError:
+            raise falcon.HTTPGone() from None
+        claim = drops.claim_download(drop.token, self._clock())
+        if claim is None:
+            blob.close()
+            raise falcon.HTTPGone()
+        if claim.last:
+            # Deletion waits for the server to close the file, so it never races a
+            # response that is still reading it.
+            blob.after_close(lambda: self._schedule_blob_deletion(drop.token))
+        resp.set_headers(download_headers(drop))
+        resp.set_stream(blob, drop.size)
+
+    def on_get_named(self, req, resp, token: str, filename: str):
+        """The seed's /file/<token>/<filename> form: the name is decoration."""
+        self.on_get(req, resp, token)
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response, token: str):
+        drop = self._permitted_drop(req, token)
+        resp.set_headers(download_headers(drop))
+        resp.content_length = drop.size
+
+    def on_head_named(self, req, resp, token: str, filename: str):
+        self.on_head(req, resp, token)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, token: str):
+        drop = self._find(token)
+        if not crypto.verify_delete_token(
+            req.get_header("X-Delete-Token") or "", drop.delete_token_hash
+        ):
+            raise falcon.HTTPForbidden(description="the X-Delete-Token header does not match")
+        if not drops.end_drop(drop.token, DELETED, self._clock()):
+            raise falcon.HTTPGone()
+        self._schedule_blob_deletion(drop.token)
+        resp.status = falcon.HTTP_204
+
+    def _find(self, token: str) -> Drop:
+        # The shape check keeps junk paths away from the database entirely.
+        drop = drops.find_drop(token) if crypto.is_token(token) else None
+        if drop is None:
+            raise falcon.HTTPNotFound()
+        return drop
+
+    def _permitted_drop(self, req: falcon.Request, token: str) -> Drop:
+        drop = self._find(token)
+        if not drop.is_available(self._clock()):
+            raise falcon.HTTPGone()
+        if drop.password_hash:
+            password = request_password(req)
+            if not password or not crypto.verify_password(password, drop.password_hash):
+                raise falcon.HTTPUnauthorized(
+                    title="Unauthorized",
+                    description="this file needs its password",
+                    challenges=['Drop-Password realm="drop"'],
+                )
+        return drop

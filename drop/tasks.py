@@ -1,0 +1,70 @@
+"""Background work on Huey: deleting downloaded blobs and the per-minute sweep.
+
+Huey is Redis-backed when DROP_REDIS_URL is set and SQLite-backed otherwise, so the
+embedded default needs no server.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from huey import RedisHuey, SqliteHuey, crontab
+
+from drop import drops
+from drop.config import Config
+from drop.models import db, init_database
+from drop.storage import BlobStorage
+
+log = logging.getLogger(__name__)
+
+
+def build_huey(config: Config):
+    if config.redis_url:
+        return RedisHuey("drop", url=config.redis_url)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("drop", filename=str(config.data_dir / "huey.sqlite3"))
+
+
+config = Config.from_env()
+huey = build_huey(config)
+
+
+@huey.on_startup()
+def open_database():
+    # The consumer imports this module without the web app's factory, so it points
+    # the model at the database itself.
+    if db.obj is None:
+        init_database(config.effective_database_url)
+
+
+@huey.task(retries=3, retry_delay=10)
+def delete_blob(data_dir: str, token: str) -> bool:
+    """Remove a gone drop's blob (scheduled once its last download has been served)."""
+    return BlobStorage(Path(data_dir)).delete(token)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def sweep() -> dict:
+    """Expire due drops; remove blobs nothing needs and stale temp files."""
+    with db.connection_context():
+        report = drops.sweep(
+            BlobStorage(config.data_dir), drops.utcnow(), config.delete_grace_seconds
+        )
+    if report.expired or report.blobs_deleted or report.orphans_deleted or report.temps_deleted:
+        log.info(
+            "sweep: %d expired, %d blobs and %d orphans deleted, %d temp files removed",
+            len(report.expired),
+            len(report.blobs_deleted),
+            len(report.orphans_deleted),
+            report.temps_deleted,
+        )
+    return {"expired": len(report.expired), "blobs_deleted": len(report.blobs_deleted)}
+
+
+def schedule_blob_deletion(data_dir: Path, token: str, delay_seconds: int = 0) -> None:
+    """Queue deletion of a blob, after `delay_seconds` when a proxy still has to open it."""
+    if delay_seconds:
+        delete_blob.schedule((str(data_dir), token), delay=delay_seconds)
+    else:
+        delete_blob(str(data_dir), token)

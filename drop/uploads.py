@@ -1,0 +1,117 @@
+"""Reads an upload's multipart body: the file streamed to disk, the options validated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import falcon
+
+from drop.config import Config
+from drop.filenames import sanitize_content_type, sanitize_filename
+from drop.storage import BlobStorage, TempBlob, UploadTooLarge
+
+# Room in Content-Length for the multipart framing and the small text fields, so the
+# up-front check only refuses bodies that cannot possibly hold an allowed file.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+MAX_PASSWORD_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    temp: TempBlob
+    filename: str
+    content_type: str
+    password: str | None
+    expires_in: int
+    max_downloads: int
+
+
+def too_large(config: Config) -> falcon.HTTPContentTooLarge:
+    return falcon.HTTPContentTooLarge(
+        description=f"files may be at most {config.max_upload_bytes} bytes"
+    )
+
+
+def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) -> UploadForm:
+    """Stream the `file` part to a temp file and validate the other fields.
+
+    Raises a 4xx HTTPError for anything wrong; the temp file never outlives a failure.
+    """
+    if (
+        req.content_length
+        and req.content_length > config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+    ):
+        raise too_large(config)
+    if not (req.content_type or "").lower().startswith("multipart/form-data"):
+        raise falcon.HTTPBadRequest(description="send the file as multipart/form-data")
+
+    temp = None
+    file_part = None
+    fields: dict[str, str] = {}
+    try:
+        for part in req.get_media():
+            if part.name == "file":
+                if temp is not None:
+                    raise falcon.HTTPBadRequest(description="send exactly one file part")
+                file_part = (part_filename(part), part.content_type)
+                try:
+                    temp = storage.receive(part.stream, config.max_upload_bytes)
+                except UploadTooLarge:
+                    raise too_large(config) from None
+            elif part.name in ("password", "expires_in", "max_downloads"):
+                fields[part.name] = part.get_text() or ""
+        if temp is None:
+            raise falcon.HTTPBadRequest(description="the multipart body has no `file` part")
+        form = UploadForm(
+            temp=temp,
+            filename=sanitize_filename(file_part[0]),
+            content_type=sanitize_content_type(file_part[1]),
+            password=_password(fields.get("password")),
+            expires_in=_bounded_int(
+                fields, "expires_in", config.default_expires_in, config.max_expires_in
+            ),
+            max_downloads=_bounded_int(fields, "max_downloads", 1, config.max_downloads),
+        )
+    except BaseException:
+        if temp is not None:
+            temp.path.unlink(missing_ok=True)
+        raise
+    return form
+
+
+def part_filename(part) -> str | None:
+    """The part's filename, even when the client sent bytes that are not UTF-8.
+
+    Falcon decodes the Content-Disposition header strictly and raises on invalid UTF-8;
+    such a name is still a name, so decode it leniently and keep what can be kept.
+    """
+    try:
+        return part.filename
+    except UnicodeDecodeError:
+        raw = part._headers.get(b"content-disposition", b"")
+        _, params = falcon.parse_header(raw.decode("utf-8", "replace"))
+        return params.get("filename")
+
+
+def _password(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if len(raw) > MAX_PASSWORD_CHARS:
+        raise falcon.HTTPBadRequest(
+            description=f"password may be at most {MAX_PASSWORD_CHARS} characters"
+        )
+    return raw
+
+
+def _bounded_int(fields: dict[str, str], name: str, default: int, maximum: int) -> int:
+    raw = fields.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit():
+        raise falcon.HTTPBadRequest(
+            description=f"{name} must be a whole number from 1 to {maximum}"
+        )
+    value = int(raw)
+    if not 1 <= value <= maximum:
+        raise falcon.HTTPBadRequest(description=f"{name} must be from 1 to {maximum}, got {value}")
+    return value

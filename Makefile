@@ -29,6 +29,7 @@ test: setup services
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 services:
+	bash scripts/install-test-deps.sh
 	bash scripts/test-services.sh
 
 lint: setup

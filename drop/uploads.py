@@ -50,16 +50,17 @@ def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) 
     fields: dict[str, str] = {}
     try:
         for part in req.get_media():
-            if part.name == "file":
+            name, filename = part_disposition(part)
+            if name == "file":
                 if temp is not None:
                     raise falcon.HTTPBadRequest(description="send exactly one file part")
-                file_part = (part_filename(part), part.content_type)
+                file_part = (filename, part.content_type)
                 try:
                     temp = storage.receive(part.stream, config.max_upload_bytes)
                 except UploadTooLarge:
                     raise too_large(config) from None
-            elif part.name in ("password", "expires_in", "max_downloads"):
-                fields[part.name] = part.get_text() or ""
+            elif name in ("password", "expires_in", "max_downloads"):
+                fields[name] = part.get_text() or ""
         if temp is None:
             raise falcon.HTTPBadRequest(description="the multipart body has no `file` part")
         form = UploadForm(
@@ -79,18 +80,18 @@ def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) 
     return form
 
 
-def part_filename(part) -> str | None:
-    """The part's filename, even when the client sent bytes that are not UTF-8.
+def part_disposition(part) -> tuple[str | None, str | None]:
+    """The part's field name and filename, even when the client sent bytes that are not UTF-8.
 
     Falcon decodes the Content-Disposition header strictly and raises on invalid UTF-8;
-    such a name is still a name, so decode it leniently and keep what can be kept.
+    such a filename is still a name, so decode it leniently and keep what can be kept.
     """
     try:
-        return part.filename
+        return part.name, part.filename
     except UnicodeDecodeError:
         raw = part._headers.get(b"content-disposition", b"")
         _, params = falcon.parse_header(raw.decode("utf-8", "replace"))
-        return params.get("filename")
+        return params.get("name"), params.get("filename")
 
 
 def _password(raw: str | None) -> str | None:

@@ -91,12 +91,15 @@ def drop_env(config, **extra) -> dict[str, str]:
 class LiveServer:
     """Real gunicorn (and optionally a real Huey consumer) serving a config on 127.0.0.1."""
 
-    def __init__(self, config, workers: int = 2, with_worker: bool = False, **env):
+    def __init__(
+        self, config, workers: int = 2, with_worker: bool = False, gunicorn_args=(), **env
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = drop_env(config, DROP_BIND=f"127.0.0.1:{self.port}", **env)
         self.workers = workers
         self.with_worker = with_worker
+        self.gunicorn_args = list(gunicorn_args)
         self.processes: list[subprocess.Popen] = []
         self.log = config.data_dir / f"server-{self.port}.log"
 

@@ -1,0 +1,93 @@
+"""The Redis 4XX cache: deterministic errors answered without the database."""
+
+import dataclasses
+import logging
+
+import falcon.testing
+import pytest
+
+from drop.app import create_app
+from drop.models import Drop
+from tests.support import upload
+
+pytestmark = pytest.mark.parametrize("backend", ["postgres"])  # the backend with Redis
+
+
+def test_a_410_is_answered_from_the_cache_without_the_database(client):
+    token = upload(client).json["token"]
+    client.simulate_get(f"/api/v1.0/file/{token}")
+    first = client.simulate_get(f"/api/v1.0/file/{token}")
+    assert (first.status_code, first.headers["X-Drop-Cache"]) == (410, "miss")
+    # Remove the row: only a cached answer can still say 410 rather than 404.
+    Drop.delete().where(Drop.token == token).execute()
+    second = client.simulate_get(f"/api/v1.0/file/{token}")
+    assert (second.status_code, second.headers["X-Drop-Cache"]) == (410, "hit")
+    assert second.json["error"] == "Gone"
+
+
+def test_a_404_is_cached_per_method_and_path(client, redis_client):
+    path = "/api/v1.0/file/" + "f" * 32
+    client.simulate_get(path)
+    assert redis_client.exists(f"drop:4xx:GET:{path}")
+    assert not redis_client.exists(f"drop:4xx:HEAD:{path}")
+    assert client.simulate_get(path).headers["X-Drop-Cache"] == "hit"
+
+
+def test_a_cached_405_keeps_its_allow_header(client):
+    client.simulate_patch("/api/v1.0/file")
+    response = client.simulate_patch("/api/v1.0/file")
+    assert response.headers["X-Drop-Cache"] == "hit"
+    assert response.status_code == 405
+    assert "PUT" in response.headers["Allow"]
+
+
+def test_cached_entries_expire_with_the_ttl(client, redis_client, config):
+    path = "/api/v1.0/file/" + "e" * 32
+    client.simulate_get(path)
+    assert 0 < redis_client.ttl(f"drop:4xx:GET:{path}") <= config.error_cache_ttl
+
+
+def test_401_is_never_cached(client, redis_client):
+    token = upload(client, password="pw").json["token"]
+    assert client.simulate_get(f"/api/v1.0/file/{token}").status_code == 401
+    assert redis_client.keys("drop:4xx:*") == []
+    ok = client.simulate_get(f"/api/v1.0/file/{token}", headers={"X-Drop-Password": "pw"})
+    assert ok.status_code == 200
+
+
+def test_400_and_413_are_never_cached(client, redis_client):
+    client.simulate_put("/api/v1.0/file", body=b"x", headers={"Content-Type": "text/plain"})
+    upload(client, max_downloads="-1")
+    client.simulate_put(
+        "/api/v1.0/file",
+        body=b"",
+        headers={"Content-Type": "multipart/form-data; boundary=b", "Content-Length": str(1 << 30)},
+    )
+    assert redis_client.keys("drop:4xx:*") == []
+
+
+def test_live_downloads_are_never_cached(client, redis_client):
+    token = upload(client, max_downloads=2).json["token"]
+    assert client.simulate_get(f"/api/v1.0/file/{token}").status_code == 200
+    assert redis_client.keys("drop:4xx:*") == []
+
+
+def test_redis_down_still_answers_and_warns_once(config, clock, immediate_huey, caplog):
+    down = dataclasses.replace(config, redis_url="redis://127.0.0.1:1/0")
+    client = falcon.testing.TestClient(create_app(down, clock=clock))
+    path = "/api/v1.0/file/" + "d" * 32
+    with caplog.at_level(logging.WARNING, logger="drop.error_cache"):
+        answers = [client.simulate_get(path) for _ in range(3)]
+    assert [a.status_code for a in answers] == [404, 404, 404]
+    assert all("X-Drop-Cache" not in a.headers for a in answers)
+    assert upload(client).status_code == 201
+    warnings = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_redis_url_in_the_warning_never_shows_a_password(config, clock, immediate_huey, caplog):
+    down = dataclasses.replace(config, redis_url="redis://:hunter2@127.0.0.1:1/0")
+    client = falcon.testing.TestClient(create_app(down, clock=clock))
+    with caplog.at_level(logging.WARNING):
+        client.simulate_get("/api/v1.0/file/" + "c" * 32)
+    assert "hunter2" not in caplog.text

@@ -1,0 +1,82 @@
+"""Real gunicorn and a real Huey consumer, as separate processes, on both backends."""
+
+import json
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.support import ROOT, LiveServer, wait_until
+
+SIMULTANEOUS = 32
+
+
+def put(server, content: bytes, **fields):
+    response = requests.put(
+        server.url + "/api/v1.0/file", files={"file": ("f.bin", content)}, data=fields, timeout=30
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_consumer_deletes_the_blob_after_the_download(config):
+    with LiveServer(config, with_worker=True) as server:
+        made = put(server, b"handled by two processes")
+        blob = config.data_dir / "blobs" / made["token"][:2] / made["token"]
+        assert blob.exists()
+        got = requests.get(made["url"], timeout=30)
+        assert got.content == b"handled by two processes"
+        assert wait_until(lambda: not blob.exists(), timeout=30), server.log.read_text()
+        assert requests.get(made["url"], timeout=30).status_code == 410
+
+
+def simultaneous_gets(url: str, count: int) -> list[requests.Response]:
+    start = threading.Barrier(count)
+
+    def get(_):
+        start.wait()
+        return requests.get(url, timeout=60)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(get, range(count)))
+
+
+@pytest.mark.parametrize("max_downloads", [1, 3])
+def test_simultaneous_gets_never_exceed_max_downloads(config, max_downloads):
+    payload = b"only so many " * 1000
+    threads = ["--worker-class", "gthread", "--threads", "8"]
+    with LiveServer(config, workers=4, gunicorn_args=threads) as server:
+        made = put(server, payload, max_downloads=max_downloads)
+        answers = simultaneous_gets(made["url"], SIMULTANEOUS)
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] * max_downloads + [410] * (SIMULTANEOUS - max_downloads)
+    assert all(a.content == payload for a in answers if a.status_code == 200)
+
+
+def test_password_never_reaches_the_access_log(config):
+    with LiveServer(config) as server:
+        made = put(server, b"x", password="hunter2-secret")
+        requests.get(made["url"], params={"password": "hunter2-secret"}, timeout=30)
+        requests.get(made["url"], params={"password": "wrong-guess"}, timeout=30)
+    log = server.log.read_text()
+    assert f"GET /api/v1.0/file/{made['token']}" in log
+    assert "hunter2" not in log and "wrong-guess" not in log
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_16_mib_upload_grows_the_worker_peak_rss_by_less_than_8_mib(backend):
+    """Runs bench/upload_rss.py, the script anyone can rerun, and checks its measurement."""
+    result = subprocess.run(
+        [sys.executable, "bench/upload_rss.py", "--json", "--no-password"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    figures = json.loads(result.stdout)
+    assert figures["file_bytes"] == 16 * 1024 * 1024
+    assert figures["upload_growth_kib"] < 8 * 1024, figures

@@ -10,7 +10,7 @@ from tests.support import UPLOAD, upload
 
 
 def raw_multipart(filename_header_bytes: bytes, content: bytes = b"data") -> tuple[bytes, dict]:
-    """A body whose Content-Disposition filename is exactly these bytes (urllib3 would encode them)."""
+    """A body whose filename is exactly these bytes (urllib3 would encode them)."""
     body = (
         b'--b\r\nContent-Disposition: form-data; name="file"; filename="'
         + filename_header_bytes

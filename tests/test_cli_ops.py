@@ -299,3 +299,13 @@ def test_every_command_documents_itself():
         assert result.exit_code == 0, result.output
         assert f" {name} [OPTIONS]" in result.output
         assert command.callback.__doc__.splitlines()[0] in result.output
+
+
+def test_purging_many_drops_draws_a_progress_bar(store):
+    for _ in range(120):
+        plant_drop(store, b"z", status=EXPIRED, age=20 * DAY, gone_ago=8 * DAY)
+    result = run_cli(store, "purge", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "purging" in result.output
+    assert "purged 120 drops, freed 120 bytes" in result.output
+    assert Drop.select().count() == 0

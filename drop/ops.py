@@ -86,6 +86,10 @@ def _huey_purge(config: Config):
         return purge_expired(str(config.data_dir), config.purge_retention).id
 
     def progress(task_id: str) -> dict | None:
-        return huey.get(purge_progress_key(task_id), peek=True)
+        key = purge_progress_key(task_id)
+        state = huey.get(key, peek=True)
+        if state and state["state"] == "done":
+            huey.delete(key)  # shown once; the page stops polling with this answer
+        return state
 
     return enqueue, progress

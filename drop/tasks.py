@@ -89,10 +89,11 @@ def purge_progress_key(task_id: str) -> str:
 
 
 @huey.task(context=True)
-def purge_expired(data_dir: str, retention_seconds: int, task=None) -> dict:
+def purge_expired(data_dir: str, retention_seconds: int, task=None) -> None:
     """Purge drops gone or expired for longer than the retention (the dashboard's button).
 
-    Progress is kept under purge_progress_key(task.id) for the page to poll.
+    Progress and outcome are kept under purge_progress_key(task.id) for the page to poll;
+    nothing is returned, so Huey stores no result nobody would read.
     """
     key = purge_progress_key(task.id)
     with db.connection_context():
@@ -120,4 +121,3 @@ def purge_expired(data_dir: str, retention_seconds: int, task=None) -> dict:
     }
     huey.put(key, outcome)
     log.info("purge: %d drops removed, %d bytes freed", result.drops, result.bytes_freed)
-    return outcome

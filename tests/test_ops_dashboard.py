@@ -271,3 +271,12 @@ def test_purge_now_runs_as_a_task_and_reports_its_result(ops, ops_config):
 def test_purge_now_without_csrf_is_403(ops):
     cookies, _ = session_of(ops)
     assert ops.simulate_post("/ops/purge", cookies=cookies).status_code == 403
+
+
+def test_an_oversized_login_form_is_413_and_never_read(ops):
+    response = ops.simulate_post(
+        "/ops/login",
+        body="token=" + "a" * 100_000,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413

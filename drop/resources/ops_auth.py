@@ -20,6 +20,9 @@ from drop.templates import Templates
 
 LOGIN_PATH = "/ops/login"
 SAFE_METHODS = ("GET", "HEAD")
+# The dashboard's forms carry a token or two; the login form is open to anyone, so a
+# body is never read into memory beyond this.
+MAX_FORM_BYTES = 16 * 1024
 
 
 def epoch(moment: datetime.datetime) -> int:
@@ -44,6 +47,8 @@ def form_value(req: falcon.Request, name: str) -> str | None:
     """A field of a url-encoded form body (what browsers and htmx send)."""
     if not (req.content_type or "").startswith(falcon.MEDIA_URLENCODED):
         return None
+    if (req.content_length or 0) > MAX_FORM_BYTES:
+        raise falcon.HTTPContentTooLarge(description="the form is too large")
     value = req.get_media().get(name)
     return value if isinstance(value, str) else None
 

@@ -280,3 +280,14 @@ def test_an_oversized_login_form_is_413_and_never_read(ops):
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_with_redis_failed_logins_count_across_web_workers(ops_config, clock, immediate_huey):
+    # Two app instances stand for two gunicorn workers sharing one Redis.
+    first = falcon.testing.TestClient(create_app(ops_config, clock=clock))
+    second = falcon.testing.TestClient(create_app(ops_config, clock=clock))
+    for client in (first, second, first, second, first):
+        assert login(client, "wrong-token-wrong-token").status_code == 403
+    assert login(second).status_code == 429
+    db.close()

@@ -66,6 +66,13 @@ def test_operator_logs_in_watches_an_upload_arrive_and_revokes_it(config):
             expect(row.locator(".status")).to_have_text("revoked", timeout=WAIT_MS)
             expect(page.locator("#stat-live")).to_have_text("1", timeout=WAIT_MS)
 
+            # Purging runs on the real worker; the page polls until it reports.
+            page.once("dialog", lambda dialog: dialog.accept())
+            page.get_by_role("button", name="Purge expired now").click()
+            expect(page.locator("#purge-status")).to_contain_text(
+                "Purge finished: 0 drops removed", timeout=WAIT_MS
+            )
+
             SCREENSHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
         finally:

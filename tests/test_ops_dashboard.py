@@ -212,10 +212,10 @@ def test_stats_cards_follow_uploads(ops):
 
 def test_stale_worker_gets_a_banner_and_a_live_one_does_not(ops, ops_config, clock):
     cookies, _ = session_of(ops)
-    assert "The worker is not running." in ops.simulate_get("/ops/stats", cookies=cookies).text
+    assert "The worker looks dead." in ops.simulate_get("/ops/stats", cookies=cookies).text
     write_heartbeat(ops_config.data_dir, clock())
     cards = ops.simulate_get("/ops/stats", cookies=cookies).text
-    assert "The worker is not running." not in cards
+    assert "The worker looks dead." not in cards
     assert 'id="stat-worker">alive<' in cards
 
 

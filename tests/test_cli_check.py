@@ -14,7 +14,8 @@ def lines_by_check(output: str) -> dict[str, str]:
 
 def test_healthy_setup_passes_every_check(config):
     write_heartbeat(config.data_dir, now())
-    result = run_cli(config, "check")
+    # The free-space floor is the test machine's business, not this test's.
+    result = run_cli(config, "check", DROP_MIN_FREE_BYTES="1")
     assert result.exit_code == 0, result.output
     checks = lines_by_check(result.output)
     assert list(checks) == ["config", "database", "redis", "storage", "worker"]

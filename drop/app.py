@@ -15,6 +15,7 @@ from drop.error_cache import ErrorCache
 from drop.errors import serialize_error
 from drop.middleware import DatabaseConnection
 from drop.models import db, init_database
+from drop.ops import add_ops_routes
 from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
 from drop.static import add_static_routes
 from drop.storage import BlobStorage
@@ -58,6 +59,7 @@ def create_app(
     app.add_route(f"{API_PREFIX}/file/{{token}}", files)
     app.add_route(f"{API_PREFIX}/file/{{token}}/{{filename}}", files, suffix="named")
     add_static_routes(app)
+    add_ops_routes(app, config, storage, clock, redis_client=redis_client)
     return app
 
 

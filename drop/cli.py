@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import peewee
 import typer
 
 from drop.config import Config, ConfigError
@@ -32,6 +37,22 @@ def load_config() -> Config:
         raise typer.Exit(1) from None
 
 
+@contextlib.contextmanager
+def connected(config: Config):
+    """Point the models at the configured database; a database error exits 1 with one line."""
+    from drop.checks import first_line, redact_url
+    from drop.models import init_database
+
+    database = init_database(config.effective_database_url)
+    try:
+        with database.connection_context():
+            yield database
+    except peewee.DatabaseError as error:
+        where = redact_url(config.effective_database_url)
+        typer.echo(f"drop-ops: database {where}: {first_line(error)}", err=True)
+        raise typer.Exit(1) from None
+
+
 @cli.command()
 def migrate(
     show_status: bool = typer.Option(
@@ -40,12 +61,10 @@ def migrate(
 ):
     """Apply pending database migrations (safe to run again)."""
     from drop import migrations
-    from drop.models import open_database
 
     config = load_config()
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    database = open_database(config.effective_database_url)
-    with database:
+    with connected(config) as database:
         if show_status:
             for entry in migrations.status(database):
                 state = (
@@ -55,6 +74,229 @@ def migrate(
             return
         applied = migrations.migrate(database)
     typer.echo(f"applied {', '.join(applied)}" if applied else "database is up to date")
+
+
+DURATION = re.compile(r"(\d+)([smhdw]?)")
+UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# Fewer drops than this are purged too fast for a progress bar to be worth drawing.
+PROGRESS_BAR_FROM = 100
+LISTED = 20
+
+
+def parse_duration(value: str | None) -> datetime.timedelta | None:
+    """'90s', '30m', '12h', '7d', '2w' or plain seconds as a timedelta; else a usage error."""
+    if value is None:
+        return None
+    match = DURATION.fullmatch(value.strip().lower())
+    if not match:
+        raise typer.BadParameter(f"{value!r} is not a duration like 30m, 12h, 7d or 2w")
+    return datetime.timedelta(seconds=int(match[1]) * UNIT_SECONDS[match[2]])
+
+
+@cli.command()
+def purge(
+    expired: bool = typer.Option(
+        False,
+        "--expired",
+        help="Drops gone (downloaded, expired, deleted, revoked) or past their expiry "
+        "for longer than --older-than. The default.",
+    ),
+    everything: bool = typer.Option(
+        False, "--all", help="Every drop created longer than --older-than ago, live ones too."
+    ),
+    token: str | None = typer.Option(
+        None, "--token", metavar="TOKEN", help="Just this drop, whatever its state."
+    ),
+    older_than: str | None = typer.Option(
+        None,
+        "--older-than",
+        metavar="DURATION",
+        help="Retention period, e.g. 30m, 12h, 7d, 2w. Default: DROP_PURGE_RETENTION (7d).",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go; change nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    fix: bool = typer.Option(
+        False,
+        "--fix",
+        help="Repair what reconciliation finds: delete orphan blobs and stale temp files, "
+        "end live drops whose blob is missing.",
+    ),
+):
+    """Remove old drops and their blobs, then reconcile storage with the database.
+
+    Prints how many drops and bytes were freed, with a progress bar
+    when there are many. Reconciliation reports blobs without a row,
+    live drops without their blob, and stale temp files of abandoned
+    uploads; --fix repairs them.
+    """
+    from drop import crypto, drops
+    from drop import purge as purging
+    from drop.stats import human_bytes
+    from drop.storage import BlobStorage
+
+    if sum((expired, everything, token is not None)) > 1:
+        raise typer.BadParameter("use only one of --expired, --all and --token")
+    if token is not None and not crypto.is_token(token):
+        raise typer.BadParameter("a token is 32 lowercase hex characters", param_hint="--token")
+    retention = parse_duration(older_than)
+    config = load_config()
+    if retention is None:
+        retention = datetime.timedelta(seconds=config.purge_retention)
+    storage = BlobStorage(config.data_dir)
+    now = drops.utcnow()
+    with connected(config):
+        doomed = purging.select_purgeable(
+            now, older_than=retention, everything=everything, token=token
+        )
+        if token is not None and not doomed:
+            typer.echo("drop-ops: no drop has that token", err=True)
+            raise typer.Exit(1)
+        on_disk = sum(purging.blob_size(storage, drop.token) for drop in doomed)
+        if dry_run:
+            for drop in doomed[:LISTED]:
+                typer.echo(
+                    f"would purge {drop.token[:8]}  {drop.status:<10}  "
+                    f"{human_bytes(drop.size):>10}  {drop.filename}"
+                )
+            if len(doomed) > LISTED:
+                typer.echo(f"… and {len(doomed) - LISTED} more")
+            typer.echo(
+                f"dry run: would purge {len(doomed)} drops and free {on_disk} bytes "
+                f"({human_bytes(on_disk)})"
+            )
+        elif doomed:
+            if not yes:
+                typer.confirm(
+                    f"Purge {len(doomed)} drops and {human_bytes(on_disk)} of blobs?", abort=True
+                )
+            if len(doomed) >= PROGRESS_BAR_FROM:
+                with typer.progressbar(length=len(doomed), label="purging") as bar:
+                    result = purging.purge_drops(storage, doomed, bar.update)
+            else:
+                result = purging.purge_drops(storage, doomed)
+            typer.echo(
+                f"purged {result.drops} drops, freed {result.bytes_freed} bytes "
+                f"({human_bytes(result.bytes_freed)})"
+            )
+        else:
+            typer.echo("nothing to purge")
+        if not dry_run:
+            purging.prune_download_events(now)
+        _reconcile(storage, now, fix=fix and not dry_run)
+
+
+def _reconcile(storage, now: datetime.datetime, *, fix: bool) -> None:
+    from drop import purge as purging
+    from drop.stats import human_bytes
+
+    found = purging.reconcile(storage, now)
+    for token, size in found.orphan_blobs:
+        typer.echo(f"blob without a row: {token} ({human_bytes(size)})")
+    for token in found.missing_blobs:
+        typer.echo(f"live drop without its blob: {token[:8]}")
+    for temp in found.stale_temps:
+        typer.echo(f"stale temp file: {temp}")
+    summary = (
+        f"storage: {len(found.orphan_blobs)} blobs without a row, "
+        f"{len(found.missing_blobs)} live drops without their blob, "
+        f"{len(found.stale_temps)} stale temp files"
+    )
+    if found.clean:
+        typer.echo(f"{summary}: storage and database agree")
+    elif fix:
+        purging.repair(storage, found, now)
+        typer.echo(f"{summary}: fixed")
+    else:
+        typer.echo(f"{summary}: run with --fix to repair")
+
+
+@cli.command()
+def stats(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object, for scripts."),
+):
+    """Show what drop holds and how busy it is.
+
+    Drops by status, bytes stored (database and disk), uploads and
+    downloads in the last hour, day and week, the largest and oldest
+    live drops, the queue length and the worker's health.
+    """
+    from drop import drops
+    from drop.heartbeat import worker_health
+    from drop.stats import collect_stats, queue_length
+    from drop.storage import BlobStorage
+    from drop.tasks import build_huey
+
+    config = load_config()
+    now = drops.utcnow()
+    with connected(config):
+        figures = collect_stats(
+            BlobStorage(config.data_dir),
+            now,
+            queue_length=queue_length(build_huey(config)),
+            worker=worker_health(config.data_dir, now, config.worker_stale_seconds),
+        )
+    if as_json:
+        typer.echo(json.dumps(figures.as_json(), indent=2))
+    else:
+        typer.echo(_stats_table(figures))
+
+
+def _stats_table(figures) -> str:
+    from drop.stats import WINDOWS, human_bytes
+
+    def row(label: str, value) -> str:
+        return f"{label:<22}{value}"
+
+    lines = [row("drops", f"{figures.total_drops} in the database")]
+    lines += [row(f"  {status}", count) for status, count in figures.by_status.items()]
+    lines.append(
+        row("bytes, live drops", f"{figures.bytes_live} ({human_bytes(figures.bytes_live)})")
+    )
+    lines.append(
+        row("bytes, on disk", f"{figures.bytes_on_disk} ({human_bytes(figures.bytes_on_disk)})")
+    )
+    windows = "".join(f"{name:>8}" for name in WINDOWS)
+    lines.append(row("last", windows))
+    for label, counts in (("  uploads", figures.uploads), ("  downloads", figures.downloads)):
+        lines.append(row(label, "".join(f"{counts[name]:>8}" for name in WINDOWS)))
+    queue = "unreachable" if figures.queue_length is None else figures.queue_length
+    lines.append(row("queue length", queue))
+    lines.append(row("worker", figures.worker.describe()))
+    for title, summaries in (
+        ("largest live", figures.largest_live),
+        ("oldest live", figures.oldest_live),
+    ):
+        lines.append(title + ("" if summaries else ": none"))
+        lines += [
+            f"  {d.token_prefix}  {human_bytes(d.size):>10}  "
+            f"created {d.created_at:%Y-%m-%d %H:%M}  {d.filename}"
+            for d in summaries
+        ]
+    return "\n".join(lines)
+
+
+@cli.command()
+def check():
+    """Check that drop can run: one line per check, exit 1 if any fails.
+
+    Configuration, database (reachable, migrated), Redis, storage
+    (writable, with DROP_MIN_FREE_BYTES free) and the worker (a recent
+    heartbeat).
+    """
+    from drop.checks import run_checks
+
+    try:
+        config = Config.from_env()
+    except ConfigError as error:
+        typer.echo(f"FAIL  config    {error}")
+        raise typer.Exit(1) from None
+    typer.echo(f"ok    config    data in {config.data_dir}")
+    failed = False
+    for result in run_checks(config):
+        typer.echo(f"{'ok  ' if result.ok else 'FAIL'}  {result.name:<8}  {result.detail}")
+        failed = failed or not result.ok
+    if failed:
+        raise typer.Exit(1)
 
 
 @cli.command()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 MIB = 1024 * 1024
 DAY = 24 * 60 * 60
+MIN_ADMIN_TOKEN_CHARS = 16
 
 
 class ConfigError(ValueError):
@@ -28,6 +29,13 @@ class Config:
     error_cache_ttl: int = 300
     delete_grace_seconds: int = 0
     accel_redirect: str | None = None
+    # Operator tools (drop-ops and the /ops dashboard).
+    admin_token: str | None = field(default=None, repr=False)  # None: /ops answers 404
+    secret_key: str | None = field(default=None, repr=False)  # None: derived from admin_token
+    admin_session_idle: int = 30 * 60
+    purge_retention: int = 7 * DAY
+    worker_stale_seconds: int = 3 * 60
+    min_free_bytes: int = 1024 * MIB
 
     @property
     def blob_dir(self) -> Path:
@@ -53,6 +61,12 @@ class Config:
             error_cache_ttl=_positive_int(env, "DROP_4XX_CACHE_TTL", 300),
             delete_grace_seconds=_non_negative_int(env, "DROP_DELETE_GRACE_SECONDS", 0),
             accel_redirect=(env.get("DROP_ACCEL_REDIRECT") or "").rstrip("/") or None,
+            admin_token=env.get("DROP_ADMIN_TOKEN") or None,
+            secret_key=env.get("DROP_SECRET_KEY") or None,
+            admin_session_idle=_positive_int(env, "DROP_ADMIN_SESSION_IDLE", 30 * 60),
+            purge_retention=_non_negative_int(env, "DROP_PURGE_RETENTION", 7 * DAY),
+            worker_stale_seconds=_positive_int(env, "DROP_WORKER_STALE_SECONDS", 3 * 60),
+            min_free_bytes=_non_negative_int(env, "DROP_MIN_FREE_BYTES", 1024 * MIB),
         )
         config.validate()
         return config
@@ -74,6 +88,11 @@ class Config:
             raise ConfigError("DROP_BASE_URL must be an http:// or https:// URL")
         if self.accel_redirect and not self.accel_redirect.startswith("/"):
             raise ConfigError("DROP_ACCEL_REDIRECT must be a location path starting with /")
+        # The admin token is the only thing between the internet and the dashboard.
+        if self.admin_token is not None and len(self.admin_token) < MIN_ADMIN_TOKEN_CHARS:
+            raise ConfigError(
+                f"DROP_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters long"
+            )
 
 
 def _positive_int(env, name: str, default: int) -> int:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import peewee
 
 from drop import crypto
-from drop.models import DOWNLOADED, EXPIRED, LIVE, Drop, db
+from drop.models import DOWNLOADED, EXPIRED, LIVE, DownloadEvent, Drop, db
 from drop.storage import BlobStorage, TempBlob
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,8 @@ def claim_download(token: str, now: datetime.datetime) -> Claim | None:
     )
     with db.atomic():
         rows = list(query.execute())
+        if rows:
+            DownloadEvent.create(downloaded_at=now)
     if not rows:
         return None
     return Claim(rows[0].downloads, rows[0].max_downloads)

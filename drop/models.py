@@ -1,4 +1,4 @@
-"""The one table: a Drop is an uploaded file and the rules for giving it out."""
+"""A Drop is an uploaded file and the rules for giving it out; DownloadEvents time its downloads."""
 
 from __future__ import annotations
 
@@ -43,6 +43,16 @@ class Drop(peewee.Model):
 
     def is_available(self, now) -> bool:
         return self.status == LIVE and self.expires_at > now and self.downloads_left > 0
+
+
+class DownloadEvent(peewee.Model):
+    """When one download was granted (migration 0002); only statistics read it."""
+
+    downloaded_at = peewee.DateTimeField(index=True)
+
+    class Meta:
+        database = db
+        table_name = "download_event"
 
 
 def open_database(url: str) -> peewee.Database:

@@ -6,13 +6,15 @@ embedded default needs no server.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey, crontab
 
-from drop import drops
+from drop import drops, purge
 from drop.config import Config
+from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
 from drop.storage import BlobStorage
 
@@ -68,3 +70,54 @@ def schedule_blob_deletion(data_dir: Path, token: str, delay_seconds: int = 0) -
         delete_blob.schedule((str(data_dir), token), delay=delay_seconds)
     else:
         delete_blob(str(data_dir), token)
+
+
+@huey.on_startup()
+def first_heartbeat():
+    # Beat at once, so a freshly started worker does not look dead for a minute.
+    write_heartbeat(config.data_dir, drops.utcnow())
+
+
+@huey.periodic_task(crontab(minute="*"))
+def heartbeat():
+    """Tell `drop-ops check` and the dashboard the worker is executing tasks."""
+    write_heartbeat(config.data_dir, drops.utcnow())
+
+
+def purge_progress_key(task_id: str) -> str:
+    return f"drop:purge:{task_id}"
+
+
+@huey.task(context=True)
+def purge_expired(data_dir: str, retention_seconds: int, task=None) -> None:
+    """Purge drops gone or expired for longer than the retention (the dashboard's button).
+
+    Progress and outcome are kept under purge_progress_key(task.id) for the page to poll;
+    nothing is returned, so Huey stores no result nobody would read.
+    """
+    key = purge_progress_key(task.id)
+    with db.connection_context():
+        now = drops.utcnow()
+        doomed = purge.select_purgeable(
+            now, older_than=datetime.timedelta(seconds=retention_seconds)
+        )
+        done = 0
+        huey.put(key, {"state": "running", "done": 0, "total": len(doomed)})
+
+        def progress(step: int) -> None:
+            nonlocal done
+            done += step
+            if done % 50 == 0:
+                huey.put(key, {"state": "running", "done": done, "total": len(doomed)})
+
+        result = purge.purge_drops(BlobStorage(Path(data_dir)), doomed, progress)
+        purge.prune_download_events(now)
+    outcome = {
+        "state": "done",
+        "done": len(doomed),
+        "total": len(doomed),
+        "drops": result.drops,
+        "bytes_freed": result.bytes_freed,
+    }
+    huey.put(key, outcome)
+    log.info("purge: %d drops removed, %d bytes freed", result.drops, result.bytes_freed)

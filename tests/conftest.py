@@ -51,7 +51,9 @@ def postgres_url() -> str:
 def reset_postgres(url: str) -> None:
     database = open_database(url)
     with database:
-        database.execute_sql('DROP TABLE IF EXISTS "drop", "schema_migrations" CASCADE')
+        database.execute_sql(
+            'DROP TABLE IF EXISTS "drop", "download_event", "schema_migrations" CASCADE'
+        )
 
 
 @pytest.fixture

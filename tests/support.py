@@ -62,7 +62,7 @@ def wait_for_http(url: str, timeout: float = 20.0) -> None:
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a worker still booting
             time.sleep(0.1)
     raise TimeoutError(f"nothing answered at {url} within {timeout}s")
 

@@ -1,0 +1,99 @@
+"""`drop-ops check`: is everything drop depends on in working order? One line per check."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlparse, urlunparse
+
+import peewee
+import redis
+
+from drop import drops, migrations
+from drop.config import Config
+from drop.heartbeat import worker_health
+from drop.models import open_database
+from drop.stats import human_bytes
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+def run_checks(config: Config) -> Iterator[CheckResult]:
+    """Check the database, Redis, storage and worker of a valid configuration."""
+    yield check_database(config)
+    yield check_redis(config)
+    yield check_storage(config)
+    yield check_worker(config)
+
+
+def check_database(config: Config) -> CheckResult:
+    where = redact_url(config.effective_database_url)
+    try:
+        database = open_database(config.effective_database_url)
+        with database:
+            database.execute_sql("SELECT 1")
+            pending = [m.name for m in migrations.status(database) if not m.applied]
+    except peewee.DatabaseError as error:
+        return CheckResult("database", False, f"{where}: {first_line(error)}")
+    if pending:
+        return CheckResult(
+            "database", False, f"{where}: pending migrations {', '.join(pending)}; run migrate"
+        )
+    return CheckResult("database", True, f"{where}, schema up to date")
+
+
+def check_redis(config: Config) -> CheckResult:
+    if not config.redis_url:
+        return CheckResult("redis", True, "not configured (embedded mode: SQLite-backed queue)")
+    where = redact_url(config.redis_url)
+    try:
+        client = redis.Redis.from_url(config.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        client.ping()
+    except redis.RedisError as error:
+        return CheckResult("redis", False, f"{where}: {first_line(error)}")
+    return CheckResult("redis", True, f"{where} answers")
+
+
+def check_storage(config: Config) -> CheckResult:
+    probe = config.data_dir / "tmp" / f"check-{uuid.uuid4().hex}.part"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"drop")
+        probe.unlink()
+        free = shutil.disk_usage(config.data_dir).free
+    except OSError as error:
+        return CheckResult("storage", False, f"{config.data_dir} is not writable: {error.strerror}")
+    if free < config.min_free_bytes:
+        return CheckResult(
+            "storage",
+            False,
+            f"{config.data_dir}: only {human_bytes(free)} free "
+            f"(DROP_MIN_FREE_BYTES is {human_bytes(config.min_free_bytes)})",
+        )
+    return CheckResult("storage", True, f"{config.data_dir} writable, {human_bytes(free)} free")
+
+
+def check_worker(config: Config) -> CheckResult:
+    health = worker_health(config.data_dir, drops.utcnow(), config.worker_stale_seconds)
+    return CheckResult("worker", health.alive, health.describe())
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, fit for output and logs."""
+    parts = urlparse(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunparse(parts._replace(netloc=netloc))
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

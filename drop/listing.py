@@ -1,0 +1,60 @@
+"""Pages of drops for the operator's table, newest first, filtered by status and name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drop.models import STATUSES, Drop
+
+PER_PAGE = 20
+MAX_QUERY_CHARS = 200
+
+
+@dataclass(frozen=True)
+class DropFilter:
+    status: str = ""  # "" for every status
+    name: str = ""  # a part of the filename, case-insensitive
+    page: int = 1
+
+    @classmethod
+    def from_params(cls, status: str | None, name: str | None, page: str | None) -> DropFilter:
+        """A filter from query parameters; nonsense falls back to the defaults, never an error."""
+        status = status if status in STATUSES else ""
+        try:
+            number = max(int(page or 1), 1)
+        except ValueError:
+            number = 1
+        return cls(status, (name or "").strip()[:MAX_QUERY_CHARS], number)
+
+    def params(self, page: int | None = None) -> dict[str, str]:
+        return {"status": self.status, "name": self.name, "page": str(page or self.page)}
+
+
+@dataclass(frozen=True)
+class DropPage:
+    drops: list[Drop]
+    filter: DropFilter
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max((self.total + PER_PAGE - 1) // PER_PAGE, 1)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.filter.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.filter.page < self.pages
+
+
+def list_drops(wanted: DropFilter) -> DropPage:
+    query = Drop.select()
+    if wanted.status:
+        query = query.where(Drop.status == wanted.status)
+    if wanted.name:
+        query = query.where(Drop.filename.contains(wanted.name))
+    total = query.count()
+    rows = query.order_by(Drop.created_at.desc(), Drop.id.desc()).paginate(wanted.page, PER_PAGE)
+    return DropPage(list(rows), wanted, total)

@@ -1,0 +1,95 @@
+"""Mounts the operator dashboard under /ops: its routes, its session guard, its templates."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+
+import falcon
+import redis
+
+from drop.config import Config
+from drop.heartbeat import worker_health
+from drop.ops_session import LoginThrottle, SessionSigner
+from drop.resources.ops_actions import OpsPurge, OpsPurgeProgress, OpsRevoke
+from drop.resources.ops_auth import OpsGuard, OpsLogin, OpsLogout
+from drop.resources.ops_dashboard import OpsDashboard, OpsDropTable, OpsStatsCards
+from drop.stats import Stats, collect_stats, human_bytes, queue_length
+from drop.storage import BlobStorage
+from drop.templates import Templates
+
+
+def add_ops_routes(
+    app: falcon.App,
+    config: Config,
+    storage: BlobStorage,
+    clock: Callable[[], datetime.datetime],
+    *,
+    redis_client: redis.Redis | None = None,
+    enqueue_purge: Callable[[], str] | None = None,
+    purge_progress: Callable[[str], dict | None] | None = None,
+) -> None:
+    """Add the dashboard to `app`; without DROP_ADMIN_TOKEN add nothing, so /ops stays 404."""
+    if not config.admin_token:
+        return
+    signer = SessionSigner(config.secret_key or config.admin_token, config.admin_session_idle)
+    if redis_client is None and config.redis_url:
+        redis_client = redis.Redis.from_url(
+            config.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5
+        )
+    templates = Templates(human_bytes=human_bytes, when=when)
+    if enqueue_purge is None or purge_progress is None:
+        enqueue_purge, purge_progress = _huey_purge(config)
+    current_stats = _stats_source(config, storage, clock)
+
+    app.add_middleware(OpsGuard(signer, clock))
+    app.add_route(
+        "/ops/login",
+        OpsLogin(config.admin_token, signer, LoginThrottle(redis_client), templates, clock),
+    )
+    app.add_route("/ops/logout", OpsLogout())
+    app.add_route("/ops", OpsDashboard(templates, current_stats))
+    app.add_route("/ops/stats", OpsStatsCards(templates, current_stats))
+    app.add_route("/ops/drops", OpsDropTable(templates))
+    app.add_route("/ops/drops/{drop_id:int}/revoke", OpsRevoke(templates, storage, clock))
+    app.add_route("/ops/purge", OpsPurge(templates, enqueue_purge))
+    app.add_route("/ops/purge/{task_id}", OpsPurgeProgress(templates, purge_progress))
+
+
+def when(moment: datetime.datetime | None) -> str:
+    """A database timestamp (naive UTC) as the dashboard shows it."""
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "—"
+
+
+def _stats_source(config: Config, storage: BlobStorage, clock) -> Callable[[], Stats]:
+    # Imported here: drop.tasks builds its Huey from the environment at import time.
+    from drop.tasks import build_huey
+
+    queue = build_huey(config)
+
+    def current_stats() -> Stats:
+        now = clock()
+        return collect_stats(
+            storage,
+            now,
+            queue_length=queue_length(queue),
+            worker=worker_health(config.data_dir, now, config.worker_stale_seconds),
+        )
+
+    return current_stats
+
+
+def _huey_purge(config: Config):
+    from drop.tasks import huey, purge_expired, purge_progress_key
+
+    def enqueue() -> str:
+        return purge_expired(str(config.data_dir), config.purge_retention).id
+
+    def progress(task_id: str) -> dict | None:
+        key = purge_progress_key(task_id)
+        state = huey.get(key, peek=True)
+        if state and state["state"] == "done":
+            huey.delete(key)  # shown once; the page stops polling with this answer
+        return state
+
+    return enqueue, progress

@@ -1,0 +1,75 @@
+"""What the operator can do from the dashboard: revoke a drop, purge expired drops now."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable
+
+import falcon
+
+from drop import drops
+from drop.models import REVOKED, Drop
+from drop.storage import BlobStorage
+from drop.templates import Templates
+
+TASK_ID = re.compile(r"[0-9a-f-]{1,64}")
+
+
+class OpsRevoke:
+    """POST /ops/drops/{drop_id}/revoke: the drop is gone now (410) and its blob deleted."""
+
+    ops_protected = True
+
+    def __init__(
+        self,
+        templates: Templates,
+        storage: BlobStorage,
+        clock: Callable[[], datetime.datetime],
+    ):
+        self._templates = templates
+        self._storage = storage
+        self._clock = clock
+
+    def on_post(self, req, resp, drop_id: int):
+        drop = Drop.get_or_none(Drop.id == drop_id)
+        if drop is None:
+            raise falcon.HTTPNotFound()
+        drops.end_drop(drop.token, REVOKED, self._clock())
+        # Whatever the state was: a revoked drop keeps nothing on disk.
+        self._storage.delete(drop.token)
+        self._templates.respond(resp, "ops/_drop_row.html", drop=Drop.get_by_id(drop.id))
+
+
+class OpsPurge:
+    """POST /ops/purge: queue a purge of expired drops; answer with a fragment that polls it."""
+
+    ops_protected = True
+
+    def __init__(self, templates: Templates, enqueue_purge: Callable[[], str]):
+        self._templates = templates
+        self._enqueue_purge = enqueue_purge
+
+    def on_post(self, req, resp):
+        task_id = self._enqueue_purge()
+        self._templates.respond(
+            resp, "ops/_purge.html", status=falcon.HTTP_202, task_id=task_id, progress=None
+        )
+
+
+class OpsPurgeProgress:
+    """GET /ops/purge/{task_id}: how far the queued purge has got, and its result."""
+
+    ops_protected = True
+    refreshes_session = False
+
+    def __init__(self, templates: Templates, purge_progress: Callable[[str], dict | None]):
+        self._templates = templates
+        self._purge_progress = purge_progress
+
+    def on_get(self, req, resp, task_id: str):
+        if not TASK_ID.fullmatch(task_id):
+            raise falcon.HTTPNotFound()
+        self._templates.respond(
+            resp, "ops/_purge.html", task_id=task_id, progress=self._purge_progress(task_id)
+        )

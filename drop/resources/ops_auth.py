@@ -1,0 +1,148 @@
+"""The dashboard's door: logging in and out, and the guard in front of every /ops resource."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+
+import falcon
+
+from drop.ops_session import (
+    COOKIE_NAME,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    LoginThrottle,
+    Session,
+    SessionSigner,
+    tokens_match,
+)
+from drop.templates import Templates
+
+LOGIN_PATH = "/ops/login"
+SAFE_METHODS = ("GET", "HEAD")
+# The dashboard's forms carry a token or two; the login form is open to anyone, so a
+# body is never read into memory beyond this.
+MAX_FORM_BYTES = 16 * 1024
+
+
+def epoch(moment: datetime.datetime) -> int:
+    """Seconds since the epoch for the app's naive-UTC clock."""
+    return int(moment.replace(tzinfo=datetime.UTC).timestamp())
+
+
+def set_session_cookie(req, resp, signer: SessionSigner, session: Session) -> None:
+    resp.set_cookie(
+        COOKIE_NAME,
+        signer.dumps(session),
+        path="/ops",
+        max_age=signer.idle_seconds,
+        # Behind https (gunicorn trusts X-Forwarded-Proto from DROP_TRUSTED_PROXIES only).
+        secure=req.scheme == "https",
+        http_only=True,
+        same_site="Strict",
+    )
+
+
+def form_value(req: falcon.Request, name: str) -> str | None:
+    """A field of a url-encoded form body (what browsers and htmx send)."""
+    if not (req.content_type or "").startswith(falcon.MEDIA_URLENCODED):
+        return None
+    if (req.content_length or 0) > MAX_FORM_BYTES:
+        raise falcon.HTTPContentTooLarge(description="the form is too large")
+    value = req.get_media().get(name)
+    return value if isinstance(value, str) else None
+
+
+class OpsGuard:
+    """Falcon middleware: resources with `ops_protected` need a valid session, writes a CSRF token.
+
+    Every authenticated request that is the operator's own doing slides the idle
+    timeout forward; resources with `refreshes_session = False` (the self-refreshing
+    cards) do not, so an unattended dashboard still logs itself out.
+    """
+
+    def __init__(self, signer: SessionSigner, clock: Callable[[], datetime.datetime]):
+        self._signer = signer
+        self._clock = clock
+
+    def process_resource(self, req, resp, resource, params):
+        if not getattr(resource, "ops_protected", False):
+            return
+        now = epoch(self._clock())
+        session = self._signer.loads(req.cookies.get(COOKIE_NAME), now)
+        if session is None:
+            self._refuse(req, resp)
+        if req.method not in SAFE_METHODS:
+            given = req.get_header(CSRF_HEADER) or form_value(req, CSRF_FIELD)
+            if not tokens_match(given, session.csrf):
+                raise falcon.HTTPForbidden(description="the CSRF token is missing or wrong")
+        req.context.ops_session = session
+        if getattr(resource, "refreshes_session", True):
+            set_session_cookie(req, resp, self._signer, Session(now, session.csrf))
+
+    def _refuse(self, req, resp):
+        if req.get_header("HX-Request"):
+            # htmx follows HX-Redirect whatever the status: the whole page goes to the login.
+            raise falcon.HTTPForbidden(
+                description="log in first", headers={"HX-Redirect": LOGIN_PATH}
+            )
+        if req.method in SAFE_METHODS:
+            raise falcon.HTTPSeeOther(LOGIN_PATH)
+        raise falcon.HTTPForbidden(description="log in first")
+
+
+class OpsLogin:
+    """GET: the login form. POST: check the admin token, start a session, go to /ops."""
+
+    def __init__(
+        self,
+        admin_token: str,
+        signer: SessionSigner,
+        throttle: LoginThrottle,
+        templates: Templates,
+        clock: Callable[[], datetime.datetime],
+    ):
+        self._admin_token = admin_token
+        self._signer = signer
+        self._throttle = throttle
+        self._templates = templates
+        self._clock = clock
+
+    def on_get(self, req, resp):
+        if self._signer.loads(req.cookies.get(COOKIE_NAME), epoch(self._clock())):
+            raise falcon.HTTPSeeOther("/ops")
+        self._templates.respond(resp, "ops/login.html", error=None)
+
+    def on_post(self, req, resp):
+        client = req.remote_addr or "unknown"
+        if self._throttle.blocked(client):
+            resp.set_header("Retry-After", str(self._throttle.window_seconds))
+            self._templates.respond(
+                resp,
+                "ops/login.html",
+                status=falcon.HTTP_429,
+                error="Too many failed attempts. Wait a few minutes and try again.",
+            )
+            return
+        if not tokens_match(form_value(req, "token"), self._admin_token):
+            self._throttle.record_failure(client)
+            self._templates.respond(
+                resp, "ops/login.html", status=falcon.HTTP_403, error="That token is not right."
+            )
+            return
+        session = self._signer.new_session(epoch(self._clock()))
+        set_session_cookie(req, resp, self._signer, session)
+        resp.status = falcon.HTTP_303
+        resp.location = "/ops"
+
+
+class OpsLogout:
+    """POST: end the session (the cookie is dropped; the next request needs the token again)."""
+
+    ops_protected = True
+    refreshes_session = False
+
+    def on_post(self, req, resp):
+        resp.unset_cookie(COOKIE_NAME, path="/ops", same_site="Strict")
+        resp.status = falcon.HTTP_303
+        resp.location = LOGIN_PATH

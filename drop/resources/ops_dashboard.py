@@ -1,0 +1,64 @@
+"""The dashboard page and the fragments htmx swaps into it: stats cards and the drops table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import falcon
+
+from drop.listing import DropFilter, list_drops
+from drop.models import STATUSES
+from drop.stats import Stats
+from drop.templates import Templates
+
+
+def drop_filter(req: falcon.Request) -> DropFilter:
+    return DropFilter.from_params(
+        req.get_param("status"), req.get_param("name"), req.get_param("page")
+    )
+
+
+class OpsDashboard:
+    """GET /ops: the whole page, drawn with the same fragments the page refreshes itself with."""
+
+    ops_protected = True
+
+    def __init__(self, templates: Templates, current_stats: Callable[[], Stats]):
+        self._templates = templates
+        self._current_stats = current_stats
+
+    def on_get(self, req, resp):
+        self._templates.respond(
+            resp,
+            "ops/dashboard.html",
+            csrf=req.context.ops_session.csrf,
+            stats=self._current_stats(),
+            page=list_drops(drop_filter(req)),
+            statuses=STATUSES,
+        )
+
+
+class OpsStatsCards:
+    """GET /ops/stats: the stats cards and worker health, polled every few seconds."""
+
+    ops_protected = True
+    refreshes_session = False  # polling is not the operator being active
+
+    def __init__(self, templates: Templates, current_stats: Callable[[], Stats]):
+        self._templates = templates
+        self._current_stats = current_stats
+
+    def on_get(self, req, resp):
+        self._templates.respond(resp, "ops/_stats.html", stats=self._current_stats())
+
+
+class OpsDropTable:
+    """GET /ops/drops: one page of the drops table for the current filter."""
+
+    ops_protected = True
+
+    def __init__(self, templates: Templates):
+        self._templates = templates
+
+    def on_get(self, req, resp):
+        self._templates.respond(resp, "ops/_drops.html", page=list_drops(drop_filter(req)))

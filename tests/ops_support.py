@@ -1,0 +1,76 @@
+"""Helpers for the operator-tool tests: planting drops, blobs and heartbeats directly."""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+from typer.testing import CliRunner
+
+from drop import crypto
+from drop.cli import cli
+from drop.models import LIVE, Drop
+from drop.storage import BlobStorage
+from tests.support import drop_env
+
+DAY = datetime.timedelta(days=1)
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+def run_cli(config, *args: str, input: str | None = None, **env):
+    """Invoke drop-ops in-process with `config` as its environment."""
+    return CliRunner().invoke(cli, list(args), env=drop_env(config, **env), input=input)
+
+
+def plant_drop(
+    config,
+    content: bytes | None = b"planted\n",
+    *,
+    status: str = LIVE,
+    age: datetime.timedelta = datetime.timedelta(minutes=5),
+    lifetime: datetime.timedelta = DAY,
+    gone_ago: datetime.timedelta | None = None,
+    filename: str = "planted.txt",
+    downloads: int = 0,
+    max_downloads: int = 1,
+) -> Drop:
+    """A drop row created `age` ago, with its blob on disk unless `content` is None."""
+    created = now() - age
+    token = crypto.new_token()
+    size = len(content or b"")
+    if content is not None:
+        path = BlobStorage(config.data_dir).path_for(token)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return Drop.create(
+        token=token,
+        filename=filename,
+        content_type="text/plain",
+        size=size,
+        sha256="0" * 64,
+        delete_token_hash="0" * 64,
+        created_at=created,
+        expires_at=created + lifetime,
+        max_downloads=max_downloads,
+        downloads=downloads,
+        status=status,
+        gone_at=now() - gone_ago if gone_ago is not None else None,
+    )
+
+
+def blob_exists(config, token: str) -> bool:
+    return BlobStorage(config.data_dir).exists(token)
+
+
+def plant_orphan_blob(config, content: bytes = b"orphan", age_seconds: int = 3600) -> str:
+    """A blob no row knows, old enough that it cannot be an upload in flight."""
+    token = crypto.new_token()
+    path = BlobStorage(config.data_dir).path_for(token)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    past = path.stat().st_mtime - age_seconds
+    os.utime(path, (past, past))
+    return token

@@ -1,6 +1,7 @@
 """The dashboard in real headless Chromium against real gunicorn, Huey, PostgreSQL and Redis.
 
-Also writes docs/dashboard.png, the screenshot the README shows.
+Also writes test-artifacts/screenshots/dashboard.png; docs/dashboard.png, the picture the
+README shows, is a copy of it (copy it again when the dashboard changes).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from playwright.sync_api import expect, sync_playwright
 from tests.support import ROOT, UPLOAD, LiveServer
 
 ADMIN_TOKEN = "browser-test-admin-token"
-SCREENSHOT = ROOT / "docs" / "dashboard.png"
+SCREENSHOT = ROOT / "test-artifacts" / "screenshots" / "dashboard.png"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # Generous: the cards refresh every 5 seconds and the machine may be busy.
 WAIT_MS = 30_000
@@ -73,7 +74,7 @@ def test_operator_logs_in_watches_an_upload_arrive_and_revokes_it(config):
                 "Purge finished: 0 drops removed", timeout=WAIT_MS
             )
 
-            SCREENSHOT.parent.mkdir(exist_ok=True)
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
         finally:
             browser.close()

@@ -40,6 +40,7 @@
     var progress = document.getElementById("progress");
     var bar = progress.querySelector("progress");
     var text = progress.querySelector(".progress-text");
+    var caption = progress.querySelector("label");
     var cancel = progress.querySelector(".cancel-upload");
     var result = document.getElementById("result");
     var maxBytes = parseInt(form.dataset.maxBytes, 10);
@@ -99,6 +100,7 @@
       percent = 0;
       bar.value = 0;
       text.textContent = "0%";
+      caption.textContent = "Uploading";
       progress.hidden = false;
       cancel.hidden = false;
       submit.disabled = true;
@@ -122,24 +124,24 @@
       if (event.detail.elt !== form) return;
       submit.disabled = false;
       cancel.hidden = true;
+      // A refusal, a failure or a cancel says so in #result; a full bar beside it would mislead.
+      progress.hidden = !event.detail.successful;
       if (event.detail.successful) {
         bar.value = 100;
+        caption.textContent = "Uploaded";
         text.textContent = "100% · done";
       }
     });
 
     form.addEventListener("htmx:sendError", function () {
-      progress.hidden = true;
       showError(result, "The upload did not get through",
         "The server could not be reached or the connection broke. Check your connection and try again.");
     });
     form.addEventListener("htmx:timeout", function () {
-      progress.hidden = true;
       showError(result, "The upload timed out", "Try again, or try a smaller file.");
     });
     form.addEventListener("htmx:sendAbort", function () {
-      progress.hidden = true;
-      showError(result, "Upload cancelled", "Nothing was stored. Choose a file to try again.");
+      showError(result, "Upload cancelled", "Nothing was stored. Press Upload to try again.");
     });
 
     cancel.addEventListener("click", function () {

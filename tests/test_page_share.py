@@ -3,7 +3,7 @@
 import pytest
 
 from drop.models import Drop
-from tests.page_support import HTMX, page_upload, press_download, share_token
+from tests.page_support import FORM, HTMX, page_upload, press_download, share_token
 
 
 def downloads_used(token: str) -> int:
@@ -114,3 +114,10 @@ def test_user_text_is_escaped_on_the_share_page(client):
     text = client.simulate_get(f"/d/{token}").text
     assert "<img src=x" not in text
     assert "&lt;img src=x onerror=alert(1)&gt;.txt" in text
+
+
+def test_download_form_refuses_an_oversized_body_before_reading_it(client):
+    token = share_token(page_upload(client, password="pw"))
+    response = client.simulate_post(f"/d/{token}", body="password=" + "x" * 100_000, headers=FORM)
+    assert response.status_code == 413
+    assert downloads_used(token) == 0

@@ -15,6 +15,8 @@ from drop.storage import BlobStorage
 from drop.templates import Templates
 
 FORM = "application/x-www-form-urlencoded"
+# These forms carry one password or key; Falcon reads a url-encoded body whole, so cap it.
+MAX_FORM_BYTES = 16 * 1024
 GONE = "It was downloaded as many times as allowed, it expired, or it was deleted."
 
 
@@ -33,6 +35,8 @@ def form_field(req: falcon.Request, name: str) -> str:
     """One field of a small url-encoded form; 415 for any other kind of body."""
     if not req.content_length:
         return ""
+    if req.content_length > MAX_FORM_BYTES:
+        raise falcon.HTTPContentTooLarge(description="this form is far larger than it can be")
     if not (req.content_type or "").lower().startswith(FORM):
         raise falcon.HTTPUnsupportedMediaType(description=f"send the form as {FORM}")
     value = req.get_media(default_when_empty={}).get(name, "")

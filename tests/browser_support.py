@@ -109,8 +109,11 @@ class Valve:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
             with contextlib.suppress(OSError):
-                # Linger 0: close with a reset, not a polite FIN.
+                # Linger 0: close with a reset, not a polite FIN. Shutdown first: a pump
+                # thread blocked in recv() keeps a merely closed socket alive.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
                 sock.close()
         self._flowing.set()
 

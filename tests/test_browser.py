@@ -123,6 +123,9 @@ def test_upload_share_and_download_twice_in_the_browser(valve, visitors):
     expect(page.locator("#share-result svg.qr")).to_be_visible()
     share_link = page.get_by_label("Share link").input_value()
     assert share_link.startswith(valve.url + "/d/")
+    copy = page.locator("button[data-copy=share-link]")
+    copy.click()
+    expect(copy).to_have_text("Copied")
     screenshot(page, "home-done")
     page.emulate_media(color_scheme="dark")
     screenshot(page, "home-done-dark")
@@ -239,3 +242,16 @@ def test_home_page_is_usable_with_the_keyboard(server, visitors):
     page.keyboard.press("Shift+Tab")
     focus_ring = page.locator("#max_downloads").evaluate("el => getComputedStyle(el).outlineStyle")
     assert focus_ring == "solid"
+
+
+def test_uploader_deletes_from_the_browser_after_confirming(server, visitors):
+    page = visitors().page
+    page.goto(server.url + "/")
+    drop_file(page, ".drop-zone", "oops.txt", b"sent to the wrong person")
+    page.get_by_role("button", name="Upload").click()
+    share_link = page.get_by_label("Share link").input_value()
+    page.get_by_role("link", name="Delete this file now").click()
+    expect(page.locator("h1")).to_contain_text("Delete oops.txt?")
+    page.get_by_role("button", name="Delete the file").click()
+    expect(page.locator("h1")).to_have_text("Deleted")
+    assert page.goto(share_link).status == 410

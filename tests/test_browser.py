@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import requests
 from playwright.sync_api import expect, sync_playwright
 
 from drop import migrations
@@ -18,6 +19,7 @@ from tests.browser_support import (
     launch_chromium,
     screenshot,
 )
+from tests.page_support import share_token
 from tests.support import LiveServer
 
 MIB = 1024 * 1024
@@ -255,3 +257,23 @@ def test_uploader_deletes_from_the_browser_after_confirming(server, visitors):
     page.get_by_role("button", name="Delete the file").click()
     expect(page.locator("h1")).to_have_text("Deleted")
     assert page.goto(share_link).status == 410
+
+
+def test_link_preview_bots_hitting_the_real_server_use_no_download(server, live_config):
+    made = requests.post(
+        server.url + "/",
+        files={"file": ("once.txt", b"only once")},
+        data={"max_downloads": "1"},
+        timeout=10,
+    )
+    assert made.status_code == 201
+    token = share_token(made)
+    link = f"{server.url}/d/{token}"
+    bot = {"User-Agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"}
+    for _ in range(20):
+        assert requests.get(link, headers=bot, timeout=10).status_code == 200
+        assert requests.head(link, headers=bot, timeout=10).status_code == 200
+    with open_database(live_config.effective_database_url) as database:
+        assert Drop.select().where(Drop.token == token).bind(database).get().downloads == 0
+    pressed = requests.post(link, timeout=10)
+    assert pressed.content == b"only once"

@@ -112,8 +112,8 @@
     form.addEventListener("htmx:xhr:progress", function (event) {
       if (!event.detail.lengthComputable || !event.detail.total) return;
       var now = Math.floor((event.detail.loaded / event.detail.total) * 100);
-      if (now <= percent && percent !== 0) return;
-      percent = Math.max(now, percent);
+      if (now <= percent) return;
+      percent = now;
       bar.value = percent;
       var seconds = (performance.now() - started) / 1000;
       var speed = seconds > 0 ? formatBytes(Math.round(event.detail.loaded / seconds)) + "/s" : "";

@@ -174,9 +174,25 @@
     document.body.addEventListener("htmx:afterSwap", function (event) { reveal(event.detail.target); });
   }
 
+  // The Download button is a plain form POST whose answer is an attachment, so the page
+  // stays as it was. Once the server has counted the download, show what is left, or that
+  // the file is now gone (htmx swaps the 410 fragment in place of the card). Delegated:
+  // the refreshed card brings a new form.
+  function setUpDownloads() {
+    document.body.addEventListener("submit", function (event) {
+      var form = event.target.closest("form.download");
+      if (!form) return;
+      window.setTimeout(function () {
+        var card = document.getElementById("share");
+        if (card) htmx.ajax("GET", form.getAttribute("action"), { target: card, swap: "outerHTML" });
+      }, 1500);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("upload");
     if (form) setUpUpload(form);
+    setUpDownloads();
     setUpCopy();
   });
 })();

@@ -12,13 +12,16 @@ from falcon.media.multipart import MultipartFormHandler
 from drop import drops
 from drop.config import Config
 from drop.error_cache import ErrorCache
-from drop.errors import serialize_error
+from drop.errors import error_serializer
 from drop.middleware import DatabaseConnection
 from drop.models import db, init_database
 from drop.ops import add_ops_routes
 from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
+from drop.resources.page_home import HomePage
+from drop.resources.page_share import DeletePage, SharePage
 from drop.static import add_static_routes
 from drop.storage import BlobStorage
+from drop.templates import Templates
 
 # Text fields (password, expires_in, max_downloads) are tiny; the file part is streamed
 # and never buffered, so nothing else needs room in memory.
@@ -49,7 +52,8 @@ def create_app(
     middleware.append(DatabaseConnection(db))
 
     app = falcon.App(middleware=middleware)
-    app.set_error_serializer(serialize_error)
+    templates = Templates()
+    app.set_error_serializer(error_serializer(templates))
     multipart = MultipartFormHandler()
     multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
@@ -59,6 +63,11 @@ def create_app(
     app.add_route(f"{API_PREFIX}/file/{{token}}", files)
     app.add_route(f"{API_PREFIX}/file/{{token}}/{{filename}}", files, suffix="named")
     add_static_routes(app)
+    app.add_route("/", HomePage(config, storage, templates, clock))
+    app.add_route(
+        "/d/{token}", SharePage(config, storage, templates, schedule_blob_deletion, clock)
+    )
+    app.add_route("/d/{token}/delete", DeletePage(templates, schedule_blob_deletion, clock))
     add_ops_routes(app, config, storage, clock, redis_client=redis_client)
     return app
 

@@ -1,0 +1,105 @@
+"""The home page: the upload form, and the result of an upload (htmx fragment or whole page)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import falcon
+
+from drop import drops, pages, wording
+from drop.config import Config
+from drop.qr import qr_svg
+from drop.storage import BlobStorage
+from drop.templates import Templates
+from drop.uploads import MAX_PASSWORD_CHARS, read_upload_form
+
+HOUR = 3600
+DAY = 24 * HOUR
+# Offered when they fit under DROP_MAX_EXPIRES_IN; the maximum itself is always offered.
+EXPIRY_CHOICES = (HOUR, DAY, 7 * DAY, 30 * DAY)
+
+
+@dataclass(frozen=True)
+class ExpiryChoice:
+    seconds: int
+    words: str
+    selected: bool
+
+
+def expiry_choices(config: Config) -> list[ExpiryChoice]:
+    """A few sensible expiries up to the configured maximum, the default one selected."""
+    seconds = {s for s in EXPIRY_CHOICES if s < config.max_expires_in}
+    seconds |= {config.max_expires_in, config.default_expires_in}
+    default = config.default_expires_in
+    return [ExpiryChoice(s, wording.duration(s), s == default) for s in sorted(seconds)]
+
+
+def share_path(token: str) -> str:
+    return f"/d/{token}"
+
+
+def delete_path(token: str) -> str:
+    return f"/d/{token}/delete"
+
+
+class HomePage:
+    """GET /: the upload form. POST /: store the upload and show its share link."""
+
+    def __init__(
+        self,
+        config: Config,
+        storage: BlobStorage,
+        templates: Templates,
+        clock: Callable = drops.utcnow,
+    ):
+        self._config = config
+        self._storage = storage
+        self._templates = templates
+        self._clock = clock
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response):
+        pages.set_page_headers(resp)
+        self._templates.respond(
+            resp,
+            "home.html",
+            max_upload_bytes=self._config.max_upload_bytes,
+            max_upload_words=wording.file_size(self._config.max_upload_bytes),
+            max_password_chars=MAX_PASSWORD_CHARS,
+            max_downloads=self._config.max_downloads,
+            expiry_choices=expiry_choices(self._config),
+        )
+
+    on_head = on_get
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response):
+        form = read_upload_form(req, self._config, self._storage)
+        now = self._clock()
+        new = drops.create_drop(
+            self._storage,
+            form.temp,
+            filename=form.filename,
+            content_type=form.content_type,
+            password=form.password,
+            expires_in=form.expires_in,
+            max_downloads=form.max_downloads,
+            now=now,
+        )
+        drop = new.drop
+        base = self._config.base_url or req.prefix
+        share_url = base + share_path(drop.token)
+        pages.render(
+            self._templates,
+            req,
+            resp,
+            "uploaded.html",
+            "_result.html",
+            status=falcon.HTTP_201,
+            drop=drop,
+            share_url=share_url,
+            delete_url=f"{base}{delete_path(drop.token)}?key={new.delete_token}",
+            qr=qr_svg(share_url),
+            size_words=wording.file_size(drop.size),
+            expiry_words=wording.expiry(drop.expires_at, now),
+            downloads_words=wording.downloads_left(drop.max_downloads, drop.max_downloads),
+        )

@@ -1,0 +1,159 @@
+"""The share page a link opens, its download button, and the uploader's delete page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import falcon
+
+from drop import crypto, drops, pages, wording
+from drop.config import Config
+from drop.downloads import download_headers
+from drop.models import DELETED, Drop
+from drop.resources.page_home import delete_path, share_path
+from drop.storage import BlobStorage
+from drop.templates import Templates
+
+FORM = "application/x-www-form-urlencoded"
+# These forms carry one password or key; Falcon reads a url-encoded body whole, so cap it.
+MAX_FORM_BYTES = 16 * 1024
+GONE = "It was downloaded as many times as allowed, it expired, or it was deleted."
+
+
+def find_drop(token: str) -> Drop:
+    """The drop behind a token from the URL; 404 for junk or unknown tokens."""
+    # The shape check keeps junk paths away from the database entirely.
+    drop = drops.find_drop(token) if crypto.is_token(token) else None
+    if drop is None:
+        raise falcon.HTTPNotFound(
+            description="There is no file at this link. Check that you copied all of it."
+        )
+    return drop
+
+
+def form_field(req: falcon.Request, name: str) -> str:
+    """One field of a small url-encoded form; 415 for any other kind of body."""
+    if not req.content_length:
+        return ""
+    if req.content_length > MAX_FORM_BYTES:
+        raise falcon.HTTPContentTooLarge(description="this form is far larger than it can be")
+    if not (req.content_type or "").lower().startswith(FORM):
+        raise falcon.HTTPUnsupportedMediaType(description=f"send the form as {FORM}")
+    value = req.get_media(default_when_empty={}).get(name, "")
+    # A field sent twice arrives as a list: that is not a form this page made.
+    if not isinstance(value, str):
+        raise falcon.HTTPBadRequest(description=f"send {name} once")
+    return value
+
+
+class SharePage:
+    """GET/HEAD /d/<token>: what the file is, for free. POST: the Download button.
+
+    Only POST uses a download: chat apps and mail scanners fetch links to preview
+    them, and a one-time file must survive that.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        storage: BlobStorage,
+        templates: Templates,
+        schedule_blob_deletion: Callable[[str], None],
+        clock: Callable = drops.utcnow,
+    ):
+        self._config = config
+        self._storage = storage
+        self._templates = templates
+        self._schedule_blob_deletion = schedule_blob_deletion
+        self._clock = clock
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
+        self._show(req, resp, self._available(token))
+
+    on_head = on_get
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, token: str):
+        drop = self._available(token)
+        if drop.password_hash:
+            password = form_field(req, "password")
+            if not password or not crypto.verify_password(password, drop.password_hash):
+                resp.set_header("WWW-Authenticate", 'Drop-Password realm="drop"')
+                message = "That password is not right." if password else "Enter the password."
+                self._show(req, resp, drop, falcon.HTTP_401, password_error=message)
+                return
+        # Open before claiming: a missing blob must not use up a download.
+        try:
+            blob = self._storage.open(drop.token)
+        except FileNotFoundError:
+            raise falcon.HTTPGone(description=GONE) from None
+        claim = drops.claim_download(drop.token, self._clock())
+        if claim is None:
+            blob.close()
+            raise falcon.HTTPGone(description=GONE)
+        if claim.last:
+            # Deletion waits for the server to close the file (see the API's download).
+            blob.after_close(lambda: self._schedule_blob_deletion(drop.token))
+        resp.set_headers(download_headers(drop))
+        resp.set_stream(blob, drop.size)
+
+    def _available(self, token: str) -> Drop:
+        drop = find_drop(token)
+        if not drop.is_available(self._clock()):
+            raise falcon.HTTPGone(description=GONE)
+        return drop
+
+    def _show(self, req, resp, drop: Drop, status=falcon.HTTP_200, password_error=""):
+        pages.render(
+            self._templates,
+            req,
+            resp,
+            "share.html",
+            "_share.html",
+            status=status,
+            drop=drop,
+            share_path=share_path(drop.token),
+            size_words=wording.file_size(drop.size),
+            expiry_words=wording.expiry(drop.expires_at, self._clock()),
+            downloads_words=wording.downloads_left(drop.downloads_left, drop.max_downloads),
+            password_error=password_error,
+        )
+
+
+class DeletePage:
+    """GET /d/<token>/delete?key=…: asks to confirm. POST: deletes. A GET never deletes."""
+
+    def __init__(
+        self,
+        templates: Templates,
+        schedule_blob_deletion: Callable[[str], None],
+        clock: Callable = drops.utcnow,
+    ):
+        self._templates = templates
+        self._schedule_blob_deletion = schedule_blob_deletion
+        self._clock = clock
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
+        key = req.get_param("key") or ""
+        drop = self._permitted(token, key)
+        if not drop.is_available(self._clock()):
+            raise falcon.HTTPGone(description=GONE)
+        pages.set_page_headers(resp)
+        self._templates.respond(
+            resp, "delete.html", drop=drop, key=key, delete_path=delete_path(drop.token)
+        )
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, token: str):
+        drop = self._permitted(token, form_field(req, "key"))
+        if not drops.end_drop(drop.token, DELETED, self._clock()):
+            raise falcon.HTTPGone(description=GONE)
+        self._schedule_blob_deletion(drop.token)
+        pages.set_page_headers(resp)
+        self._templates.respond(resp, "deleted.html", drop=drop)
+
+    def _permitted(self, token: str, key: str) -> Drop:
+        drop = find_drop(token)
+        if not (crypto.is_token(key) and crypto.verify_delete_token(key, drop.delete_token_hash)):
+            raise falcon.HTTPForbidden(
+                description="This delete link is not valid. Use the whole link shown after upload."
+            )
+        return drop

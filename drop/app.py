@@ -13,9 +13,12 @@ from drop import drops
 from drop.config import Config
 from drop.error_cache import ErrorCache
 from drop.errors import serialize_error
+from drop.logs import RequestId, log_unexpected_error
+from drop.metrics import MetricsResource, RequestMetrics
 from drop.middleware import DatabaseConnection
 from drop.models import db, init_database
 from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
+from drop.resources.health import Liveness, Readiness
 from drop.static import add_static_routes
 from drop.storage import BlobStorage
 
@@ -39,7 +42,9 @@ def create_app(
     if schedule_blob_deletion is None:
         schedule_blob_deletion = _huey_blob_deletion(config)
 
-    middleware = []
+    # First in the list: their process_response runs last and sees the final answer.
+    middleware = [RequestId(), RequestMetrics()]
+    client = None
     if config.redis_url:
         client = redis_client or redis.Redis.from_url(
             config.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5
@@ -49,6 +54,7 @@ def create_app(
 
     app = falcon.App(middleware=middleware)
     app.set_error_serializer(serialize_error)
+    app.add_error_handler(Exception, log_unexpected_error)
     multipart = MultipartFormHandler()
     multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
@@ -58,6 +64,9 @@ def create_app(
     app.add_route(f"{API_PREFIX}/file/{{token}}", files)
     app.add_route(f"{API_PREFIX}/file/{{token}}/{{filename}}", files, suffix="named")
     add_static_routes(app)
+    app.add_route("/healthz", Liveness())
+    app.add_route("/readyz", Readiness(db, storage, client))
+    app.add_route("/metrics", MetricsResource())
     return app
 
 

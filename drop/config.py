@@ -9,6 +9,10 @@ from urllib.parse import urlparse
 
 MIB = 1024 * 1024
 DAY = 24 * 60 * 60
+# With X-Accel-Redirect, nginx opens the blob only after drop's answer reaches it; a
+# one-time drop's blob must outlive that moment by a wide margin.
+ACCEL_DELETE_GRACE_SECONDS = 60
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -28,6 +32,7 @@ class Config:
     error_cache_ttl: int = 300
     delete_grace_seconds: int = 0
     accel_redirect: str | None = None
+    log_format: str = "text"
 
     @property
     def blob_dir(self) -> Path:
@@ -51,8 +56,13 @@ class Config:
             max_downloads=_positive_int(env, "DROP_MAX_DOWNLOADS", 100),
             base_url=(env.get("DROP_BASE_URL") or "").rstrip("/") or None,
             error_cache_ttl=_positive_int(env, "DROP_4XX_CACHE_TTL", 300),
-            delete_grace_seconds=_non_negative_int(env, "DROP_DELETE_GRACE_SECONDS", 0),
+            delete_grace_seconds=_non_negative_int(
+                env,
+                "DROP_DELETE_GRACE_SECONDS",
+                ACCEL_DELETE_GRACE_SECONDS if env.get("DROP_ACCEL_REDIRECT") else 0,
+            ),
             accel_redirect=(env.get("DROP_ACCEL_REDIRECT") or "").rstrip("/") or None,
+            log_format=(env.get("DROP_LOG_FORMAT") or "text").strip().lower(),
         )
         config.validate()
         return config
@@ -74,6 +84,8 @@ class Config:
             raise ConfigError("DROP_BASE_URL must be an http:// or https:// URL")
         if self.accel_redirect and not self.accel_redirect.startswith("/"):
             raise ConfigError("DROP_ACCEL_REDIRECT must be a location path starting with /")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")
 
 
 def _positive_int(env, name: str, default: int) -> int:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from huey import RedisHuey, SqliteHuey, crontab
+from huey import RedisHuey, SqliteHuey, crontab, signals
 
-from drop import drops
+from drop import drops, metrics
 from drop.config import Config
 from drop.models import db, init_database
 from drop.storage import BlobStorage
@@ -36,6 +36,11 @@ def open_database():
     # the model at the database itself.
     if db.obj is None:
         init_database(config.effective_database_url)
+
+
+@huey.signal(signals.SIGNAL_ERROR)
+def count_task_failure(signal, task, exc=None):
+    metrics.TASK_FAILURES.labels(task.name).inc()
 
 
 @huey.task(retries=3, retry_delay=10)

@@ -106,10 +106,19 @@ def access_entry(atoms: dict) -> dict:
         "method": atoms["m"],
         "path": atoms["U"],
         "status": int(atoms["s"]),
-        "bytes": atoms["B"] or 0,
+        "bytes": _body_bytes(atoms),
         "duration_ms": atoms["M"],
         "user_agent": atoms["a"],
     }
+
+
+def _body_bytes(atoms: dict) -> int:
+    # gunicorn does not count a body it hands to sendfile() (every direct download);
+    # such a body is sent whole, so its Content-Length is the count.
+    if atoms["B"]:
+        return atoms["B"]
+    length = atoms.get("{content-length}o", "0")
+    return int(length) if atoms["m"] != "HEAD" and length.isdigit() else 0
 
 
 def _timestamp(epoch_seconds: float) -> str:

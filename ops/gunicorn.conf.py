@@ -8,9 +8,10 @@ from drop.logs import configure_logging
 from drop.multiprocess import mark_process_dead, prepare_metrics_dir
 
 # Check the configuration once in the master: a bad value stops start-up with one line,
-# not a traceback from every worker.
+# not a traceback from every worker. (Not named `config`: gunicorn reads every top-level
+# name in this file as one of its settings, and `config` is one.)
 try:
-    config = Config.from_env()
+    drop_config = Config.from_env()
 except ConfigError as error:
     sys.exit(f"drop: {error}")
 
@@ -30,10 +31,10 @@ accesslog = "-"
 # compatibility with the seed's API, and must never reach a log. No request header is
 # logged but the User-Agent (X-Drop-Password and X-Delete-Token carry secrets).
 access_log_format = '%(h)s %({x-request-id}o)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
-if config.log_format == "json":
+if drop_config.log_format == "json":
     logger_class = "drop.logs.JsonAccessLogger"
 # drop's own loggers, in the master and (inherited) in every worker.
-configure_logging(config.log_format)
+configure_logging(drop_config.log_format)
 
 # Only a proxy on these addresses may set X-Forwarded-* headers.
 forwarded_allow_ips = os.environ.get("DROP_TRUSTED_PROXIES", "127.0.0.1,::1")
@@ -44,7 +45,7 @@ control_socket_disable = True
 
 # /metrics must add up every worker: prometheus-client's multiprocess mode, set up here
 # in the master so the workers inherit PROMETHEUS_MULTIPROC_DIR before they import it.
-prepare_metrics_dir(config)
+prepare_metrics_dir(drop_config)
 
 
 def child_exit(server, worker):

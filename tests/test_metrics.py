@@ -7,7 +7,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from drop import tasks
-from tests.support import UPLOAD, LiveServer, multipart, upload
+from tests.support import UPLOAD, LiveServer, multipart, upload, wait_until
 
 
 def samples(text: str) -> dict:
@@ -102,3 +102,24 @@ def test_metrics_add_up_every_gunicorn_worker(config):
         assert value(found, "drop_received_bytes_total") == 6
         assert value(found, "drop_sent_bytes_total") == 3
         assert value(found, "drop_live_drops") == 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_metrics_show_task_failures_of_the_worker_process(config):
+    with LiveServer(config, workers=2, with_worker=True) as server:
+        body, headers = multipart(b"x")
+        made = requests.put(server.url + UPLOAD, data=body, headers=headers, timeout=10).json()
+        # A directory where the blob should be: deleting it fails in the Huey worker.
+        blob = config.data_dir / "blobs" / made["token"][:2] / made["token"]
+        blob.unlink()
+        blob.mkdir()
+        deleted = requests.delete(
+            made["url"], headers={"X-Delete-Token": made["delete_token"]}, timeout=10
+        )
+        assert deleted.status_code == 204
+
+        def failures() -> float:
+            text = requests.get(server.url + "/metrics", timeout=10).text
+            return value(samples(text), "drop_task_failures_total", task="delete_blob")
+
+        assert wait_until(lambda: failures() >= 1), server.log.read_text()

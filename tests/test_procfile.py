@@ -58,6 +58,9 @@ def test_honcho_brings_up_web_and_worker(embedded, tmp_path):
         # Only the worker process deletes blobs: its work shows it is up.
         blob = embedded.data_dir / "blobs" / token[:2] / token
         assert wait_until(lambda: not blob.exists()), (tmp_path / "honcho.log").read_text()
+        metrics = requests.get(url + "/metrics", timeout=10).text
+        assert "drop_uploads_total 1.0" in metrics
+        assert "drop_downloads_total 1.0" in metrics
     finally:
         os.killpg(honcho.pid, signal.SIGTERM)
         try:

@@ -37,6 +37,9 @@ class RequestId:
             req.context.request_id = secrets.token_hex(16)
 
     def process_response(self, req, resp, resource, req_succeeded) -> None:
+        # Falcon refuses some requests before any process_request runs.
+        if not hasattr(req.context, "request_id"):
+            req.context.request_id = secrets.token_hex(16)
         resp.set_header(REQUEST_ID_HEADER, req.context.request_id)
 
 

@@ -70,7 +70,9 @@ class RequestMetrics:
         method = req.method if req.method in METHODS else "other"
         # The route template, not the path: tokens must not become label values.
         route = req.uri_template or "unrouted"
-        LATENCY.labels(method, route).observe(time.perf_counter() - req.context.started)
+        started = getattr(req.context, "started", None)  # None: refused before middleware ran
+        if started is not None:
+            LATENCY.labels(method, route).observe(time.perf_counter() - started)
         cache = resp.get_header(CACHE_HEADER)
         if cache in ("hit", "miss"):
             ERROR_CACHE.labels(cache).inc()

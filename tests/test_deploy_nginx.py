@@ -112,6 +112,28 @@ def test_uploads_stream_through_nginx_without_a_temp_file(config, tmp_path):
     assert "buffered to a temporary file" not in nginx.error_log.read_text()
 
 
+def test_a_chunked_upload_through_nginx_asks_for_a_length(config, tmp_path):
+    body, headers = multipart(os.urandom(150 * 1024))
+
+    def chunks():  # no Content-Length: requests sends Transfer-Encoding: chunked
+        for start in range(0, len(body), 16 * 1024):
+            yield body[start : start + 16 * 1024]
+
+    with deployment(config, tmp_path) as (nginx, _, _):
+        refused = requests.put(nginx.url + UPLOAD, data=chunks(), headers=headers, timeout=30)
+    # nginx streams the chunked body on to drop, which cannot parse it without a length.
+    assert refused.status_code == 411
+    assert refused.json()["error"] == "Length Required"
+
+
+def test_nginx_replaces_a_client_forwarded_proto(config, tmp_path):
+    body, headers = multipart(b"x")
+    headers["X-Forwarded-Proto"] = "https"
+    with deployment(config, tmp_path) as (nginx, _, _):
+        made = requests.put(nginx.url + UPLOAD, data=body, headers=headers, timeout=30)
+    assert made.json()["url"].startswith(nginx.url)
+
+
 def test_nginx_refuses_an_oversized_body_with_the_api_json(config, tmp_path):
     with deployment(config, tmp_path) as (nginx, server, _):
         refused = put(nginx, os.urandom(MAX_UPLOAD + 128 * 1024))

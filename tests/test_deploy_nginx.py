@@ -15,7 +15,7 @@ from drop.config import Config
 from drop.nginx_conf import nginx_values
 from tests.conftest import REDIS_URL
 from tests.nginx import HoldingRelay, Nginx, wait_for_file_gone
-from tests.support import UPLOAD, LiveServer, multipart, wait_until
+from tests.support import UPLOAD, LiveServer, free_port, multipart, wait_until
 
 MAX_UPLOAD = 256 * 1024
 ACCEL = "/_drop_blobs"
@@ -221,3 +221,13 @@ def test_with_the_default_grace_nginx_gets_the_bytes(config, tmp_path):
     assert relay.held == 1
     assert got.status_code == 200
     assert got.content == content
+
+
+def test_nginx_answers_json_when_drop_is_down(config, tmp_path):
+    accel = Config.from_env({"DROP_ACCEL_REDIRECT": ACCEL, "DROP_DATA_DIR": str(config.data_dir)})
+    nowhere = f"127.0.0.1:{free_port()}"  # nothing listens there
+    values = nginx_values(accel, listen="-", server_name="-", upstream=nowhere)
+    with Nginx(tmp_path / "nginx", values) as nginx:
+        response = requests.get(nginx.url + "/api/v1.0/file/" + "0" * 32, timeout=10)
+    assert response.status_code == 503
+    assert response.json() == {"error": "Service Unavailable"}

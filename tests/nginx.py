@@ -85,7 +85,11 @@ http {{
             stdout=subprocess.DEVNULL,
             stderr=open(self.workdir / "stderr.log", "wb"),
         )
-        wait_for_http(self.url + "/healthz")
+        try:
+            wait_for_http(self.url + "/healthz")
+        except BaseException:
+            self.__exit__()  # an nginx that never answered must not outlive the test
+            raise
         return self
 
     def __exit__(self, *exc):

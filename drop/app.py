@@ -13,10 +13,13 @@ from drop import drops
 from drop.config import Config
 from drop.error_cache import ErrorCache
 from drop.errors import error_serializer
+from drop.logs import RequestId, log_unexpected_error
+from drop.metrics import MetricsResource, RequestMetrics
 from drop.middleware import DatabaseConnection
 from drop.models import db, init_database
 from drop.ops import add_ops_routes
 from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
+from drop.resources.health import Liveness, Readiness
 from drop.resources.page_home import HomePage
 from drop.resources.page_share import DeletePage, SharePage
 from drop.static import add_static_routes
@@ -43,7 +46,9 @@ def create_app(
     if schedule_blob_deletion is None:
         schedule_blob_deletion = _huey_blob_deletion(config)
 
-    middleware = []
+    # First in the list: their process_response runs last and sees the final answer.
+    middleware = [RequestId(), RequestMetrics()]
+    client = None
     if config.redis_url:
         client = redis_client or redis.Redis.from_url(
             config.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5
@@ -54,6 +59,7 @@ def create_app(
     app = falcon.App(middleware=middleware)
     templates = Templates()
     app.set_error_serializer(error_serializer(templates))
+    app.add_error_handler(Exception, log_unexpected_error)
     multipart = MultipartFormHandler()
     multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
@@ -69,6 +75,9 @@ def create_app(
     )
     app.add_route("/d/{token}/delete", DeletePage(templates, schedule_blob_deletion, clock))
     add_ops_routes(app, config, storage, clock, redis_client=redis_client)
+    app.add_route("/healthz", Liveness())
+    app.add_route("/readyz", Readiness(db, storage, client))
+    app.add_route("/metrics", MetricsResource())
     return app
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import logging
 import os
 import re
 import signal
@@ -314,7 +313,11 @@ def serve(
     ),
 ):
     """Run the web server (gunicorn with ops/gunicorn.conf.py)."""
-    load_config()
+    from drop.multiprocess import prepare_metrics_dir
+
+    # Before the environment is copied: the web server and the worker count into
+    # the same metrics directory.
+    prepare_metrics_dir(load_config())
     env = dict(os.environ, DROP_BIND=bind)
     if workers:
         env["DROP_WEB_WORKERS"] = str(workers)
@@ -328,13 +331,38 @@ def worker(
     threads: int = typer.Option(2, help="Worker threads executing tasks."),
 ):
     """Run the Huey consumer: blob deletion and the per-minute expiry sweep."""
-    load_config()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from drop.logs import configure_logging
+    from drop.multiprocess import prepare_metrics_dir
+
+    config = load_config()
+    configure_logging(config.log_format)
+    # Before drop.tasks imports prometheus-client: task failures are counted in files
+    # that the web server's /metrics reads.
+    prepare_metrics_dir(config)
     from drop.tasks import huey
 
     huey.create_consumer(workers=threads, worker_type="thread").run()
+
+
+@cli.command("nginx-conf")
+def nginx_conf(
+    listen: str = typer.Option("80", help="What nginx listens on: a port, or address:port."),
+    server_name: str = typer.Option("_", help="The public host name (_ matches any)."),
+    upstream: str = typer.Option(
+        "127.0.0.1:8000", envvar="DROP_BIND", help="Where gunicorn listens (DROP_BIND)."
+    ),
+):
+    """Print ops/nginx.conf filled in for this environment (needs DROP_ACCEL_REDIRECT)."""
+    from drop.nginx_conf import nginx_values, render_nginx_conf
+
+    try:
+        values = nginx_values(
+            load_config(), listen=listen, server_name=server_name, upstream=upstream
+        )
+    except ValueError as error:
+        typer.echo(f"drop-ops: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(render_nginx_conf(values), nl=False)
 
 
 def _run_together(main: list[str], companion: list[str] | None, env: dict) -> int:

@@ -10,6 +10,10 @@ from urllib.parse import urlparse
 MIB = 1024 * 1024
 DAY = 24 * 60 * 60
 MIN_ADMIN_TOKEN_CHARS = 16
+# With X-Accel-Redirect, nginx opens the blob only after drop's answer reaches it; a
+# one-time drop's blob must outlive that moment by a wide margin.
+ACCEL_DELETE_GRACE_SECONDS = 60
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -36,6 +40,7 @@ class Config:
     purge_retention: int = 7 * DAY
     worker_stale_seconds: int = 3 * 60
     min_free_bytes: int = 1024 * MIB
+    log_format: str = "text"
 
     @property
     def blob_dir(self) -> Path:
@@ -59,7 +64,11 @@ class Config:
             max_downloads=_positive_int(env, "DROP_MAX_DOWNLOADS", 100),
             base_url=(env.get("DROP_BASE_URL") or "").rstrip("/") or None,
             error_cache_ttl=_positive_int(env, "DROP_4XX_CACHE_TTL", 300),
-            delete_grace_seconds=_non_negative_int(env, "DROP_DELETE_GRACE_SECONDS", 0),
+            delete_grace_seconds=_non_negative_int(
+                env,
+                "DROP_DELETE_GRACE_SECONDS",
+                ACCEL_DELETE_GRACE_SECONDS if env.get("DROP_ACCEL_REDIRECT") else 0,
+            ),
             accel_redirect=(env.get("DROP_ACCEL_REDIRECT") or "").rstrip("/") or None,
             admin_token=env.get("DROP_ADMIN_TOKEN") or None,
             secret_key=env.get("DROP_SECRET_KEY") or None,
@@ -67,6 +76,7 @@ class Config:
             purge_retention=_non_negative_int(env, "DROP_PURGE_RETENTION", 7 * DAY),
             worker_stale_seconds=_positive_int(env, "DROP_WORKER_STALE_SECONDS", 3 * 60),
             min_free_bytes=_non_negative_int(env, "DROP_MIN_FREE_BYTES", 1024 * MIB),
+            log_format=(env.get("DROP_LOG_FORMAT") or "text").strip().lower(),
         )
         config.validate()
         return config
@@ -93,6 +103,8 @@ class Config:
             raise ConfigError(
                 f"DROP_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters long"
             )
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")
 
 
 def _positive_int(env, name: str, default: int) -> int:

@@ -16,6 +16,10 @@ class DatabaseConnection:
         self._db = database
 
     def process_resource(self, req, resp, resource, params):
+        # Health and metrics endpoints open their own connection, so a database outage
+        # becomes their answer instead of an error before they run.
+        if not getattr(resource, "opens_database", True):
+            return
         self._db.connect(reuse_if_open=True)
 
     def process_response(self, req, resp, resource, req_succeeded):

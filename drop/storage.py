@@ -48,6 +48,11 @@ class BlobFile(io.FileIO):
             on_close()
 
 
+def blob_key(token: str) -> str:
+    """A blob's path below the blob directory (also the tail of its X-Accel-Redirect URI)."""
+    return f"{token[:2]}/{token}"
+
+
 class BlobStorage:
     """Keeps blobs under `root/blobs/ab/<token>` and uploads in progress under `root/tmp`."""
 
@@ -61,7 +66,7 @@ class BlobStorage:
         self.temp_dir.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, token: str) -> Path:
-        return self.blob_dir / token[:2] / token
+        return self.blob_dir / blob_key(token)
 
     def receive(self, stream, limit: int) -> TempBlob:
         """Copy `stream` to a temp file in chunks, counting bytes; never more than `limit`."""

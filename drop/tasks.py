@@ -10,9 +10,9 @@ import datetime
 import logging
 from pathlib import Path
 
-from huey import RedisHuey, SqliteHuey, crontab
+from huey import RedisHuey, SqliteHuey, crontab, signals
 
-from drop import drops, purge
+from drop import drops, metrics, purge
 from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
@@ -38,6 +38,11 @@ def open_database():
     # the model at the database itself.
     if db.obj is None:
         init_database(config.effective_database_url)
+
+
+@huey.signal(signals.SIGNAL_ERROR)
+def count_task_failure(signal, task, exc=None):
+    metrics.TASK_FAILURES.labels(task.name).inc()
 
 
 @huey.task(retries=3, retry_delay=10)

@@ -44,6 +44,11 @@ def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) 
         raise too_large(config)
     if not (req.content_type or "").lower().startswith("multipart/form-data"):
         raise falcon.HTTPBadRequest(description="send the file as multipart/form-data")
+    if req.content_length is None:
+        # A chunked body: Falcon's multipart parser needs the length up front under WSGI.
+        raise falcon.HTTPLengthRequired(
+            description="send the upload with a Content-Length header, not chunked"
+        )
 
     temp = None
     file_part = None

@@ -121,7 +121,11 @@ class LiveServer:
             self.processes.append(
                 subprocess.Popen(worker, env=self.env, cwd=ROOT, stdout=log, stderr=log)
             )
-        wait_for_http(self.url + "/api/v1.0/file/x")
+        try:
+            wait_for_http(self.url + "/api/v1.0/file/x")
+        except BaseException:
+            self.__exit__()  # a server that never answered must not outlive the test
+            raise
         return self
 
     def __exit__(self, *exc):

@@ -10,7 +10,7 @@ from drop import crypto, drops
 from drop.config import Config
 from drop.downloads import download_headers, request_password
 from drop.models import DELETED, Drop
-from drop.storage import BlobStorage
+from drop.storage import BlobStorage, blob_key
 from drop.uploads import read_upload_form
 
 API_PREFIX = "/api/v1.0"
@@ -40,6 +40,7 @@ class FileCollection:
             max_downloads=form.max_downloads,
             now=self._clock(),
         )
+        req.context.drop = new.drop  # for the metrics middleware
         base = self._config.base_url or req.prefix
         resp.status = falcon.HTTP_201
         resp.media = {
@@ -71,6 +72,9 @@ class FileItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
         drop = self._permitted_drop(req, token)
+        if self._config.accel_redirect:
+            self._hand_to_proxy(resp, drop)
+            return
         # Open before claiming: a missing blob must not use up a download.
         try:
             blob = self._storage.open(drop.token)
@@ -86,6 +90,20 @@ class FileItem:
             blob.after_close(lambda: self._schedule_blob_deletion(drop.token))
         resp.set_headers(download_headers(drop))
         resp.set_stream(blob, drop.size)
+
+    def _hand_to_proxy(self, resp: falcon.Response, drop: Drop) -> None:
+        """Answer with X-Accel-Redirect: drop decides, nginx sends the bytes."""
+        if not self._storage.exists(drop.token):
+            raise falcon.HTTPGone()
+        claim = drops.claim_download(drop.token, self._clock())
+        if claim is None:
+            raise falcon.HTTPGone()
+        if claim.last:
+            # nginx opens the blob only after this answer reaches it, so the deletion
+            # is scheduled with the configured grace delay (DROP_DELETE_GRACE_SECONDS).
+            self._schedule_blob_deletion(drop.token)
+        resp.set_headers(download_headers(drop))
+        resp.set_header("X-Accel-Redirect", f"{self._config.accel_redirect}/{blob_key(drop.token)}")
 
     def on_get_named(self, req, resp, token: str, filename: str):
         """The seed's /file/<token>/<filename> form: the name is decoration."""
@@ -129,4 +147,5 @@ class FileItem:
                     description="this file needs its password",
                     challenges=['Drop-Password realm="drop"'],
                 )
+        req.context.drop = drop  # for the metrics middleware
         return drop

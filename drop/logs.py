@@ -1,0 +1,129 @@
+"""Request ids and log lines: one line per request, text or JSON, never a secret.
+
+The per-request line is gunicorn's access log (written once the body has been sent, so
+it knows the bytes); this module gives it a request id and, with DROP_LOG_FORMAT=json,
+a JSON shape. Passwords can travel in `?password=` and delete tokens in a header, so no
+line ever carries a query string or a request header other than the User-Agent.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import re
+import secrets
+import sys
+
+import falcon
+from gunicorn.glogging import Logger as GunicornLogger
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# An id from the proxy (nginx's $request_id) is kept so both logs share it; anything
+# else a client sends is replaced, so no log line carries arbitrary client text.
+_ACCEPTED_ID = re.compile(r"[A-Za-z0-9_.-]{8,128}")
+
+log = logging.getLogger("drop.request")
+
+
+class RequestId:
+    """Falcon middleware: every request gets an id, answered as X-Request-Id."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        incoming = req.get_header(REQUEST_ID_HEADER) or ""
+        if _ACCEPTED_ID.fullmatch(incoming):
+            req.context.request_id = incoming
+        else:
+            req.context.request_id = secrets.token_hex(16)
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        # Falcon refuses some requests before any process_request runs.
+        if not hasattr(req.context, "request_id"):
+            req.context.request_id = secrets.token_hex(16)
+        resp.set_header(REQUEST_ID_HEADER, req.context.request_id)
+
+
+def log_unexpected_error(req: falcon.Request, resp, error: Exception, params) -> None:
+    """Falcon's default handler logs the query string (a password may be in it); this one
+    logs the path and the request id, then answers a plain 500."""
+    log.error(
+        "unhandled error in %s %s (request %s)",
+        req.method,
+        req.path,
+        getattr(req.context, "request_id", "-"),
+        exc_info=error,
+    )
+    raise falcon.HTTPInternalServerError()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": _timestamp(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(log_format: str, level: int = logging.INFO) -> None:
+    """Route drop's own loggers (and Huey's) to stderr as text or JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+class JsonAccessLogger(GunicornLogger):
+    """gunicorn's logger with JSON lines for both its error log and its access log."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        atoms = self.atoms(resp, req, environ, request_time)
+        self.access_log.info(json.dumps(access_entry(atoms)))
+
+
+def access_entry(atoms: dict) -> dict:
+    """The fields of one request's line, from gunicorn's log atoms (no query, no secrets)."""
+    return {
+        "time": _timestamp(datetime.datetime.now(datetime.UTC).timestamp()),
+        "level": "info",
+        "logger": "access",
+        "request_id": atoms.get("{x-request-id}o", "-"),
+        "remote": atoms["h"],
+        "method": atoms["m"],
+        "path": atoms["U"],
+        "status": int(atoms["s"]),
+        "bytes": _body_bytes(atoms),
+        "duration_ms": atoms["M"],
+        "user_agent": atoms["a"],
+    }
+
+
+def _body_bytes(atoms: dict) -> int:
+    # gunicorn does not count a body it hands to sendfile() (every direct download);
+    # such a body is sent whole, so its Content-Length is the count.
+    if atoms["B"]:
+        return atoms["B"]
+    length = atoms.get("{content-length}o", "0")
+    return int(length) if atoms["m"] != "HEAD" and length.isdigit() else 0
+
+
+def _timestamp(epoch_seconds: float) -> str:
+    moment = datetime.datetime.fromtimestamp(epoch_seconds, datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

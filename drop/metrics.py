@@ -1,0 +1,134 @@
+"""Prometheus metrics: what drop counts, the middleware that counts it, and /metrics.
+
+Under gunicorn every worker counts in its own process; with PROMETHEUS_MULTIPROC_DIR set
+(see drop.multiprocess) /metrics adds up the files of all of them and of the Huey worker.
+Live drops and stored bytes are read from the database at scrape time instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import falcon
+import peewee
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from drop import drops
+from drop.error_cache import CACHE_HEADER
+from drop.models import LIVE, Drop, db
+from drop.multiprocess import ENV as MULTIPROC_ENV
+
+log = logging.getLogger(__name__)
+
+REGISTRY = CollectorRegistry()
+UPLOADS = Counter("drop_uploads", "Files uploaded.", registry=REGISTRY)
+DOWNLOADS = Counter("drop_downloads", "Downloads granted.", registry=REGISTRY)
+BYTES_IN = Counter("drop_received_bytes", "Bytes of uploaded files stored.", registry=REGISTRY)
+BYTES_OUT = Counter("drop_sent_bytes", "Bytes of files handed out.", registry=REGISTRY)
+ERROR_CACHE = Counter(
+    "drop_error_cache",
+    "4XX answers served from the Redis cache (hit) or computed and stored (miss).",
+    ["result"],
+    registry=REGISTRY,
+)
+TASK_FAILURES = Counter(
+    "drop_task_failures", "Background task runs that raised.", ["task"], registry=REGISTRY
+)
+LATENCY = Histogram(
+    "drop_request_duration_seconds",
+    "Time from a request's arrival to its response headers (a body may still stream).",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)
+
+# Clients choose the method; only these become label values.
+METHODS = {"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"}
+
+
+class RequestMetrics:
+    """Falcon middleware: latency of every request, 4XX cache results, uploads, downloads.
+
+    Resources name the drop a request created or served in `req.context.drop`; the
+    status then tells whether it counts.
+    """
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.started = time.perf_counter()
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        method = req.method if req.method in METHODS else "other"
+        # The route template, not the path: tokens must not become label values.
+        route = req.uri_template or "unrouted"
+        started = getattr(req.context, "started", None)  # None: refused before middleware ran
+        if started is not None:
+            LATENCY.labels(method, route).observe(time.perf_counter() - started)
+        cache = resp.get_header(CACHE_HEADER)
+        if cache in ("hit", "miss"):
+            ERROR_CACHE.labels(cache).inc()
+        drop = getattr(req.context, "drop", None)
+        if drop is None:
+            return
+        if req.method in ("PUT", "POST") and resp.status_code == 201:
+            UPLOADS.inc()
+            BYTES_IN.inc(drop.size)
+        elif req.method == "GET" and resp.status_code == 200:
+            DOWNLOADS.inc()
+            BYTES_OUT.inc(drop.size)
+
+
+class StoreCollector:
+    """Live drops and the bytes they hold, counted in the database when scraped."""
+
+    def collect(self):
+        try:
+            with db.connection_context():
+                count, size = (
+                    Drop.select(
+                        peewee.fn.COUNT(Drop.id), peewee.fn.COALESCE(peewee.fn.SUM(Drop.size), 0)
+                    )
+                    .where((Drop.status == LIVE) & (Drop.expires_at > drops.utcnow()))
+                    .tuples()
+                    .get()
+                )
+        except (peewee.DatabaseError, peewee.InterfaceError) as error:
+            log.warning("metrics: live drops not counted, database unreachable: %s", error)
+            return
+        yield GaugeMetricFamily("drop_live_drops", "Drops that can still be downloaded.", count)
+        yield GaugeMetricFamily(
+            "drop_stored_bytes", "Bytes of the files of live drops.", int(size or 0)
+        )
+
+
+_STORE = CollectorRegistry()
+_STORE.register(StoreCollector())
+
+
+class MetricsResource:
+    """GET /metrics: Prometheus text format."""
+
+    opens_database = False  # the store collector opens its own connection
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = CONTENT_TYPE_LATEST
+        resp.data = exposition()
+
+
+def exposition() -> bytes:
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        counted = generate_latest(registry)
+    else:
+        counted = generate_latest(REGISTRY)
+    return counted + generate_latest(_STORE)

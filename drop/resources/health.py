@@ -1,0 +1,77 @@
+"""/healthz (the process answers) and /readyz (what it depends on answers too)."""
+
+from __future__ import annotations
+
+import tempfile
+
+import falcon
+import peewee
+import redis
+
+from drop.storage import BlobStorage
+
+OK = "ok"
+
+
+class Liveness:
+    """GET /healthz: 200 while the process can answer at all; touches nothing else."""
+
+    opens_database = False
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": OK}
+
+
+class Readiness:
+    """GET /readyz: the database, Redis (when configured) and blob storage, each checked.
+
+    503 names the parts that failed, so a load balancer stops sending traffic and an
+    operator sees where to look.
+    """
+
+    opens_database = False  # a dead database must give 503 here, not an error earlier
+
+    def __init__(
+        self,
+        database: peewee.DatabaseProxy,
+        storage: BlobStorage,
+        redis_client: redis.Redis | None = None,
+    ):
+        self._db = database
+        self._storage = storage
+        self._redis = redis_client
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        checks = {"database": self._database(), "storage": self._storage_writable()}
+        if self._redis is not None:
+            checks["redis"] = self._redis_answers()
+        failed = [name for name, result in checks.items() if result != OK]
+        resp.media = {"status": "unavailable" if failed else OK, "checks": checks}
+        if failed:
+            resp.media["failed"] = failed
+            resp.status = falcon.HTTP_503
+        resp.cache_control = ["no-store"]
+
+    def _database(self) -> str:
+        try:
+            with self._db.connection_context():
+                self._db.execute_sql("SELECT 1")
+        except (peewee.DatabaseError, peewee.InterfaceError):
+            return "unreachable"
+        return OK
+
+    def _redis_answers(self) -> str:
+        try:
+            self._redis.ping()
+        except redis.RedisError:
+            return "unreachable"
+        return OK
+
+    def _storage_writable(self) -> str:
+        try:
+            self._storage.ensure_dirs()
+            with tempfile.NamedTemporaryFile(dir=self._storage.temp_dir, prefix="readyz-"):
+                pass
+        except OSError:
+            return "not writable"
+        return OK

@@ -1,0 +1,170 @@
+"""Real nginx for the tests: ops/nginx.conf filled in, run unprivileged-style in a tmp dir.
+
+Also a holding relay between nginx and gunicorn, the "slow path" that makes the race
+between a proxy opening a blob and the deletion task deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from drop.nginx_conf import render_nginx_conf
+from tests.support import free_port, wait_for_http, wait_until
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+MIME_TYPES = Path("/etc/nginx/mime.types")
+
+
+class Nginx:
+    """nginx serving ops/nginx.conf (filled with `values`) on a free 127.0.0.1 port.
+
+    The main context (pid, logs, temp paths) is the test's own, in `workdir`; the site
+    file is the one an operator installs, unchanged but for its placeholders.
+    """
+
+    def __init__(self, workdir: Path, values: dict):
+        self.workdir = Path(workdir)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.values = dict(values, DROP_LISTEN=f"127.0.0.1:{self.port}", DROP_SERVER_NAME="_")
+        self.error_log = self.workdir / "error.log"
+        self.access_log = self.workdir / "access.log"
+        self.process: subprocess.Popen | None = None
+
+    def write_config(self) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        site = self.workdir / "drop.conf"
+        site.write_text(render_nginx_conf(self.values))
+        temp = {name: self.workdir / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+        for path in temp.values():
+            path.mkdir(exist_ok=True)
+        # As root, nginx would hand its workers to `nobody`, who cannot read pytest's
+        # tmp dirs; an unprivileged run ignores the directive.
+        user = "user root;" if os.geteuid() == 0 else ""
+        main = self.workdir / "nginx.conf"
+        main.write_text(
+            f"""
+{user}
+worker_processes 1;
+pid {self.workdir / "nginx.pid"};
+error_log {self.error_log} info;
+events {{ worker_connections 128; }}
+http {{
+    include {MIME_TYPES};
+    default_type application/octet-stream;
+    # $uri is where the request ended up: the blob location after an X-Accel-Redirect.
+    log_format drop_test '$request_method $request_uri $uri $status $body_bytes_sent';
+    access_log {self.access_log} drop_test;
+    client_body_temp_path {temp["body"]};
+    proxy_temp_path {temp["proxy"]};
+    fastcgi_temp_path {temp["fastcgi"]};
+    uwsgi_temp_path {temp["uwsgi"]};
+    scgi_temp_path {temp["scgi"]};
+    include {site};
+}}
+"""
+        )
+        return main
+
+    def __enter__(self) -> Nginx:
+        main = self.write_config()
+        check = subprocess.run(
+            [NGINX, "-t", "-q", "-c", str(main), "-p", str(self.workdir)],
+            capture_output=True,
+            text=True,
+        )
+        assert check.returncode == 0, check.stderr
+        self.process = subprocess.Popen(
+            [NGINX, "-c", str(main), "-p", str(self.workdir), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / "stderr.log", "wb"),
+        )
+        try:
+            wait_for_http(self.url + "/healthz")
+        except BaseException:
+            self.__exit__()  # an nginx that never answered must not outlive the test
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def access_entries(self) -> list[dict]:
+        keys = ("method", "request_uri", "uri", "status", "bytes")
+        return [
+            dict(zip(keys, line.split(), strict=True))
+            for line in self.access_log.read_text().splitlines()
+        ]
+
+
+class HoldingRelay:
+    """A TCP relay from nginx to gunicorn that holds back X-Accel-Redirect answers.
+
+    When gunicorn's answer names a blob for nginx to send, the relay passes it on only
+    once `release()` returns (it is called in the relay's thread and may wait): the
+    test decides what has happened to the blob before nginx gets to open it.
+    """
+
+    def __init__(self, upstream_port: int, release: Callable[[], object]):
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.release = release
+        self.port = free_port()
+        self.held = 0
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._closing = False
+
+    def __enter__(self) -> HoldingRelay:
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
+        return self
+
+    def __exit__(self, *exc):
+        # shutdown() wakes the blocked accept(); closing first could let it accept on a
+        # reused descriptor number, stealing the next test's connections.
+        self._closing = True
+        self._listener.shutdown(socket.SHUT_RDWR)
+        self._acceptor.join(timeout=10)
+        self._listener.close()
+
+    def _accept(self):
+        while not self._closing:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket):
+        with client, socket.create_connection(self.upstream) as server:
+            threading.Thread(target=_pipe, args=(client, server), daemon=True).start()
+            first = True
+            while chunk := server.recv(65536):
+                if first and b"\r\nx-accel-redirect:" in chunk.lower():
+                    self.held += 1
+                    self.release()
+                first = False
+                client.sendall(chunk)
+
+
+def _pipe(source: socket.socket, target: socket.socket):
+    try:
+        while chunk := source.recv(65536):
+            target.sendall(chunk)
+        target.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def wait_for_file_gone(path: Path, timeout: float = 30.0) -> bool:
+    return wait_until(lambda: not path.exists(), timeout=timeout)

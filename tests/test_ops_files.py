@@ -1,0 +1,85 @@
+"""The deployment files in ops/: the nginx template, the systemd units, the env example."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from drop.cli import cli
+from drop.config import Config
+from tests.support import ROOT
+
+OPS = ROOT / "ops"
+UNITS = sorted((OPS / "systemd").glob("*.service"))
+
+
+def env_example() -> dict[str, str]:
+    env = {}
+    for line in (OPS / "drop.env.example").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            env[name] = value
+    return env
+
+
+def test_env_example_is_a_valid_configuration():
+    config = Config.from_env(env_example())
+    assert config.accel_redirect == "/_drop_blobs"
+    assert config.delete_grace_seconds > 0
+
+
+def test_nginx_conf_command_fills_every_placeholder():
+    result = CliRunner().invoke(
+        cli, ["nginx-conf", "--server-name", "drop.example.org"], env=env_example()
+    )
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\$\{DROP_[A-Z0-9_]+\}", result.output) is None
+    assert "server 127.0.0.1:8000;" in result.output
+    assert "alias /var/lib/drop/blobs/;" in result.output
+    assert "location /_drop_blobs/ {" in result.output
+    # the upload limit plus room for the multipart framing
+    assert "client_max_body_size 104923136;" in result.output
+    assert "$proxy_add_x_forwarded_for" in result.output  # nginx's own variables survive
+
+
+def test_nginx_conf_command_needs_accel_redirect():
+    env = dict(env_example(), DROP_ACCEL_REDIRECT="")
+    result = CliRunner().invoke(cli, ["nginx-conf"], env=env)
+    assert result.exit_code == 1
+    assert "DROP_ACCEL_REDIRECT" in result.output
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda path: path.name)
+def test_systemd_unit_is_hardened(unit):
+    text = unit.read_text()
+    for setting in (
+        "User=drop",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "ReadWritePaths=/var/lib/drop",
+        "EnvironmentFile=/etc/drop/drop.env",
+        "CapabilityBoundingSet=\n",
+    ):
+        assert setting in text, setting
+
+
+def test_systemd_units_verify(tmp_path):
+    """systemd's own checker, on the units pointed at this checkout instead of /opt/drop."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is installed by scripts/install-test-deps.sh"
+    paths = []
+    for unit in UNITS:
+        text = unit.read_text().replace("/opt/drop", str(ROOT))
+        text = text.replace("/etc/drop/drop.env", str(OPS / "drop.env.example"))
+        (tmp_path / unit.name).write_text(text)
+        paths.append(str(tmp_path / unit.name))
+    result = subprocess.run([analyze, "verify", "--man=no", *paths], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "", result.stderr
+    assert {path.name for path in UNITS} == {"drop-web.service", "drop-worker.service"}

@@ -352,7 +352,7 @@ def nginx_conf(
         "127.0.0.1:8000", envvar="DROP_BIND", help="Where gunicorn listens (DROP_BIND)."
     ),
 ):
-    """Print ops/nginx.conf filled in for this environment (needs DROP_ACCEL_REDIRECT)."""
+    """Print ops/nginx.conf filled in (DROP_ACCEL_REDIRECT must be set)."""
     from drop.nginx_conf import nginx_values, render_nginx_conf
 
     try:

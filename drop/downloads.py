@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import falcon
 
+from drop import drops
 from drop.filenames import content_disposition
 from drop.models import Drop
+from drop.storage import BlobStorage, blob_key
 
 PASSWORD_HEADER = "X-Drop-Password"
 
@@ -25,3 +29,61 @@ def download_headers(drop: Drop) -> dict[str, str]:
         "Cache-Control": "no-store",
         "Referrer-Policy": "no-referrer",
     }
+
+
+class DownloadSender:
+    """Claims one download of a drop and answers with its bytes, for the API and the page alike.
+
+    With `accel_redirect` set, nginx sends the bytes (X-Accel-Redirect) and drop only
+    decides; otherwise the blob is streamed, so gunicorn can use sendfile().
+    """
+
+    def __init__(
+        self,
+        storage: BlobStorage,
+        schedule_blob_deletion: Callable[[str], None],
+        clock: Callable,
+        accel_redirect: str | None = None,
+    ):
+        self._storage = storage
+        self._schedule_blob_deletion = schedule_blob_deletion
+        self._clock = clock
+        self._accel_redirect = accel_redirect
+
+    def send(self, req: falcon.Request, resp: falcon.Response, drop: Drop, gone=falcon.HTTPGone):
+        """Answer with the drop's bytes, or raise `gone()` when no download is left."""
+        if self._accel_redirect:
+            self._hand_to_proxy(resp, drop, gone)
+        else:
+            self._stream(resp, drop, gone)
+        req.context.downloaded = drop  # counted by the metrics middleware
+
+    def _stream(self, resp: falcon.Response, drop: Drop, gone) -> None:
+        # Open before claiming: a missing blob must not use up a download.
+        try:
+            blob = self._storage.open(drop.token)
+        except FileNotFoundError:
+            raise gone() from None
+        claim = drops.claim_download(drop.token, self._clock())
+        if claim is None:
+            blob.close()
+            raise gone()
+        if claim.last:
+            # Deletion waits for the server to close the file, so it never races a
+            # response that is still reading it.
+            blob.after_close(lambda: self._schedule_blob_deletion(drop.token))
+        resp.set_headers(download_headers(drop))
+        resp.set_stream(blob, drop.size)
+
+    def _hand_to_proxy(self, resp: falcon.Response, drop: Drop, gone) -> None:
+        if not self._storage.exists(drop.token):
+            raise gone()
+        claim = drops.claim_download(drop.token, self._clock())
+        if claim is None:
+            raise gone()
+        if claim.last:
+            # nginx opens the blob only after this answer reaches it, so the deletion
+            # is scheduled with the configured grace delay (DROP_DELETE_GRACE_SECONDS).
+            self._schedule_blob_deletion(drop.token)
+        resp.set_headers(download_headers(drop))
+        resp.set_header("X-Accel-Redirect", f"{self._accel_redirect}/{blob_key(drop.token)}")

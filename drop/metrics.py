@@ -59,8 +59,8 @@ METHODS = {"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"}
 class RequestMetrics:
     """Falcon middleware: latency of every request, 4XX cache results, uploads, downloads.
 
-    Resources name the drop a request created or served in `req.context.drop`; the
-    status then tells whether it counts.
+    Uploads and downloads are counted from `req.context.uploaded` and `.downloaded`, which
+    the shared upload and download code sets once a drop is stored or a download claimed.
     """
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -76,15 +76,14 @@ class RequestMetrics:
         cache = resp.get_header(CACHE_HEADER)
         if cache in ("hit", "miss"):
             ERROR_CACHE.labels(cache).inc()
-        drop = getattr(req.context, "drop", None)
-        if drop is None:
-            return
-        if req.method in ("PUT", "POST") and resp.status_code == 201:
+        uploaded = getattr(req.context, "uploaded", None)
+        if uploaded is not None:
             UPLOADS.inc()
-            BYTES_IN.inc(drop.size)
-        elif req.method == "GET" and resp.status_code == 200:
+            BYTES_IN.inc(uploaded.size)
+        downloaded = getattr(req.context, "downloaded", None)
+        if downloaded is not None:
             DOWNLOADS.inc()
-            BYTES_OUT.inc(drop.size)
+            BYTES_OUT.inc(downloaded.size)
 
 
 class StoreCollector:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import falcon
 
+from drop import drops
 from drop.config import Config
 from drop.filenames import sanitize_content_type, sanitize_filename
 from drop.storage import BlobStorage, TempBlob, UploadTooLarge
@@ -30,6 +31,23 @@ def too_large(config: Config) -> falcon.HTTPContentTooLarge:
     return falcon.HTTPContentTooLarge(
         description=f"files may be at most {config.max_upload_bytes} bytes"
     )
+
+
+def receive_drop(req: falcon.Request, config: Config, storage: BlobStorage, now) -> drops.NewDrop:
+    """Read an upload request and store it as a new drop (the API's and the page's upload)."""
+    form = read_upload_form(req, config, storage)
+    new = drops.create_drop(
+        storage,
+        form.temp,
+        filename=form.filename,
+        content_type=form.content_type,
+        password=form.password,
+        expires_in=form.expires_in,
+        max_downloads=form.max_downloads,
+        now=now,
+    )
+    req.context.uploaded = new.drop  # counted by the metrics middleware
+    return new
 
 
 def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) -> UploadForm:

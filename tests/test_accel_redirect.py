@@ -9,6 +9,7 @@ import pytest
 from drop.app import create_app
 from drop.config import ACCEL_DELETE_GRACE_SECONDS, Config
 from drop.models import Drop
+from tests.page_support import press_download
 from tests.support import upload
 
 ACCEL = "/_drop_blobs"
@@ -32,6 +33,16 @@ def test_download_names_the_blob_for_nginx_instead_of_sending_it(accel_client):
     assert response.headers["Content-Security-Policy"] == "sandbox"
     assert response.headers["Cache-Control"] == "no-store"
     assert Drop.get(Drop.token == token).downloads == 1
+
+
+def test_the_pages_download_button_also_hands_the_bytes_to_nginx(accel_client):
+    token = upload(accel_client, b"via the page").json["token"]
+    response = press_download(accel_client, token)
+    assert response.status_code == 200
+    assert response.headers["X-Accel-Redirect"] == f"{ACCEL}/{token[:2]}/{token}"
+    assert response.content == b""
+    assert response.headers["Content-Security-Policy"] == "sandbox"
+    assert press_download(accel_client, token).status_code == 410
 
 
 def test_second_accel_download_is_gone(accel_client):

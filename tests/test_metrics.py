@@ -7,6 +7,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from drop import tasks
+from tests.page_support import page_upload, press_download, share_token
 from tests.support import UPLOAD, LiveServer, multipart, upload, wait_until
 
 
@@ -42,6 +43,17 @@ def test_metrics_count_an_upload_and_a_download(client):
         value(after, "drop_received_bytes_total") - value(before, "drop_received_bytes_total") == 5
     )
     assert value(after, "drop_sent_bytes_total") - value(before, "drop_sent_bytes_total") == 5
+
+
+def test_metrics_count_uploads_and_downloads_made_through_the_page(client):
+    before = scrape(client)
+    token = share_token(page_upload(client, b"1234567"))
+    client.simulate_get(f"/d/{token}")  # looking at the share page is not a download
+    assert press_download(client, token).status_code == 200
+    after = scrape(client)
+    assert value(after, "drop_uploads_total") - value(before, "drop_uploads_total") == 1
+    assert value(after, "drop_downloads_total") - value(before, "drop_downloads_total") == 1
+    assert value(after, "drop_sent_bytes_total") - value(before, "drop_sent_bytes_total") == 7
 
 
 def test_metrics_show_live_drops_and_their_bytes(client):

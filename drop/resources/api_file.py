@@ -8,10 +8,10 @@ import falcon
 
 from drop import crypto, drops
 from drop.config import Config
-from drop.downloads import download_headers, request_password
+from drop.downloads import DownloadSender, download_headers, request_password
 from drop.models import DELETED, Drop
-from drop.storage import BlobStorage, blob_key
-from drop.uploads import read_upload_form
+from drop.storage import BlobStorage
+from drop.uploads import receive_drop
 
 API_PREFIX = "/api/v1.0"
 
@@ -29,18 +29,7 @@ class FileCollection:
         self._clock = clock
 
     def on_put(self, req: falcon.Request, resp: falcon.Response):
-        form = read_upload_form(req, self._config, self._storage)
-        new = drops.create_drop(
-            self._storage,
-            form.temp,
-            filename=form.filename,
-            content_type=form.content_type,
-            password=form.password,
-            expires_in=form.expires_in,
-            max_downloads=form.max_downloads,
-            now=self._clock(),
-        )
-        req.context.drop = new.drop  # for the metrics middleware
+        new = receive_drop(req, self._config, self._storage, self._clock())
         base = self._config.base_url or req.prefix
         resp.status = falcon.HTTP_201
         resp.media = {
@@ -65,45 +54,12 @@ class FileItem:
         schedule_blob_deletion: Callable[[str], None],
         clock: Callable = drops.utcnow,
     ):
-        self._config = config
-        self._storage = storage
-        self._schedule_blob_deletion = schedule_blob_deletion
         self._clock = clock
+        self._schedule_blob_deletion = schedule_blob_deletion
+        self._sender = DownloadSender(storage, schedule_blob_deletion, clock, config.accel_redirect)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
-        drop = self._permitted_drop(req, token)
-        if self._config.accel_redirect:
-            self._hand_to_proxy(resp, drop)
-            return
-        # Open before claiming: a missing blob must not use up a download.
-        try:
-            blob = self._storage.open(drop.token)
-        except FileNotFoundError:
-            raise falcon.HTTPGone() from None
-        claim = drops.claim_download(drop.token, self._clock())
-        if claim is None:
-            blob.close()
-            raise falcon.HTTPGone()
-        if claim.last:
-            # Deletion waits for the server to close the file, so it never races a
-            # response that is still reading it.
-            blob.after_close(lambda: self._schedule_blob_deletion(drop.token))
-        resp.set_headers(download_headers(drop))
-        resp.set_stream(blob, drop.size)
-
-    def _hand_to_proxy(self, resp: falcon.Response, drop: Drop) -> None:
-        """Answer with X-Accel-Redirect: drop decides, nginx sends the bytes."""
-        if not self._storage.exists(drop.token):
-            raise falcon.HTTPGone()
-        claim = drops.claim_download(drop.token, self._clock())
-        if claim is None:
-            raise falcon.HTTPGone()
-        if claim.last:
-            # nginx opens the blob only after this answer reaches it, so the deletion
-            # is scheduled with the configured grace delay (DROP_DELETE_GRACE_SECONDS).
-            self._schedule_blob_deletion(drop.token)
-        resp.set_headers(download_headers(drop))
-        resp.set_header("X-Accel-Redirect", f"{self._config.accel_redirect}/{blob_key(drop.token)}")
+        self._sender.send(req, resp, self._permitted_drop(req, token))
 
     def on_get_named(self, req, resp, token: str, filename: str):
         """The seed's /file/<token>/<filename> form: the name is decoration."""
@@ -147,5 +103,4 @@ class FileItem:
                     description="this file needs its password",
                     challenges=['Drop-Password realm="drop"'],
                 )
-        req.context.drop = drop  # for the metrics middleware
         return drop

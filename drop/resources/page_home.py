@@ -12,7 +12,7 @@ from drop.config import Config
 from drop.qr import qr_svg
 from drop.storage import BlobStorage
 from drop.templates import Templates
-from drop.uploads import MAX_PASSWORD_CHARS, read_upload_form
+from drop.uploads import MAX_PASSWORD_CHARS, receive_drop
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -73,18 +73,8 @@ class HomePage:
     on_head = on_get
 
     def on_post(self, req: falcon.Request, resp: falcon.Response):
-        form = read_upload_form(req, self._config, self._storage)
         now = self._clock()
-        new = drops.create_drop(
-            self._storage,
-            form.temp,
-            filename=form.filename,
-            content_type=form.content_type,
-            password=form.password,
-            expires_in=form.expires_in,
-            max_downloads=form.max_downloads,
-            now=now,
-        )
+        new = receive_drop(req, self._config, self._storage, now)
         drop = new.drop
         base = self._config.base_url or req.prefix
         share_url = base + share_path(drop.token)

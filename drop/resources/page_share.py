@@ -8,7 +8,7 @@ import falcon
 
 from drop import crypto, drops, pages, wording
 from drop.config import Config
-from drop.downloads import download_headers
+from drop.downloads import DownloadSender
 from drop.models import DELETED, Drop
 from drop.resources.page_home import delete_path, share_path
 from drop.storage import BlobStorage
@@ -61,11 +61,9 @@ class SharePage:
         schedule_blob_deletion: Callable[[str], None],
         clock: Callable = drops.utcnow,
     ):
-        self._config = config
-        self._storage = storage
         self._templates = templates
-        self._schedule_blob_deletion = schedule_blob_deletion
         self._clock = clock
+        self._sender = DownloadSender(storage, schedule_blob_deletion, clock, config.accel_redirect)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
         self._show(req, resp, self._available(token))
@@ -81,20 +79,7 @@ class SharePage:
                 message = "That password is not right." if password else "Enter the password."
                 self._show(req, resp, drop, falcon.HTTP_401, password_error=message)
                 return
-        # Open before claiming: a missing blob must not use up a download.
-        try:
-            blob = self._storage.open(drop.token)
-        except FileNotFoundError:
-            raise falcon.HTTPGone(description=GONE) from None
-        claim = drops.claim_download(drop.token, self._clock())
-        if claim is None:
-            blob.close()
-            raise falcon.HTTPGone(description=GONE)
-        if claim.last:
-            # Deletion waits for the server to close the file (see the API's download).
-            blob.after_close(lambda: self._schedule_blob_deletion(drop.token))
-        resp.set_headers(download_headers(drop))
-        resp.set_stream(blob, drop.size)
+        self._sender.send(req, resp, drop, gone=lambda: falcon.HTTPGone(description=GONE))
 
     def _available(self, token: str) -> Drop:
         drop = find_drop(token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,9 @@ class Config:
     worker_stale_seconds: int = 3 * 60
     min_free_bytes: int = 1024 * MIB
     log_format: str = "text"
+    # Proxies allowed to speak for the client (X-Forwarded-*, X-Real-IP): gunicorn and the
+    # dashboard's login throttle both trust these and nobody else.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
 
     @property
     def blob_dir(self) -> Path:
@@ -77,6 +81,7 @@ class Config:
             worker_stale_seconds=_positive_int(env, "DROP_WORKER_STALE_SECONDS", 3 * 60),
             min_free_bytes=_non_negative_int(env, "DROP_MIN_FREE_BYTES", 1024 * MIB),
             log_format=(env.get("DROP_LOG_FORMAT") or "text").strip().lower(),
+            trusted_proxies=_address_list(env, "DROP_TRUSTED_PROXIES", ("127.0.0.1", "::1")),
         )
         config.validate()
         return config
@@ -105,6 +110,23 @@ class Config:
             )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")
+
+
+def _address_list(env, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    entries = tuple(entry.strip() for entry in raw.split(",") if entry.strip())
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list IP addresses or networks separated by commas, got {entry!r}"
+            ) from None
+    return entries
 
 
 def _positive_int(env, name: str, default: int) -> int:

@@ -45,7 +45,14 @@ def add_ops_routes(
     app.add_middleware(OpsGuard(signer, clock))
     app.add_route(
         "/ops/login",
-        OpsLogin(config.admin_token, signer, LoginThrottle(redis_client), templates, clock),
+        OpsLogin(
+            config.admin_token,
+            signer,
+            LoginThrottle(redis_client),
+            templates,
+            clock,
+            trusted_proxies=config.trusted_proxies,
+        ),
     )
     app.add_route("/ops/logout", OpsLogout())
     app.add_route("/ops", OpsDashboard(templates, current_stats))

@@ -37,7 +37,7 @@ if drop_config.log_format == "json":
 configure_logging(drop_config.log_format)
 
 # Only a proxy on these addresses may set X-Forwarded-* headers.
-forwarded_allow_ips = os.environ.get("DROP_TRUSTED_PROXIES", "127.0.0.1,::1")
+forwarded_allow_ips = ",".join(drop_config.trusted_proxies)
 
 # Gunicorn 24+ opens a control socket at one fixed path per user; several drop
 # instances on one machine (or a test suite) would fight over it, and drop needs none.

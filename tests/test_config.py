@@ -47,11 +47,17 @@ def test_values_come_from_the_environment():
         ("DROP_REDIS_URL", "http://cache"),
         ("DROP_BASE_URL", "drop.example"),
         ("DROP_DELETE_GRACE_SECONDS", "-1"),
+        ("DROP_TRUSTED_PROXIES", "127.0.0.1,nginx-box"),
     ],
 )
 def test_bad_values_name_the_variable(variable, value):
     with pytest.raises(ConfigError, match=variable):
         Config.from_env({variable: value})
+
+
+def test_trusted_proxies_take_addresses_and_networks():
+    config = Config.from_env({"DROP_TRUSTED_PROXIES": "10.0.0.0/8, ::1"})
+    assert config.trusted_proxies == ("10.0.0.0/8", "::1")
 
 
 def test_default_expiry_longer_than_the_maximum_is_refused():

@@ -31,12 +31,12 @@ def ops(ops_config, clock, immediate_huey):
         db.close()
 
 
-def login(client, token: str = ADMIN_TOKEN, **kwargs):
+def login(client, token: str = ADMIN_TOKEN, headers=None, **kwargs):
     return client.simulate_post(
         "/ops/login",
         params=None,
         body=f"token={token}",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
         **kwargs,
     )
 
@@ -191,6 +191,26 @@ def test_failed_logins_are_rate_limited(ops):
     assert blocked.status_code == 429
     assert int(blocked.headers["Retry-After"]) > 0
     assert COOKIE_NAME not in blocked.cookies
+
+
+def test_behind_nginx_the_throttle_counts_each_real_client(ops):
+    """nginx (a trusted proxy) passes the client's address in X-Real-IP."""
+    attacker = {"X-Real-IP": "203.0.113.7"}
+    for _ in range(5):
+        assert login(ops, "wrong-token-wrong-token", headers=attacker).status_code == 403
+    assert login(ops, headers=attacker).status_code == 429
+    operator = login(ops, headers={"X-Real-IP": "198.51.100.20"})
+    assert operator.status_code == 303
+
+
+def test_x_real_ip_from_an_untrusted_peer_is_ignored(ops):
+    """A client reaching gunicorn directly cannot dodge the throttle by inventing addresses."""
+    for n in range(5):
+        spoofed = {"X-Real-IP": f"203.0.113.{n}"}
+        response = login(ops, "wrong-token-wrong-token", headers=spoofed, remote_addr="192.0.2.9")
+        assert response.status_code == 403
+    blocked = login(ops, headers={"X-Real-IP": "203.0.113.99"}, remote_addr="192.0.2.9")
+    assert blocked.status_code == 429
 
 
 def test_logout_ends_the_session(ops):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import falcon
 
+from drop.clients import client_address
 from drop.ops_session import (
     COOKIE_NAME,
     CSRF_FIELD,
@@ -101,8 +102,10 @@ class OpsLogin:
         throttle: LoginThrottle,
         templates: Templates,
         clock: Callable[[], datetime.datetime],
+        trusted_proxies: tuple[str, ...] = (),
     ):
         self._admin_token = admin_token
+        self._trusted_proxies = trusted_proxies
         self._signer = signer
         self._throttle = throttle
         self._templates = templates
@@ -114,7 +117,7 @@ class OpsLogin:
         self._templates.respond(resp, "ops/login.html", error=None)
 
     def on_post(self, req, resp):
-        client = req.remote_addr or "unknown"
+        client = client_address(req, self._trusted_proxies)
         if self._throttle.blocked(client):
             resp.set_header("Retry-After", str(self._throttle.window_seconds))
             self._templates.respond(

@@ -144,6 +144,19 @@ def test_nginx_refuses_an_oversized_body_with_the_api_json(config, tmp_path):
         assert not [e for e in access_lines(server) if e["method"] == "PUT"]
 
 
+def test_nginx_refuses_an_oversized_page_upload_with_a_readable_page(config, tmp_path):
+    with deployment(config, tmp_path) as (nginx, _, _):
+        refused = requests.post(
+            nginx.url + "/",
+            files={"file": ("big.bin", os.urandom(MAX_UPLOAD + 128 * 1024))},
+            timeout=60,
+        )
+        assert refused.status_code == 413
+        assert refused.headers["Content-Type"].startswith("text/html")
+        assert "That file is too large" in refused.text
+        assert '<a href="/">' in refused.text
+
+
 def test_a_file_just_over_the_limit_is_refused_by_drop(config, tmp_path):
     with deployment(config, tmp_path) as (nginx, _, _):
         refused = put(nginx, os.urandom(MAX_UPLOAD + 1))

@@ -145,7 +145,7 @@ def test_nginx_refuses_an_oversized_body_with_the_api_json(config, tmp_path):
 
 
 def test_nginx_refuses_an_oversized_page_upload_with_a_readable_page(config, tmp_path):
-    with deployment(config, tmp_path) as (nginx, _, _):
+    with deployment(config, tmp_path) as (nginx, server, _):
         refused = requests.post(
             nginx.url + "/",
             files={"file": ("big.bin", os.urandom(MAX_UPLOAD + 128 * 1024))},
@@ -155,6 +155,8 @@ def test_nginx_refuses_an_oversized_page_upload_with_a_readable_page(config, tmp
         assert refused.headers["Content-Type"].startswith("text/html")
         assert "That file is too large" in refused.text
         assert '<a href="/">' in refused.text
+        # nginx's page: drop never saw the request.
+        assert not [e for e in access_lines(server) if e["method"] == "POST"]
 
 
 def test_a_file_just_over_the_limit_is_refused_by_drop(config, tmp_path):

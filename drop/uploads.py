@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import falcon
+from falcon.util.reader import BufferedReader
 
 from drop import drops
 from drop.config import Config
@@ -62,17 +63,11 @@ def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) 
         raise too_large(config)
     if not (req.content_type or "").lower().startswith("multipart/form-data"):
         raise falcon.HTTPBadRequest(description="send the file as multipart/form-data")
-    if req.content_length is None:
-        # A chunked body: Falcon's multipart parser needs the length up front under WSGI.
-        raise falcon.HTTPLengthRequired(
-            description="send the upload with a Content-Length header, not chunked"
-        )
-
     temp = None
     file_part = None
     fields: dict[str, str] = {}
     try:
-        for part in req.get_media():
+        for part in _multipart_parts(req, config):
             name, filename = part_disposition(part)
             if name == "file":
                 if temp is not None:
@@ -101,6 +96,18 @@ def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) 
             temp.path.unlink(missing_ok=True)
         raise
     return form
+
+
+def _multipart_parts(req: falcon.Request, config: Config):
+    """The body's parts; a chunked body (no Content-Length) is read at most up to the limit."""
+    if req.content_length is not None:
+        return req.get_media()
+    # Under WSGI, Falcon's parser takes a body's length from Content-Length. A chunked body
+    # has none, so give the parser a reader with a bound of our own: the file part's byte
+    # counter still answers 413, and a body can never run on past the limit.
+    handler = req.options.media_handlers[falcon.MEDIA_MULTIPART]
+    reader = BufferedReader(req.stream.read, config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES)
+    return handler.deserialize(reader, req.content_type, None)
 
 
 def part_disposition(part) -> tuple[str | None, str | None]:

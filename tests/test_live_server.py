@@ -1,6 +1,7 @@
 """Real gunicorn and a real Huey consumer, as separate processes, on both backends."""
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -9,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.support import ROOT, LiveServer, wait_until
+from tests.support import ROOT, UPLOAD, LiveServer, multipart, wait_until
 
 SIMULTANEOUS = 32
 
@@ -54,6 +55,32 @@ def test_simultaneous_gets_never_exceed_max_downloads(config, max_downloads):
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [200] * max_downloads + [410] * (SIMULTANEOUS - max_downloads)
     assert all(a.content == payload for a in answers if a.status_code == 200)
+
+
+def chunked(body: bytes, size: int = 16 * 1024):
+    """A body without Content-Length: requests sends it with Transfer-Encoding: chunked."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def test_a_chunked_upload_is_stored_and_downloads_intact(config):
+    content = os.urandom(300 * 1024)
+    body, headers = multipart(content, filename="chunked.bin")
+    with LiveServer(config) as server:
+        made = requests.put(server.url + UPLOAD, data=chunked(body), headers=headers, timeout=30)
+        assert made.status_code == 201, made.text
+        assert requests.get(made.json()["url"], timeout=30).content == content
+
+
+def test_a_chunked_upload_over_the_limit_is_stopped_by_the_byte_counter(config):
+    """A chunked body cannot be refused by its Content-Length; the counter refuses it."""
+    body, headers = multipart(os.urandom(64 * 1024 + 1))
+    with LiveServer(config, DROP_MAX_UPLOAD_BYTES=64 * 1024) as server:
+        refused = requests.put(server.url + UPLOAD, data=chunked(body), headers=headers, timeout=30)
+        assert refused.status_code == 413
+        assert refused.json()["error"] == "Payload Too Large"
+    assert list((config.data_dir / "tmp").iterdir()) == []
+    assert not any((config.data_dir / "blobs").rglob("*/*"))
 
 
 def test_password_never_reaches_the_access_log(config):

@@ -74,7 +74,7 @@ def create_app(
         "/d/{token}", SharePage(config, storage, templates, schedule_blob_deletion, clock)
     )
     app.add_route("/d/{token}/delete", DeletePage(templates, schedule_blob_deletion, clock))
-    add_ops_routes(app, config, storage, clock, redis_client=redis_client)
+    add_ops_routes(app, config, storage, clock, redis_client=client)
     app.add_route("/healthz", Liveness())
     app.add_route("/readyz", Readiness(db, storage, client))
     app.add_route("/metrics", MetricsResource())

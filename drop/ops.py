@@ -33,10 +33,6 @@ def add_ops_routes(
     if not config.admin_token:
         return
     signer = SessionSigner(config.secret_key or config.admin_token, config.admin_session_idle)
-    if redis_client is None and config.redis_url:
-        redis_client = redis.Redis.from_url(
-            config.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5
-        )
     templates = Templates(human_bytes=human_bytes, when=when)
     if enqueue_purge is None or purge_progress is None:
         enqueue_purge, purge_progress = _huey_purge(config)

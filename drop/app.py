@@ -11,8 +11,9 @@ from falcon.media.multipart import MultipartFormHandler
 
 from drop import drops
 from drop.config import Config
+from drop.database import UNAVAILABLE_ERRORS
 from drop.error_cache import ErrorCache
-from drop.errors import error_serializer
+from drop.errors import client_too_slow, database_unavailable, error_serializer
 from drop.logs import RequestId, log_unexpected_error
 from drop.metrics import MetricsResource, RequestMetrics
 from drop.middleware import DatabaseConnection
@@ -22,6 +23,7 @@ from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
 from drop.resources.health import Liveness, Readiness
 from drop.resources.page_home import HomePage
 from drop.resources.page_share import DeletePage, SharePage
+from drop.serving import ClientTooSlow
 from drop.static import add_static_routes
 from drop.storage import BlobStorage
 from drop.templates import Templates
@@ -40,7 +42,7 @@ def create_app(
 ) -> falcon.App:
     """Build the WSGI app from `config` (default: the environment)."""
     config = config or Config.from_env()
-    init_database(config.effective_database_url)
+    init_database(config.effective_database_url, pooled=True)
     storage = BlobStorage(config.data_dir)
     storage.ensure_dirs()
     if schedule_blob_deletion is None:
@@ -60,6 +62,8 @@ def create_app(
     templates = Templates()
     app.set_error_serializer(error_serializer(templates))
     app.add_error_handler(Exception, log_unexpected_error)
+    app.add_error_handler(UNAVAILABLE_ERRORS, database_unavailable)
+    app.add_error_handler(ClientTooSlow, client_too_slow)
     multipart = MultipartFormHandler()
     multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart

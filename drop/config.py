@@ -45,6 +45,12 @@ class Config:
     # Proxies allowed to speak for the client (X-Forwarded-*, X-Real-IP): gunicorn and the
     # dashboard's login throttle both trust these and nobody else.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Slow clients (drop.serving): the request head must arrive within header_timeout;
+    # a body or a response may stall for client_timeout at most; an upload must keep
+    # min_upload_rate bytes a second on average after its first client_timeout seconds.
+    header_timeout: int = 10
+    client_timeout: int = 30
+    min_upload_rate: int = 4096
 
     @property
     def blob_dir(self) -> Path:
@@ -82,6 +88,9 @@ class Config:
             min_free_bytes=_non_negative_int(env, "DROP_MIN_FREE_BYTES", 1024 * MIB),
             log_format=(env.get("DROP_LOG_FORMAT") or "text").strip().lower(),
             trusted_proxies=_address_list(env, "DROP_TRUSTED_PROXIES", ("127.0.0.1", "::1")),
+            header_timeout=_positive_int(env, "DROP_HEADER_TIMEOUT", 10),
+            client_timeout=_positive_int(env, "DROP_CLIENT_TIMEOUT", 30),
+            min_upload_rate=_non_negative_int(env, "DROP_MIN_UPLOAD_RATE", 4096),
         )
         config.validate()
         return config

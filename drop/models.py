@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 import peewee
-from playhouse import db_url
+
+from drop.database import open_database  # noqa: F401  (re-exported for callers)
 
 db = peewee.DatabaseProxy()
 
@@ -55,21 +54,8 @@ class DownloadEvent(peewee.Model):
         table_name = "download_event"
 
 
-def open_database(url: str) -> peewee.Database:
-    """A Peewee database for a sqlite:// or postgresql:// URL."""
-    if urlparse(url).scheme == "sqlite":
-        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url[len("sqlite://") :]
-        # WAL lets downloads read while an upload commits; busy_timeout makes
-        # concurrent gunicorn workers wait for the write lock instead of failing.
-        return peewee.SqliteDatabase(
-            path,
-            pragmas={"journal_mode": "wal", "busy_timeout": 10_000, "synchronous": "normal"},
-        )
-    return db_url.connect(url)
-
-
-def init_database(url: str) -> peewee.Database:
+def init_database(url: str, *, pooled: bool = False) -> peewee.Database:
     """Point the shared proxy at the database behind `url` and return it."""
-    database = open_database(url)
+    database = open_database(url, pooled=pooled)
     db.initialize(database)
     return database

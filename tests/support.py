@@ -92,7 +92,7 @@ class LiveServer:
     """Real gunicorn (and optionally a real Huey consumer) serving a config on 127.0.0.1."""
 
     def __init__(
-        self, config, workers: int = 2, with_worker: bool = False, gunicorn_args=(), **env
+        self, config, workers: int | None = 2, with_worker: bool = False, gunicorn_args=(), **env
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -111,8 +111,7 @@ class LiveServer:
             "gunicorn",
             "-c",
             str(ROOT / "ops" / "gunicorn.conf.py"),
-            "--workers",
-            str(self.workers),
+            *(["--workers", str(self.workers)] if self.workers else []),  # None: the conf's
             "drop.wsgi:app",
         ]
         self.processes.append(subprocess.Popen(web, env=self.env, cwd=ROOT, stdout=log, stderr=log))

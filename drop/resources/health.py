@@ -16,8 +16,6 @@ OK = "ok"
 class Liveness:
     """GET /healthz: 200 while the process can answer at all; touches nothing else."""
 
-    opens_database = False
-
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"status": OK}
 
@@ -28,8 +26,6 @@ class Readiness:
     503 names the parts that failed, so a load balancer stops sending traffic and an
     operator sees where to look.
     """
-
-    opens_database = False  # a dead database must give 503 here, not an error earlier
 
     def __init__(
         self,

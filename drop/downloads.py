@@ -52,38 +52,44 @@ class DownloadSender:
 
     def send(self, req: falcon.Request, resp: falcon.Response, drop: Drop, gone=falcon.HTTPGone):
         """Answer with the drop's bytes, or raise `gone()` when no download is left."""
+        if not self._serve(req, resp, drop.token, unprotected_only=False):
+            raise gone()
+
+    def send_unprotected(self, req: falcon.Request, resp: falcon.Response, token: str) -> bool:
+        """Serve a live drop without a password in one claim, without reading its row first.
+
+        False when it cannot (no such drop, a password, nothing left): the caller then
+        reads the row to give the right answer.
+        """
+        return self._serve(req, resp, token, unprotected_only=True)
+
+    def _serve(self, req, resp, token: str, *, unprotected_only: bool) -> bool:
         if self._accel_redirect:
-            self._hand_to_proxy(resp, drop, gone)
+            # nginx opens the blob only after this answer reaches it.
+            if not self._storage.exists(token):
+                return False
+            claimed = drops.claim_download(token, self._clock(), unprotected_only=unprotected_only)
+            if claimed is None:
+                return False
+            if drops.is_last_download(claimed):
+                # Scheduled with the configured grace delay (DROP_DELETE_GRACE_SECONDS).
+                self._schedule_blob_deletion(token)
+            resp.set_header("X-Accel-Redirect", f"{self._accel_redirect}/{blob_key(token)}")
         else:
-            self._stream(resp, drop, gone)
-        req.context.downloaded = drop  # counted by the metrics middleware
-
-    def _stream(self, resp: falcon.Response, drop: Drop, gone) -> None:
-        # Open before claiming: a missing blob must not use up a download.
-        try:
-            blob = self._storage.open(drop.token)
-        except FileNotFoundError:
-            raise gone() from None
-        claim = drops.claim_download(drop.token, self._clock())
-        if claim is None:
-            blob.close()
-            raise gone()
-        if claim.last:
-            # Deletion waits for the server to close the file, so it never races a
-            # response that is still reading it.
-            blob.after_close(lambda: self._schedule_blob_deletion(drop.token))
-        resp.set_headers(download_headers(drop))
-        resp.set_stream(blob, drop.size)
-
-    def _hand_to_proxy(self, resp: falcon.Response, drop: Drop, gone) -> None:
-        if not self._storage.exists(drop.token):
-            raise gone()
-        claim = drops.claim_download(drop.token, self._clock())
-        if claim is None:
-            raise gone()
-        if claim.last:
-            # nginx opens the blob only after this answer reaches it, so the deletion
-            # is scheduled with the configured grace delay (DROP_DELETE_GRACE_SECONDS).
-            self._schedule_blob_deletion(drop.token)
-        resp.set_headers(download_headers(drop))
-        resp.set_header("X-Accel-Redirect", f"{self._accel_redirect}/{blob_key(drop.token)}")
+            # Open before claiming: a missing blob must not use up a download.
+            try:
+                blob = self._storage.open(token)
+            except FileNotFoundError:
+                return False
+            claimed = drops.claim_download(token, self._clock(), unprotected_only=unprotected_only)
+            if claimed is None:
+                blob.close()
+                return False
+            if drops.is_last_download(claimed):
+                # Deletion waits for the server to close the file, so it never races a
+                # response that is still reading it.
+                blob.after_close(lambda: self._schedule_blob_deletion(token))
+            resp.set_stream(blob, claimed.size)
+        resp.set_headers(download_headers(claimed))
+        req.context.downloaded = claimed  # counted by the metrics middleware
+        return True

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import peewee
 
 from drop import crypto
-from drop.models import DOWNLOADED, EXPIRED, LIVE, DownloadEvent, Drop, db
+from drop.models import DOWNLOADED, EXPIRED, LIVE, Drop, db
 from drop.storage import BlobStorage, TempBlob
 
 log = logging.getLogger(__name__)
@@ -30,18 +30,6 @@ def utcnow() -> datetime.datetime:
 class NewDrop:
     drop: Drop
     delete_token: str  # shown to the uploader once; only its hash is stored
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A download that was granted; `last` when no download is left after it."""
-
-    downloads: int
-    max_downloads: int
-
-    @property
-    def last(self) -> bool:
-        return self.downloads >= self.max_downloads
 
 
 @dataclass
@@ -88,37 +76,54 @@ def create_drop(
 
 
 def find_drop(token: str) -> Drop | None:
-    return Drop.get_or_none(Drop.token == token)
+    # Hand-written SQL: this runs for every download that is not served by the fast
+    # path, and building the statement with peewee costs more than running it.
+    return next(iter(Drop.raw(f'SELECT * FROM "drop" WHERE "token" = {db.param}', token)), None)
 
 
-def claim_download(token: str, now: datetime.datetime) -> Claim | None:
-    """Count one download, or return None if none is left.
+def claim_download(
+    token: str, now: datetime.datetime, *, unprotected_only: bool = False
+) -> Drop | None:
+    """Count one download and return the drop's row as it is after it, or None if none is left.
 
     One conditional UPDATE … RETURNING: the database serialises concurrent claims on
-    the row, so no number of simultaneous requests can exceed max_downloads.
+    the row, so no number of simultaneous requests can exceed max_downloads. On
+    PostgreSQL the claim, the download event and the read of the row are one statement
+    (one round trip, atomic on its own); SQLite, in-process, runs two in a transaction.
+
+    `unprotected_only` claims only a drop without a password: a download can then be
+    served without reading the row first.
     """
-    used_up = (Drop.downloads + 1) >= Drop.max_downloads
-    query = (
-        Drop.update(
-            downloads=Drop.downloads + 1,
-            status=peewee.Case(None, [(used_up, DOWNLOADED)], Drop.status),
-            gone_at=peewee.Case(None, [(used_up, now)], Drop.gone_at),
-        )
-        .where(
-            (Drop.token == token)
-            & (Drop.status == LIVE)
-            & (Drop.downloads < Drop.max_downloads)
-            & (Drop.expires_at > now)
-        )
-        .returning(Drop.downloads, Drop.max_downloads)
-    )
-    with db.atomic():
-        rows = list(query.execute())
-        if rows:
-            DownloadEvent.create(downloaded_at=now)
-    if not rows:
-        return None
-    return Claim(rows[0].downloads, rows[0].max_downloads)
+    params = [DOWNLOADED, now, token, LIVE, now]
+    if isinstance(db.obj, peewee.SqliteDatabase):
+        with db.atomic():
+            row = next(iter(Drop.raw(_claim_sql(unprotected_only), *params)), None)
+            if row is not None:
+                db.execute_sql(
+                    f'INSERT INTO "download_event" ("downloaded_at") VALUES ({db.param})', (now,)
+                )
+        return row
+    sql = f"""WITH claimed AS ({_claim_sql(unprotected_only)}),
+        counted AS (INSERT INTO "download_event" ("downloaded_at") SELECT {db.param} FROM claimed)
+        SELECT * FROM claimed"""
+    return next(iter(Drop.raw(sql, *params, now)), None)
+
+
+def _claim_sql(unprotected_only: bool) -> str:
+    p = db.param
+    used_up = '"downloads" + 1 >= "max_downloads"'
+    return f"""UPDATE "drop" SET
+            "downloads" = "downloads" + 1,
+            "status" = CASE WHEN {used_up} THEN {p} ELSE "status" END,
+            "gone_at" = CASE WHEN {used_up} THEN {p} ELSE "gone_at" END
+        WHERE "token" = {p} AND "status" = {p} AND "downloads" < "max_downloads"
+            AND "expires_at" > {p}{' AND "password_hash" IS NULL' if unprotected_only else ""}
+        RETURNING *"""
+
+
+def is_last_download(drop: Drop) -> bool:
+    """After a claim: no download is left."""
+    return drop.downloads >= drop.max_downloads
 
 
 def end_drop(token: str, status: str, now: datetime.datetime) -> bool:

@@ -6,6 +6,7 @@ refuses to run as root, so as root the cluster belongs to the `postgres` user.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -64,8 +65,6 @@ class OwnPostgres:
         return self
 
     def __exit__(self, *exc):
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop()
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -19,7 +19,7 @@ def request_password(req: falcon.Request) -> str | None:
     return req.get_header(PASSWORD_HEADER) or req.get_param("password")
 
 
-def download_headers(drop: Drop) -> dict[str, str]:
+def download_headers(drop: Drop | drops.ClaimedDrop) -> dict[str, str]:
     """Headers that make a browser save the bytes, never render them as our page."""
     return {
         "Content-Type": drop.content_type,
@@ -71,7 +71,7 @@ class DownloadSender:
             claimed = drops.claim_download(token, self._clock(), unprotected_only=unprotected_only)
             if claimed is None:
                 return False
-            if drops.is_last_download(claimed):
+            if claimed.last:
                 # Scheduled with the configured grace delay (DROP_DELETE_GRACE_SECONDS).
                 self._schedule_blob_deletion(token)
             resp.set_header("X-Accel-Redirect", f"{self._accel_redirect}/{blob_key(token)}")
@@ -85,7 +85,7 @@ class DownloadSender:
             if claimed is None:
                 blob.close()
                 return False
-            if drops.is_last_download(claimed):
+            if claimed.last:
                 # Deletion waits for the server to close the file, so it never races a
                 # response that is still reading it.
                 blob.after_close(lambda: self._schedule_blob_deletion(token))

@@ -9,10 +9,14 @@ from dataclasses import dataclass, field
 import peewee
 
 from drop import crypto
+from drop.group_commit import GroupCommit
 from drop.models import DOWNLOADED, EXPIRED, LIVE, Drop, db
 from drop.storage import BlobStorage, TempBlob
 
 log = logging.getLogger(__name__)
+
+# Claims and new rows on SQLite share transactions and fsyncs (see drop.group_commit).
+_sqlite_writes = GroupCommit(db)
 
 # An upload renames its blob into place a moment before its row commits; a blob with
 # no row younger than this may be one of those, so the sweep leaves it alone.
@@ -30,6 +34,26 @@ def utcnow() -> datetime.datetime:
 class NewDrop:
     drop: Drop
     delete_token: str  # shown to the uploader once; only its hash is stored
+
+
+@dataclass(frozen=True)
+class ClaimedDrop:
+    """What serving a granted download needs of the drop, as it is after the claim."""
+
+    token: str
+    filename: str
+    content_type: str
+    size: int
+    downloads: int
+    max_downloads: int
+
+    @property
+    def last(self) -> bool:
+        """No download is left after this one."""
+        return self.downloads >= self.max_downloads
+
+
+CLAIMED_COLUMNS = ", ".join(f'"{name}"' for name in ClaimedDrop.__dataclass_fields__)
 
 
 @dataclass
@@ -87,7 +111,11 @@ def _insert_row(drop: Drop) -> None:
     }
     columns = ", ".join(f'"{name}"' for name in values)
     marks = ", ".join([db.param] * len(values))
-    db.execute_sql(f'INSERT INTO "drop" ({columns}) VALUES ({marks})', list(values.values()))
+    sql = f'INSERT INTO "drop" ({columns}) VALUES ({marks})'
+    if isinstance(db.obj, peewee.SqliteDatabase):
+        _sqlite_writes.run(lambda: db.execute_sql(sql, list(values.values())))
+    else:
+        db.execute_sql(sql, list(values.values()))
 
 
 def find_drop(token: str) -> Drop | None:
@@ -98,30 +126,39 @@ def find_drop(token: str) -> Drop | None:
 
 def claim_download(
     token: str, now: datetime.datetime, *, unprotected_only: bool = False
-) -> Drop | None:
-    """Count one download and return the drop's row as it is after it, or None if none is left.
+) -> ClaimedDrop | None:
+    """Count one download and return the drop as it is after it, or None if none is left.
 
     One conditional UPDATE … RETURNING: the database serialises concurrent claims on
     the row, so no number of simultaneous requests can exceed max_downloads. On
     PostgreSQL the claim, the download event and the read of the row are one statement
-    (one round trip, atomic on its own); SQLite, in-process, runs two in a transaction.
+    (one round trip, atomic on its own); SQLite runs two, in a transaction shared with
+    other threads' writes (drop.group_commit).
 
     `unprotected_only` claims only a drop without a password: a download can then be
     served without reading the row first.
     """
     params = [DOWNLOADED, now, token, LIVE, now]
+    claim = _claim_sql(unprotected_only)
     if isinstance(db.obj, peewee.SqliteDatabase):
-        with db.atomic():
-            row = next(iter(Drop.raw(_claim_sql(unprotected_only), *params)), None)
-            if row is not None:
-                db.execute_sql(
-                    f'INSERT INTO "download_event" ("downloaded_at") VALUES ({db.param})', (now,)
-                )
-        return row
-    sql = f"""WITH claimed AS ({_claim_sql(unprotected_only)}),
+        return _sqlite_writes.run(lambda: _claim_and_count(claim, params, now))
+    sql = f"""WITH claimed AS ({claim}),
         counted AS (INSERT INTO "download_event" ("downloaded_at") SELECT {db.param} FROM claimed)
         SELECT * FROM claimed"""
-    return next(iter(Drop.raw(sql, *params, now)), None)
+    return _claimed(db.execute_sql(sql, [*params, now]).fetchone())
+
+
+def _claim_and_count(claim_sql: str, params: list, now: datetime.datetime) -> ClaimedDrop | None:
+    claimed = _claimed(db.execute_sql(claim_sql, params).fetchone())
+    if claimed is not None:
+        db.execute_sql(
+            f'INSERT INTO "download_event" ("downloaded_at") VALUES ({db.param})', (now,)
+        )
+    return claimed
+
+
+def _claimed(row: tuple | None) -> ClaimedDrop | None:
+    return None if row is None else ClaimedDrop(*row)
 
 
 def _claim_sql(unprotected_only: bool) -> str:
@@ -133,12 +170,7 @@ def _claim_sql(unprotected_only: bool) -> str:
             "gone_at" = CASE WHEN {used_up} THEN {p} ELSE "gone_at" END
         WHERE "token" = {p} AND "status" = {p} AND "downloads" < "max_downloads"
             AND "expires_at" > {p}{' AND "password_hash" IS NULL' if unprotected_only else ""}
-        RETURNING *"""
-
-
-def is_last_download(drop: Drop) -> bool:
-    """After a claim: no download is left."""
-    return drop.downloads >= drop.max_downloads
+        RETURNING {CLAIMED_COLUMNS}"""
 
 
 def end_drop(token: str, status: str, now: datetime.datetime) -> bool:

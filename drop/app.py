@@ -6,11 +6,13 @@ import functools
 from collections.abc import Callable
 
 import falcon
+import peewee
 import redis
 from falcon.media.multipart import MultipartFormHandler
 
 from drop import drops
 from drop.config import Config
+from drop.disk import FreeSpaceFloor, disk_full_error
 from drop.error_cache import ErrorCache
 from drop.errors import error_serializer
 from drop.logs import RequestId, log_unexpected_error
@@ -60,6 +62,7 @@ def create_app(
     templates = Templates()
     app.set_error_serializer(error_serializer(templates))
     app.add_error_handler(Exception, log_unexpected_error)
+    app.add_error_handler((OSError, peewee.OperationalError), disk_full_error)  # 507 or 500
     multipart = MultipartFormHandler()
     multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
@@ -76,7 +79,10 @@ def create_app(
     app.add_route("/d/{token}/delete", DeletePage(templates, schedule_blob_deletion, clock))
     add_ops_routes(app, config, storage, clock, redis_client=client)
     app.add_route("/healthz", Liveness())
-    app.add_route("/readyz", Readiness(db, storage, client))
+    app.add_route(
+        "/readyz",
+        Readiness(db, storage, client, floor=FreeSpaceFloor(storage.root, config.min_free_bytes)),
+    )
     app.add_route("/metrics", MetricsResource())
     return app
 

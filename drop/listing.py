@@ -8,6 +8,13 @@ from drop.models import STATUSES, Drop
 
 PER_PAGE = 20
 MAX_QUERY_CHARS = 200
+# Two million rows deep, beyond any table anyone pages through, and an OFFSET every
+# database takes.
+MAX_PAGE = 100_000
+
+
+class PageOutOfRange(ValueError):
+    """A page number past MAX_PAGE: a well-formed number, but no page there can exist."""
 
 
 @dataclass(frozen=True)
@@ -18,12 +25,17 @@ class DropFilter:
 
     @classmethod
     def from_params(cls, status: str | None, name: str | None, page: str | None) -> DropFilter:
-        """A filter from query parameters; nonsense falls back to the defaults, never an error."""
+        """A filter from query parameters; nonsense falls back to the defaults.
+
+        Raises PageOutOfRange for a page number past MAX_PAGE.
+        """
         status = status if status in STATUSES else ""
         try:
             number = max(int(page or 1), 1)
-        except ValueError:
+        except ValueError:  # not a number, or one longer than int() reads
             number = 1
+        if number > MAX_PAGE:
+            raise PageOutOfRange(f"page must be from 1 to {MAX_PAGE}")
         return cls(status, (name or "").strip()[:MAX_QUERY_CHARS], number)
 
     def params(self, page: int | None = None) -> dict[str, str]:

@@ -8,6 +8,7 @@ import falcon
 import peewee
 import redis
 
+from drop.disk import FreeSpaceFloor
 from drop.storage import BlobStorage
 
 OK = "ok"
@@ -25,6 +26,9 @@ class Liveness:
 class Readiness:
     """GET /readyz: the database, Redis (when configured) and blob storage, each checked.
 
+    Storage fails when the data directory takes no writes or has less free space than
+    DROP_MIN_FREE_BYTES (uploads are refused then; downloads still work).
+
     503 names the parts that failed, so a load balancer stops sending traffic and an
     operator sees where to look.
     """
@@ -36,10 +40,12 @@ class Readiness:
         database: peewee.DatabaseProxy,
         storage: BlobStorage,
         redis_client: redis.Redis | None = None,
+        floor: FreeSpaceFloor | None = None,
     ):
         self._db = database
         self._storage = storage
         self._redis = redis_client
+        self._floor = floor
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         checks = {"database": self._database(), "storage": self._storage_writable()}
@@ -74,4 +80,6 @@ class Readiness:
                 pass
         except OSError:
             return "not writable"
+        if self._floor is not None and self._floor.below():
+            return "below DROP_MIN_FREE_BYTES"
         return OK

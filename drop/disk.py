@@ -1,0 +1,67 @@
+"""Free space in the data directory: the floor uploads must leave, and a full disk's answer."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import sqlite3
+from pathlib import Path
+
+import falcon
+import peewee
+
+from drop.logs import log_unexpected_error
+
+# The OS says "no space" (ENOSPC) or "over quota" (EDQUOT); PostgreSQL's disk_full is 53100.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+POSTGRES_DISK_FULL = "53100"
+FULL = "the server has no room for more files right now; try again later"
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged process may still write on the filesystem holding `path`."""
+    return shutil.disk_usage(path).free
+
+
+def insufficient_storage(description: str = FULL) -> falcon.HTTPInsufficientStorage:
+    return falcon.HTTPInsufficientStorage(description=description)
+
+
+class FreeSpaceFloor:
+    """DROP_MIN_FREE_BYTES: uploads never take the data directory below this much free space."""
+
+    def __init__(self, path: Path, min_free_bytes: int):
+        self._path = path
+        self._min_free_bytes = min_free_bytes
+
+    def below(self, incoming_bytes: int = 0) -> bool:
+        """True when `incoming_bytes` more would leave less than the floor free."""
+        if self._min_free_bytes == 0:
+            return False
+        return free_bytes(self._path) - incoming_bytes < self._min_free_bytes
+
+    def require_room(self, incoming_bytes: int = 0) -> None:
+        """Raise 507 unless `incoming_bytes` more still leave the floor free."""
+        if self.below(incoming_bytes):
+            raise insufficient_storage()
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True for an error that means the disk (of the data dir or the database) is full."""
+    if isinstance(error, OSError):
+        return error.errno in DISK_FULL_ERRNOS
+    if isinstance(error, peewee.OperationalError) and error.args:
+        # Peewee wraps the driver's exception as its first argument.
+        cause = error.args[0]
+        return (
+            getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+            or getattr(cause, "pgcode", None) == POSTGRES_DISK_FULL
+        )
+    return False
+
+
+def disk_full_error(req: falcon.Request, resp: falcon.Response, error: Exception, params) -> None:
+    """Falcon error handler: a full disk is 507 with a reason; any other error stays a 500."""
+    if is_disk_full(error):
+        raise insufficient_storage() from error
+    log_unexpected_error(req, resp, error, params)

@@ -69,8 +69,9 @@ def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) 
         and req.content_length > config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     ):
         raise too_large(config)
-    floor = FreeSpaceFloor(storage.root, config.min_free_bytes)
-    floor.require_room(req.content_length or 0)
+    # Below the floor, or a file that cannot fit above it, is refused before a byte is read.
+    # (A chunked body's size is unknown: it is admitted while free space is above the floor.)
+    FreeSpaceFloor(storage.root, config.min_free_bytes).require_room(req.content_length or 0)
     if not (req.content_type or "").lower().startswith("multipart/form-data"):
         raise falcon.HTTPBadRequest(description="send the file as multipart/form-data")
     temp = None
@@ -91,8 +92,6 @@ def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) 
                 fields[name] = part.get_text() or ""
         if temp is None:
             raise falcon.HTTPBadRequest(description="the multipart body has no `file` part")
-        # A chunked body's size is known only now; concurrent uploads also end up here.
-        floor.require_room()
         form = UploadForm(
             temp=temp,
             filename=sanitize_filename(file_part[0]),

@@ -76,8 +76,10 @@ class Readiness:
     def _storage_writable(self) -> str:
         try:
             self._storage.ensure_dirs()
-            with tempfile.NamedTemporaryFile(dir=self._storage.temp_dir, prefix="readyz-"):
-                pass
+            # One byte, flushed: an empty file still fits on a disk that is full.
+            with tempfile.NamedTemporaryFile(dir=self._storage.temp_dir, prefix="readyz-") as f:
+                f.write(b"r")
+                f.flush()
         except OSError:
             return "not writable"
         if self._floor is not None and self._floor.below():

@@ -52,9 +52,10 @@ def receive_drop(req: falcon.Request, config: Config, storage: BlobStorage, now)
             max_downloads=form.max_downloads,
             now=now,
         )
-    finally:
-        # Moved into place on success; on any failure (a full disk too) it must not stay.
+    except BaseException:
+        # Not moved into place (a full disk, a failed commit): it must not stay behind.
         form.temp.path.unlink(missing_ok=True)
+        raise
     req.context.uploaded = new.drop  # counted by the metrics middleware
     return new
 

@@ -130,3 +130,17 @@ def test_a_malformed_or_cut_off_chunked_body_is_400(server, config, chunks):
     assert b'"error": "Bad Request"' in answer
     assert list((config.data_dir / "tmp").iterdir()) == []
     assert_downloads(made)
+
+
+def test_a_body_cut_off_before_its_content_length_is_400(server, config):
+    made = put(server)
+    body = file_part_body(b"text/plain", b"x" * 1000)[:300]
+    answer = raw_exchange(
+        server,
+        b"PUT /api/v1.0/file HTTP/1.1\r\nHost: drop.test\r\n"
+        b"Content-Type: multipart/form-data; boundary=" + BOUNDARY + b"\r\n"
+        b"Content-Length: 100000\r\n\r\n" + body,
+    )
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert list((config.data_dir / "tmp").iterdir()) == []
+    assert_downloads(made)

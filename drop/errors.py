@@ -19,6 +19,7 @@ PAGE_HEADINGS = {
     404: "Nothing here",
     410: "This file is gone",
     413: "That file is too large",
+    507: "No room for more files right now",
     500: "Something went wrong on our side",
 }
 

@@ -1,7 +1,8 @@
-"""A small filesystem the test mounts itself: the free-space floor, and a disk that is full.
+"""The free-space floor (DROP_MIN_FREE_BYTES) and a disk that is full.
 
 Uploads are refused with 507 and a reason; downloads keep working; /readyz names storage;
-and once a purge frees space, uploads work again. Real gunicorn, on both backends.
+and once a purge frees space, uploads work again. Most tests run real gunicorn, on both
+backends, on a small tmpfs the test mounts itself.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import falcon.testing
 import pytest
 import requests
 
 from drop import migrations
+from drop.app import create_app
 from drop.models import open_database
 from tests.ops_support import run_cli
-from tests.support import UPLOAD, LiveServer, multipart
+from tests.page_support import page_upload
+from tests.support import UPLOAD, LiveServer, multipart, upload
 
 MIB = 1024 * 1024
 DISK_MIB = 48
@@ -54,6 +58,26 @@ def disk_config(config, small_disk):
     return moved
 
 
+def test_below_the_floor_the_api_and_the_page_refuse_uploads_and_downloads_go_on(
+    config, clock, immediate_huey
+):
+    made = upload(falcon.testing.TestClient(create_app(config, clock=clock)), b"kept")
+    assert made.status_code == 201, made.text
+    floor = shutil.disk_usage(config.data_dir).free + 1  # always above what is free
+    client = falcon.testing.TestClient(
+        create_app(dataclasses.replace(config, min_free_bytes=floor), clock=clock)
+    )
+
+    refused = upload(client, b"more")
+    assert_insufficient_storage(refused, "DROP_MIN_FREE_BYTES")
+    page = page_upload(client, b"more")
+    assert page.status_code == 507
+    assert "No room for more files right now" in page.text
+    assert client.simulate_get("/readyz").json["checks"]["storage"] == "below DROP_MIN_FREE_BYTES"
+    assert client.simulate_get(f"{UPLOAD}/{made.json['token']}").content == b"kept"
+    assert list((config.data_dir / "tmp").iterdir()) == []
+
+
 def free(config) -> int:
     return shutil.disk_usage(config.data_dir).free
 
@@ -81,10 +105,12 @@ def fill(server, *, send_length: bool = True) -> tuple[list[dict], requests.Resp
     raise AssertionError(f"{len(made)} uploads of {FILE_BYTES} bytes were never refused")
 
 
-def assert_insufficient_storage(response: requests.Response, reason: str) -> None:
+def assert_insufficient_storage(response, reason: str) -> None:
+    """A 507 JSON answer with `reason` in its detail (a requests or a Falcon test response)."""
     assert response.status_code == 507, response.text
-    assert response.json()["error"] == "Insufficient Storage"
-    assert reason in response.json()["detail"]
+    body = response.json() if callable(response.json) else response.json
+    assert body["error"] == "Insufficient Storage"
+    assert reason in body["detail"]
 
 
 def assert_every_drop_downloads(made: list[dict]) -> None:

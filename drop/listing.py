@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from drop.models import STATUSES, Drop
@@ -36,7 +37,10 @@ class DropFilter:
             number = 1
         if number > MAX_PAGE:
             raise PageOutOfRange(f"page must be from 1 to {MAX_PAGE}")
-        return cls(status, (name or "").strip()[:MAX_QUERY_CHARS], number)
+        # Stored names hold no control characters (filenames.py), so dropping them changes
+        # no match; PostgreSQL refuses a NUL in a query outright.
+        name = "".join(c for c in (name or "") if unicodedata.category(c) != "Cc")
+        return cls(status, name.strip()[:MAX_QUERY_CHARS], number)
 
     def params(self, page: int | None = None) -> dict[str, str]:
         return {"status": self.status, "name": self.name, "page": str(page or self.page)}

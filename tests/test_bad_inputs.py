@@ -127,6 +127,15 @@ def test_a_page_number_past_the_last_possible_page_is_400(ops, path, page):
     assert_still_downloads(ops, made)
 
 
+def test_control_characters_in_the_name_filter_are_ignored(ops):
+    made = stored(ops)
+    cookies, _ = ops_session(ops)
+    response = ops.simulate_get("/ops/drops", query_string="name=hel%00lo%1f", cookies=cookies)
+    assert response.status_code == 200, response.text
+    assert "hello.txt" in response.text
+    assert_still_downloads(ops, made)
+
+
 def test_the_last_possible_page_is_an_empty_page(ops):
     cookies, _ = ops_session(ops)
     response = ops.simulate_get("/ops/drops", params={"page": str(MAX_PAGE)}, cookies=cookies)

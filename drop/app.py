@@ -12,6 +12,7 @@ from falcon.media.multipart import MultipartFormHandler
 from drop import drops
 from drop.config import Config
 from drop.database import UNAVAILABLE_ERRORS
+from drop.disk import FreeSpaceFloor, disk_full_error
 from drop.error_cache import ErrorCache
 from drop.errors import client_too_slow, database_unavailable, error_serializer
 from drop.logs import RequestId, log_unexpected_error
@@ -62,6 +63,8 @@ def create_app(
     templates = Templates()
     app.set_error_serializer(error_serializer(templates))
     app.add_error_handler(Exception, log_unexpected_error)
+    app.add_error_handler(OSError, disk_full_error)  # 507 or 500
+    # The database down, locked or out of connections: 503; its disk full: 507.
     app.add_error_handler(UNAVAILABLE_ERRORS, database_unavailable)
     app.add_error_handler(ClientTooSlow, client_too_slow)
     multipart = MultipartFormHandler()
@@ -80,7 +83,10 @@ def create_app(
     app.add_route("/d/{token}/delete", DeletePage(templates, schedule_blob_deletion, clock))
     add_ops_routes(app, config, storage, clock, redis_client=client)
     app.add_route("/healthz", Liveness())
-    app.add_route("/readyz", Readiness(db, storage, client))
+    app.add_route(
+        "/readyz",
+        Readiness(db, storage, client, floor=FreeSpaceFloor(storage.root, config.min_free_bytes)),
+    )
     app.add_route("/metrics", MetricsResource())
     return app
 

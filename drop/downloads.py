@@ -7,7 +7,7 @@ from collections.abc import Callable
 import falcon
 
 from drop import drops
-from drop.filenames import content_disposition
+from drop.filenames import content_disposition, sanitize_content_type
 from drop.models import Drop
 from drop.storage import BlobStorage, blob_key
 
@@ -20,9 +20,14 @@ def request_password(req: falcon.Request) -> str | None:
 
 
 def download_headers(drop: Drop | drops.ClaimedDrop) -> dict[str, str]:
-    """Headers that make a browser save the bytes, never render them as our page."""
+    """Headers that make a browser save the bytes, never render them as our page.
+
+    Nothing here can fail: the server sends them after a download has been claimed.
+    """
     return {
-        "Content-Type": drop.content_type,
+        # Checked again on the way out: a row stored before uploads were checked strictly
+        # may hold a value that is no valid header, which the server would refuse to send.
+        "Content-Type": sanitize_content_type(drop.content_type),
         "Content-Disposition": content_disposition(drop.filename),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox",

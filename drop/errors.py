@@ -8,6 +8,7 @@ import logging
 import falcon
 
 from drop import pages
+from drop.disk import disk_full_error, is_disk_full
 from drop.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ PAGE_HEADINGS = {
     404: "Nothing here",
     410: "This file is gone",
     413: "That file is too large",
+    507: "No room for more files right now",
     500: "Something went wrong on our side",
     503: "drop is unavailable for a moment",
 }
@@ -82,6 +84,8 @@ def database_unavailable(req: falcon.Request, resp, error: Exception, params) ->
     Nothing was acknowledged: an upload's blob is removed when its row cannot commit,
     and a download is only granted by a committed claim.
     """
+    if is_disk_full(error):
+        disk_full_error(req, resp, error, params)
     log.warning(
         "database unavailable for %s %s: %s",
         req.method,

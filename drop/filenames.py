@@ -8,7 +8,13 @@ from urllib.parse import quote
 
 MAX_NAME_CHARS = 255
 FALLBACK_NAME = "file"
-_CONTENT_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*(\s*;\s*[\w.+-]+=[\w.+\"-]+)*")
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+MAX_CONTENT_TYPE_CHARS = 255  # the database column's width
+# RFC 7231 section 3.1.1.1: type "/" subtype *( OWS ";" OWS token "=" ( token / quoted-string ) ),
+# narrowed to printable ASCII (no tab, no obs-text), so the value is always a valid header.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = r'"(?:[ !#-\[\]-~]|\\[ -~])*"'
+_CONTENT_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?: *; *{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))*")
 
 
 def sanitize_filename(raw: str | None) -> str:
@@ -32,9 +38,11 @@ def sanitize_filename(raw: str | None) -> str:
 
 
 def sanitize_content_type(raw: str | None) -> str:
-    if raw and len(raw) <= 255 and _CONTENT_TYPE.fullmatch(raw.strip()):
-        return raw.strip()
-    return "application/octet-stream"
+    """A well-formed media type as sent, or application/octet-stream for anything else."""
+    value = (raw or "").strip(" ")
+    if len(value) <= MAX_CONTENT_TYPE_CHARS and _CONTENT_TYPE.fullmatch(value):
+        return value
+    return DEFAULT_CONTENT_TYPE
 
 
 def content_disposition(filename: str) -> str:

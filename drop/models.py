@@ -14,6 +14,8 @@ EXPIRED = "expired"
 DELETED = "deleted"  # removed early by the uploader's delete token
 REVOKED = "revoked"  # removed by an operator
 STATUSES = (LIVE, DOWNLOADED, EXPIRED, DELETED, REVOKED)
+# Drop.id is PostgreSQL's `serial`, a 32-bit integer; no larger id can name a row.
+MAX_DROP_ID = 2**31 - 1
 
 
 class Drop(peewee.Model):

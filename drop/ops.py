@@ -10,6 +10,7 @@ import redis
 
 from drop.config import Config
 from drop.heartbeat import worker_health
+from drop.models import MAX_DROP_ID
 from drop.ops_session import LoginThrottle, SessionSigner
 from drop.resources.ops_actions import OpsPurge, OpsPurgeProgress, OpsRevoke
 from drop.resources.ops_auth import OpsGuard, OpsLogin, OpsLogout
@@ -54,7 +55,10 @@ def add_ops_routes(
     app.add_route("/ops", OpsDashboard(templates, current_stats))
     app.add_route("/ops/stats", OpsStatsCards(templates, current_stats))
     app.add_route("/ops/drops", OpsDropTable(templates))
-    app.add_route("/ops/drops/{drop_id:int}/revoke", OpsRevoke(templates, storage, clock))
+    app.add_route(
+        f"/ops/drops/{{drop_id:int(min=1, max={MAX_DROP_ID})}}/revoke",
+        OpsRevoke(templates, storage, clock),
+    )
     app.add_route("/ops/purge", OpsPurge(templates, enqueue_purge))
     app.add_route("/ops/purge/{task_id}", OpsPurgeProgress(templates, purge_progress))
 

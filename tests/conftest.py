@@ -71,14 +71,20 @@ def backend(request) -> str:
 
 @pytest.fixture
 def config(backend, tmp_path, request) -> Config:
-    """A migrated, empty store on the backend under test."""
+    """A migrated, empty store on the backend under test.
+
+    No free-space floor (min_free_bytes=0): the suite must pass on a machine with little
+    disk left; the floor's own tests set one.
+    """
     if backend == "postgres":
         url = request.getfixturevalue("postgres_url")
         request.getfixturevalue("redis_client")
         reset_postgres(url)
-        config = Config(data_dir=tmp_path / "data", database_url=url, redis_url=REDIS_URL)
+        config = Config(
+            data_dir=tmp_path / "data", database_url=url, redis_url=REDIS_URL, min_free_bytes=0
+        )
     else:
-        config = Config(data_dir=tmp_path / "data")
+        config = Config(data_dir=tmp_path / "data", min_free_bytes=0)
     config.data_dir.mkdir(parents=True)
     database = open_database(config.effective_database_url)
     with database:

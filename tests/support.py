@@ -83,6 +83,9 @@ def drop_env(config, **extra) -> dict[str, str]:
         DROP_DATA_DIR=str(config.data_dir),
         DROP_DATABASE_URL=config.effective_database_url,
         DROP_REDIS_URL=config.redis_url or "",
+        # No free-space floor unless a test sets one: the suite must not depend on the
+        # machine's free disk.
+        DROP_MIN_FREE_BYTES="0",
     )
     env.update({key: str(value) for key, value in extra.items()})
     return env

@@ -86,7 +86,10 @@ def _huey_purge(config: Config):
     from drop.tasks import huey, purge_expired, purge_progress_key
 
     def enqueue() -> str:
-        return purge_expired(str(config.data_dir), config.purge_retention).id
+        # The queue keeps no results, so enqueueing returns no handle: take the id first.
+        task = purge_expired.s(str(config.data_dir), config.purge_retention)
+        huey.enqueue(task)
+        return task.id
 
     def progress(task_id: str) -> dict | None:
         key = purge_progress_key(task_id)

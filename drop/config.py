@@ -15,6 +15,8 @@ MIN_ADMIN_TOKEN_CHARS = 16
 # one-time drop's blob must outlive that moment by a wide margin.
 ACCEL_DELETE_GRACE_SECONDS = 60
 LOG_FORMATS = ("text", "json")
+# The 4XX cache holds (cacheable requests per TTL) entries: the TTL is its memory bound.
+MAX_4XX_CACHE_TTL = 3600
 
 
 class ConfigError(ValueError):
@@ -108,6 +110,8 @@ class Config:
             raise ConfigError(
                 f"DROP_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters long"
             )
+        if self.error_cache_ttl > MAX_4XX_CACHE_TTL:
+            raise ConfigError(f"DROP_4XX_CACHE_TTL must be at most {MAX_4XX_CACHE_TTL} seconds")
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")
 

@@ -53,7 +53,8 @@ def reset_postgres(url: str) -> None:
     database = open_database(url)
     with database:
         database.execute_sql(
-            'DROP TABLE IF EXISTS "drop", "download_event", "schema_migrations" CASCADE'
+            'DROP TABLE IF EXISTS "drop", "download_event", "ops_session", "schema_migrations" '
+            "CASCADE"
         )
 
 

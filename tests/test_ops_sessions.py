@@ -12,10 +12,10 @@ import redis
 
 from drop.app import create_app
 from drop.config import MIN_SECRET_KEY_CHARS, Config, ConfigError
-from drop.models import Drop, db
+from drop.models import Drop, db, init_database
 from drop.ops_session import COOKIE_NAME
 from drop.pages import CONTENT_SECURITY_POLICY
-from drop.session_store import OpsSession
+from drop.session_store import DatabaseSessionStore, OpsSession
 from tests.support import LiveServer, upload
 from tests.test_ops_dashboard import ADMIN_TOKEN, login, session_of
 
@@ -235,3 +235,16 @@ def test_the_absolute_lifetime_is_a_setting():
     assert Config.from_env({"DROP_ADMIN_SESSION_MAX": "7200"}).admin_session_max == 7200
     with pytest.raises(ConfigError, match="DROP_ADMIN_SESSION_MAX"):
         Config.from_env({"DROP_ADMIN_SESSION_MAX": "0"})
+
+
+def test_the_database_registry_works_on_both_databases(config):
+    database = init_database(config.effective_database_url)
+    store = DatabaseSessionStore()
+    with database.connection_context():
+        store.add("first", now=1000, expires_at=2000)
+        store.add("second", now=1000, expires_at=5000)
+        assert store.is_live("first", now=1999) and not store.is_live("first", now=2000)
+        store.end("second")
+        assert not store.is_live("second", now=1001)
+        store.add("third", now=3000, expires_at=9000)  # a login clears rows past their end
+        assert OpsSession.select().count() == 1

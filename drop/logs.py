@@ -35,12 +35,20 @@ _QUERY = re.compile(r"\?[^\s\"']+")
 # A 32-hex token as a path segment (a download or delete link), not a request id.
 _PATH_TOKEN = re.compile(r"(/[0-9a-f]{8})[0-9a-f]{24}(?![0-9A-Za-z])")
 TOKEN_ELLIPSIS = "..."
+# A secret header with its value, as a raw request quoted in a message shows it (gunicorn's
+# debug line for a cut-off request prints the bytes it had; "\r\n" stays escaped there).
+_SECRET_HEADER = re.compile(
+    r"(x-drop-password|x-delete-token|x-csrf-token|cookie|authorization)(\s*:)[^\r\n\\]*",
+    re.IGNORECASE,
+)
 # Request headers and environ entries whose values are secrets or carry the query.
 _SECRET_ATOMS = re.compile(r"password|token|cookie|authorization|query|raw_uri", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """`text` without query strings, each token in a path cut to its first 8 characters."""
+    """`text` without query strings or secret header values, each token in a path cut to
+    its first 8 characters."""
+    text = _SECRET_HEADER.sub(r"\1\2 -", text)
     return _PATH_TOKEN.sub(r"\1" + TOKEN_ELLIPSIS, _QUERY.sub("", text))
 
 

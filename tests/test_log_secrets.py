@@ -111,6 +111,11 @@ def test_access_lines_show_the_first_8_characters_of_a_token(config):
         ("/d/" + "cd" * 16 + "/delete", "/d/cdcdcdcd.../delete"),
         ("request " + "ef" * 16 + " done", "request " + "ef" * 16 + " done"),  # a request id
         ("is the worker running?", "is the worker running?"),
+        (
+            "No more data after: b'GET /x HTTP/1.1\\r\\nX-Drop-Password: hunter2\\r\\n'",
+            "No more data after: b'GET /x HTTP/1.1\\r\\nX-Drop-Password: -\\r\\n'",
+        ),
+        ("Cookie: drop_ops=abc.def", "Cookie: -"),
     ],
 )
 def test_redact_strips_queries_and_shortens_tokens_in_paths(line, shown):

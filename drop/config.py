@@ -11,10 +11,13 @@ from urllib.parse import urlparse
 MIB = 1024 * 1024
 DAY = 24 * 60 * 60
 MIN_ADMIN_TOKEN_CHARS = 16
+MIN_SECRET_KEY_CHARS = 32
 # With X-Accel-Redirect, nginx opens the blob only after drop's answer reaches it; a
 # one-time drop's blob must outlive that moment by a wide margin.
 ACCEL_DELETE_GRACE_SECONDS = 60
 LOG_FORMATS = ("text", "json")
+# The 4XX cache holds (cacheable requests per TTL) entries: the TTL is its memory bound.
+MAX_4XX_CACHE_TTL = 3600
 
 
 class ConfigError(ValueError):
@@ -38,6 +41,7 @@ class Config:
     admin_token: str | None = field(default=None, repr=False)  # None: /ops answers 404
     secret_key: str | None = field(default=None, repr=False)  # None: derived from admin_token
     admin_session_idle: int = 30 * 60
+    admin_session_max: int = 12 * 60 * 60  # a session ends this long after login, active or not
     purge_retention: int = 7 * DAY
     worker_stale_seconds: int = 3 * 60
     min_free_bytes: int = 1024 * MIB
@@ -83,6 +87,7 @@ class Config:
             admin_token=env.get("DROP_ADMIN_TOKEN") or None,
             secret_key=env.get("DROP_SECRET_KEY") or None,
             admin_session_idle=_positive_int(env, "DROP_ADMIN_SESSION_IDLE", 30 * 60),
+            admin_session_max=_positive_int(env, "DROP_ADMIN_SESSION_MAX", 12 * 60 * 60),
             purge_retention=_non_negative_int(env, "DROP_PURGE_RETENTION", 7 * DAY),
             worker_stale_seconds=_positive_int(env, "DROP_WORKER_STALE_SECONDS", 3 * 60),
             min_free_bytes=_non_negative_int(env, "DROP_MIN_FREE_BYTES", 1024 * MIB),
@@ -116,6 +121,13 @@ class Config:
         if self.admin_token is not None and len(self.admin_token) < MIN_ADMIN_TOKEN_CHARS:
             raise ConfigError(
                 f"DROP_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters long"
+            )
+        if self.error_cache_ttl > MAX_4XX_CACHE_TTL:
+            raise ConfigError(f"DROP_4XX_CACHE_TTL must be at most {MAX_4XX_CACHE_TTL} seconds")
+        # The key signs every dashboard session: it must not be guessable.
+        if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_CHARS:
+            raise ConfigError(
+                f"DROP_SECRET_KEY must be at least {MIN_SECRET_KEY_CHARS} characters long"
             )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")

@@ -18,14 +18,16 @@ _CONTENT_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?: *; *{_TOKEN}=(?:{_TOKEN}|{_QU
 
 
 def sanitize_filename(raw: str | None) -> str:
-    """Keep the last path component, drop control characters, cap the length at 255."""
+    """Keep the last path component, drop control and format characters, cap the length at 255."""
     if not raw:
         return FALLBACK_NAME
     name = unicodedata.normalize("NFC", raw)
     name = re.split(r"[/\\]", name)[-1]
-    # Cc covers NUL and the other control bytes; Cs the lone surrogates left by bad UTF-8.
+    # Cs: the lone surrogates left by bad UTF-8.
     name = "".join("\ufffd" if unicodedata.category(c) == "Cs" else c for c in name)
-    name = "".join(c for c in name if unicodedata.category(c) != "Cc").strip()
+    # Cc: NUL and the other control bytes. Cf: invisible format characters, among them the
+    # bidi overrides that make "invoice\u202efdp.exe" display as "invoiceexe.pdf".
+    name = "".join(c for c in name if unicodedata.category(c) not in ("Cc", "Cf")).strip()
     if name in ("", ".", ".."):
         return FALLBACK_NAME
     if len(name) > MAX_NAME_CHARS:

@@ -43,8 +43,13 @@ accesslog = "-"
 # compatibility with the seed's API, and must never reach a log. No request header is
 # logged but the User-Agent (X-Drop-Password and X-Delete-Token carry secrets).
 access_log_format = '%(h)s %({x-request-id}o)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
-if drop_config.log_format == "json":
-    logger_class = "drop.logs.JsonAccessLogger"
+# Both loggers pass every line through drop.logs.redact: gunicorn's own error lines quote
+# the raw request line, query string included.
+logger_class = (
+    "drop.logs.JsonAccessLogger"
+    if drop_config.log_format == "json"
+    else "drop.logs.RedactingLogger"
+)
 # drop's own loggers, in the master and (inherited) in every worker.
 configure_logging(drop_config.log_format)
 

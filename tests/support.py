@@ -94,6 +94,9 @@ def drop_env(config, **extra) -> dict[str, str]:
 class LiveServer:
     """Real gunicorn (and optionally a real Huey consumer) serving a config on 127.0.0.1."""
 
+    # Every log a LiveServer wrote: conftest checks each for secrets after its test.
+    logs: list[Path] = []
+
     def __init__(
         self, config, workers: int | None = 2, with_worker: bool = False, gunicorn_args=(), **env
     ):
@@ -105,6 +108,7 @@ class LiveServer:
         self.gunicorn_args = list(gunicorn_args)
         self.processes: list[subprocess.Popen] = []
         self.log = config.data_dir / f"server-{self.port}.log"
+        LiveServer.logs.append(self.log)
 
     def __enter__(self) -> LiveServer:
         log = open(self.log, "wb")

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 DAY = 24 * 60 * 60
 MIN_ADMIN_TOKEN_CHARS = 16
 # With X-Accel-Redirect, nginx opens the blob only after drop's answer reaches it; a
@@ -45,6 +46,14 @@ class Config:
     # Proxies allowed to speak for the client (X-Forwarded-*, X-Real-IP): gunicorn and the
     # dashboard's login throttle both trust these and nobody else.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Password guessing (drop/limits.py): wrong passwords per drop and per client address
+    # before a lock of `base` seconds, doubling with each further one up to `cap`.
+    password_attempts: int = 5
+    password_backoff_base: int = 1
+    password_backoff_cap: int = 900
+    # Upload floods, per client address (0: no limit).
+    uploads_per_hour: int = 100
+    upload_bytes_per_hour: int = 10 * GIB
 
     @property
     def blob_dir(self) -> Path:
@@ -82,6 +91,11 @@ class Config:
             min_free_bytes=_non_negative_int(env, "DROP_MIN_FREE_BYTES", 1024 * MIB),
             log_format=(env.get("DROP_LOG_FORMAT") or "text").strip().lower(),
             trusted_proxies=_address_list(env, "DROP_TRUSTED_PROXIES", ("127.0.0.1", "::1")),
+            password_attempts=_positive_int(env, "DROP_PASSWORD_ATTEMPTS", 5),
+            password_backoff_base=_positive_int(env, "DROP_PASSWORD_BACKOFF_BASE", 1),
+            password_backoff_cap=_positive_int(env, "DROP_PASSWORD_BACKOFF_CAP", 900),
+            uploads_per_hour=_non_negative_int(env, "DROP_UPLOADS_PER_HOUR", 100),
+            upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
         )
         config.validate()
         return config
@@ -107,6 +121,11 @@ class Config:
         if self.admin_token is not None and len(self.admin_token) < MIN_ADMIN_TOKEN_CHARS:
             raise ConfigError(
                 f"DROP_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters long"
+            )
+        if self.password_backoff_base > self.password_backoff_cap:
+            raise ConfigError(
+                "DROP_PASSWORD_BACKOFF_BASE must not exceed DROP_PASSWORD_BACKOFF_CAP "
+                f"({self.password_backoff_base} > {self.password_backoff_cap})"
             )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")

@@ -8,8 +8,10 @@ import falcon
 from falcon.util.reader import BufferedReader
 
 from drop import drops
+from drop.clients import client_address
 from drop.config import Config
 from drop.filenames import sanitize_content_type, sanitize_filename
+from drop.limits import TooManyAttempts, UploadQuota
 from drop.storage import BlobStorage, TempBlob, UploadTooLarge
 
 # Room in Content-Length for the multipart framing and the small text fields, so the
@@ -34,19 +36,38 @@ def too_large(config: Config) -> falcon.HTTPContentTooLarge:
     )
 
 
-def receive_drop(req: falcon.Request, config: Config, storage: BlobStorage, now) -> drops.NewDrop:
-    """Read an upload request and store it as a new drop (the API's and the page's upload)."""
-    form = read_upload_form(req, config, storage)
-    new = drops.create_drop(
-        storage,
-        form.temp,
-        filename=form.filename,
-        content_type=form.content_type,
-        password=form.password,
-        expires_in=form.expires_in,
-        max_downloads=form.max_downloads,
-        now=now,
-    )
+def receive_drop(
+    req: falcon.Request, config: Config, storage: BlobStorage, now, quota: UploadQuota
+) -> drops.NewDrop:
+    """Read an upload request and store it as a new drop (the API's and the page's upload).
+
+    The client's hourly quota is checked before the body is read, and counts only what
+    was stored.
+    """
+    client = client_address(req, config.trusted_proxies)
+    try:
+        quota.admit(client)
+    except TooManyAttempts as refused:
+        raise falcon.HTTPTooManyRequests(
+            description=f"{refused.reason}; try again in {refused.retry_after} seconds",
+            retry_after=refused.retry_after,
+        ) from None
+    try:
+        form = read_upload_form(req, config, storage)
+        new = drops.create_drop(
+            storage,
+            form.temp,
+            filename=form.filename,
+            content_type=form.content_type,
+            password=form.password,
+            expires_in=form.expires_in,
+            max_downloads=form.max_downloads,
+            now=now,
+        )
+    except BaseException:
+        quota.give_back(client)
+        raise
+    quota.stored(client, new.drop.size)
     req.context.uploaded = new.drop  # counted by the metrics middleware
     return new
 

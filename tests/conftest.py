@@ -52,7 +52,8 @@ def reset_postgres(url: str) -> None:
     database = open_database(url)
     with database:
         database.execute_sql(
-            'DROP TABLE IF EXISTS "drop", "download_event", "schema_migrations" CASCADE'
+            'DROP TABLE IF EXISTS "drop", "download_event", "rate_counter", '
+            '"schema_migrations" CASCADE'
         )
 
 

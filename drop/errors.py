@@ -19,6 +19,7 @@ PAGE_HEADINGS = {
     404: "Nothing here",
     410: "This file is gone",
     413: "That file is too large",
+    429: "Slow down",
     500: "Something went wrong on our side",
 }
 

@@ -29,6 +29,7 @@ from typing import Protocol
 import redis
 
 from drop.models import db
+from drop.wording import file_size, plural
 
 log = logging.getLogger(__name__)
 
@@ -165,16 +166,17 @@ class UploadQuota:
             if not stored.allowed:
                 raise TooManyAttempts(
                     _seconds_until(stored.resets_at, now),
-                    f"this address stored {self._bytes} bytes this hour, the most allowed",
+                    f"this address stored {file_size(self._bytes)} this hour, the most allowed",
                 )
         if self._uploads:
             count = self._counters.add_to_window(
                 f"uploads:{client}", 1, self._uploads, now, HOUR_SECONDS
             )
             if not count.allowed:
+                uploads = plural(self._uploads, "upload")
                 raise TooManyAttempts(
                     _seconds_until(count.resets_at, now),
-                    f"this address made {self._uploads} uploads this hour, the most allowed",
+                    f"this address made {uploads} this hour, the most allowed",
                 )
 
     def give_back(self, client: str) -> None:

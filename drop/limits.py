@@ -396,7 +396,7 @@ class RedisCounters:
             result = script(keys=[REDIS_PREFIX + _short(key)], args=args)
         except (redis.ConnectionError, redis.TimeoutError) as error:
             if not self._redis_down:
-                log.warning("limits counted in the database, Redis unreachable: %s", error)
+                log.warning("limits counted in the database while Redis does not answer: %s", error)
                 self._redis_down = True
             return None
         if self._redis_down:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from drop import limits
+from drop import drops, limits, tasks
 from drop.config import Config, ConfigError
 from drop.limits import Backoff, DatabaseCounters, RedisCounters
 from drop.models import db, init_database
@@ -153,6 +153,15 @@ def test_the_worker_deletes_database_counters_whose_time_has_passed(counters):
     counters.add_to_window("old", 1, 0, NOW, 60)
     counters.add_to_window("new", 1, 0, NOW + 30_000, 60)
     assert limits.forget_expired(NOW + 60_000) == 1
+    names = [row[0] for row in db.execute_sql("SELECT name FROM rate_counter").fetchall()]
+    assert names == ["new"]
+
+
+@pytest.mark.parametrize("store", ["sqlite"])
+def test_the_worker_task_clears_old_database_counters(counters):
+    counters.add_to_window("old", 1, 0, limits.epoch_ms(drops.utcnow()) - 120_000, 60)
+    counters.add_to_window("new", 1, 0, limits.epoch_ms(drops.utcnow()), 60)
+    assert tasks.forget_rate_counters.call_local() == 1
     names = [row[0] for row in db.execute_sql("SELECT name FROM rate_counter").fetchall()]
     assert names == ["new"]
 

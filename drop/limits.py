@@ -28,6 +28,7 @@ from typing import Protocol
 
 import redis
 
+from drop.config import Config
 from drop.models import db
 from drop.wording import file_size, plural
 
@@ -200,7 +201,8 @@ def login_limit(counters: Counters, clock: Callable) -> GuessLimit:
     return GuessLimit(counters, Backoff(LOGIN_FAILURES, window, window, window), clock)
 
 
-def password_backoff(config) -> Backoff:
+def password_backoff(config: Config) -> Backoff:
+    """The drop passwords' backoff, from DROP_PASSWORD_ATTEMPTS and _BACKOFF_BASE / _CAP."""
     return Backoff(
         config.password_attempts,
         config.password_backoff_base,

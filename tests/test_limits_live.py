@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import statistics
 import threading
 import time
@@ -13,6 +14,8 @@ import pytest
 import requests
 
 from tests.support import LiveServer
+from tests.test_deploy_nginx import MAX_UPLOAD, deployment
+from tests.test_deploy_nginx import put as nginx_put
 
 ADMIN_TOKEN = "correct-horse-battery-staple"
 GUESSERS = 8
@@ -152,3 +155,13 @@ def test_the_upload_quota_is_shared_between_workers(served):
         answers = list(pool.map(lambda _: put(server), range(8)))
     assert sorted(a.status_code for a in answers) == [201] * 3 + [429] * 5
     assert all(a.json()["error"] == "Too Many Requests" for a in answers if a.status_code == 429)
+
+
+@pytest.mark.parametrize("store", ["redis"])
+def test_behind_nginx_an_upload_past_the_quota_is_429_json_without_its_body_read(config, tmp_path):
+    with deployment(config, tmp_path, DROP_UPLOADS_PER_HOUR=1) as (nginx, _, _):
+        assert nginx_put(nginx, b"x").status_code == 201
+        refused = nginx_put(nginx, os.urandom(MAX_UPLOAD))
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "Too Many Requests"
+    assert int(refused.headers["Retry-After"]) > 3500

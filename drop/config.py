@@ -44,7 +44,7 @@ class Config:
     min_free_bytes: int = 1024 * MIB
     log_format: str = "text"
     # Proxies allowed to speak for the client (X-Forwarded-*, X-Real-IP): gunicorn and the
-    # dashboard's login throttle both trust these and nobody else.
+    # limits (drop/limits.py) both trust these and nobody else.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     # Password guessing (drop/limits.py): wrong passwords per drop and per client address
     # before a lock of `base` seconds, doubling with each further one up to `cap`.

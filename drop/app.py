@@ -9,7 +9,7 @@ import falcon
 import redis
 from falcon.media.multipart import MultipartFormHandler
 
-from drop import drops
+from drop import drops, limits
 from drop.config import Config
 from drop.database import UNAVAILABLE_ERRORS
 from drop.disk import FreeSpaceFloor, disk_full_error
@@ -58,6 +58,11 @@ def create_app(
         )
         middleware.append(ErrorCache(client, config.error_cache_ttl))
     middleware.append(DatabaseConnection(db))
+    counters = limits.open_counters(client)
+    guesses = limits.GuessLimit(counters, limits.password_backoff(config), clock)
+    quota = limits.UploadQuota(
+        counters, config.uploads_per_hour, config.upload_bytes_per_hour, clock
+    )
 
     app = falcon.App(middleware=middleware)
     templates = Templates()
@@ -71,17 +76,18 @@ def create_app(
     multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
 
-    files = FileItem(config, storage, schedule_blob_deletion, clock)
-    app.add_route(f"{API_PREFIX}/file", FileCollection(config, storage, clock))
+    files = FileItem(config, storage, schedule_blob_deletion, clock, guesses=guesses)
+    app.add_route(f"{API_PREFIX}/file", FileCollection(config, storage, clock, quota=quota))
     app.add_route(f"{API_PREFIX}/file/{{token}}", files)
     app.add_route(f"{API_PREFIX}/file/{{token}}/{{filename}}", files, suffix="named")
     add_static_routes(app)
-    app.add_route("/", HomePage(config, storage, templates, clock))
+    app.add_route("/", HomePage(config, storage, templates, clock, quota=quota))
     app.add_route(
-        "/d/{token}", SharePage(config, storage, templates, schedule_blob_deletion, clock)
+        "/d/{token}",
+        SharePage(config, storage, templates, schedule_blob_deletion, clock, guesses=guesses),
     )
     app.add_route("/d/{token}/delete", DeletePage(templates, schedule_blob_deletion, clock))
-    add_ops_routes(app, config, storage, clock, redis_client=client)
+    add_ops_routes(app, config, storage, clock, redis_client=client, counters=counters)
     app.add_route("/healthz", Liveness())
     app.add_route(
         "/readyz",

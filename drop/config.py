@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 DAY = 24 * 60 * 60
 MIN_ADMIN_TOKEN_CHARS = 16
 MIN_SECRET_KEY_CHARS = 32
@@ -47,7 +48,7 @@ class Config:
     min_free_bytes: int = 1024 * MIB
     log_format: str = "text"
     # Proxies allowed to speak for the client (X-Forwarded-*, X-Real-IP): gunicorn and the
-    # dashboard's login throttle both trust these and nobody else.
+    # limits (drop/limits.py) both trust these and nobody else.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     # Slow clients (drop.serving): the request head must arrive within header_timeout;
     # a body or a response may stall for client_timeout at most; an upload must keep
@@ -55,6 +56,14 @@ class Config:
     header_timeout: int = 10
     client_timeout: int = 30
     min_upload_rate: int = 4096
+    # Password guessing (drop/limits.py): wrong passwords per drop and per client address
+    # before a lock of `base` seconds, doubling with each further one up to `cap`.
+    password_attempts: int = 5
+    password_backoff_base: int = 1
+    password_backoff_cap: int = 900
+    # Upload floods, per client address (0: no limit).
+    uploads_per_hour: int = 100
+    upload_bytes_per_hour: int = 10 * GIB
 
     @property
     def blob_dir(self) -> Path:
@@ -96,6 +105,11 @@ class Config:
             header_timeout=_positive_int(env, "DROP_HEADER_TIMEOUT", 10),
             client_timeout=_positive_int(env, "DROP_CLIENT_TIMEOUT", 30),
             min_upload_rate=_non_negative_int(env, "DROP_MIN_UPLOAD_RATE", 4096),
+            password_attempts=_positive_int(env, "DROP_PASSWORD_ATTEMPTS", 5),
+            password_backoff_base=_positive_int(env, "DROP_PASSWORD_BACKOFF_BASE", 1),
+            password_backoff_cap=_positive_int(env, "DROP_PASSWORD_BACKOFF_CAP", 900),
+            uploads_per_hour=_non_negative_int(env, "DROP_UPLOADS_PER_HOUR", 100),
+            upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
         )
         config.validate()
         return config
@@ -128,6 +142,11 @@ class Config:
         if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_CHARS:
             raise ConfigError(
                 f"DROP_SECRET_KEY must be at least {MIN_SECRET_KEY_CHARS} characters long"
+            )
+        if self.password_backoff_base > self.password_backoff_cap:
+            raise ConfigError(
+                "DROP_PASSWORD_BACKOFF_BASE must not exceed DROP_PASSWORD_BACKOFF_CAP "
+                f"({self.password_backoff_base} > {self.password_backoff_cap})"
             )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")

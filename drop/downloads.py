@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import drops
+from drop import crypto, drops
 from drop.filenames import content_disposition, sanitize_content_type
+from drop.limits import GuessLimit
 from drop.models import Drop
 from drop.storage import BlobStorage, blob_key
 
@@ -17,6 +18,18 @@ PASSWORD_HEADER = "X-Drop-Password"
 def request_password(req: falcon.Request) -> str | None:
     """The password from the X-Drop-Password header, or the seed's `password` query parameter."""
     return req.get_header(PASSWORD_HEADER) or req.get_param("password")
+
+
+def password_opens(guesses: GuessLimit, client: str, drop: Drop, password: str) -> bool:
+    """Whether `password` is the drop's, unless the drop or the client is locked out.
+
+    Raises TooManyAttempts while either is: the lock is checked before scrypt runs, so
+    a refused guess costs the server less than a right password does.
+    """
+    return guesses.check(
+        (f"password:client:{client}", f"password:drop:{drop.token}"),
+        lambda: crypto.verify_password(password, drop.password_hash),
+    )
 
 
 def download_headers(drop: Drop | drops.ClaimedDrop) -> dict[str, str]:

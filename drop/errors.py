@@ -27,6 +27,7 @@ PAGE_HEADINGS = {
     410: "This file is gone",
     413: "That file is too large",
     507: "No room for more files right now",
+    429: "Slow down",
     500: "Something went wrong on our side",
     503: "drop is unavailable for a moment",
 }

@@ -10,8 +10,9 @@ import redis
 
 from drop.config import Config
 from drop.heartbeat import worker_health
+from drop.limits import Counters, DatabaseCounters, login_limit
 from drop.models import MAX_DROP_ID
-from drop.ops_session import LoginThrottle, SessionSigner
+from drop.ops_session import SessionSigner
 from drop.resources.ops_actions import OpsPurge, OpsPurgeProgress, OpsRevoke
 from drop.resources.ops_auth import OpsGuard, OpsLogin, OpsLogout, OpsSessions
 from drop.resources.ops_dashboard import OpsDashboard, OpsDropTable, OpsStatsCards
@@ -28,6 +29,7 @@ def add_ops_routes(
     clock: Callable[[], datetime.datetime],
     *,
     redis_client: redis.Redis | None = None,
+    counters: Counters | None = None,
     enqueue_purge: Callable[[], str] | None = None,
     purge_progress: Callable[[str], dict | None] | None = None,
 ) -> None:
@@ -52,7 +54,7 @@ def add_ops_routes(
         OpsLogin(
             config.admin_token,
             sessions,
-            LoginThrottle(redis_client),
+            login_limit(counters or DatabaseCounters(), clock),
             templates,
             clock,
             trusted_proxies=config.trusted_proxies,

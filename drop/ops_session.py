@@ -4,7 +4,7 @@ The cookie carries the session's id, when it started, when the operator was last
 and the CSRF token their forms must echo back; the signature makes them unforgeable
 without the key. The id must also be live in the server-side registry
 (drop/session_store.py), so logging out ends a session even for a copy of its cookie.
-Failed logins are counted per client address and throttled.
+Failed logins are limited in drop/limits.py.
 """
 
 from __future__ import annotations
@@ -16,11 +16,7 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-
-import redis
 
 COOKIE_NAME = "drop_ops"
 CSRF_HEADER = "X-CSRF-Token"
@@ -104,53 +100,3 @@ class SessionSigner:
 def tokens_match(given: str | None, expected: str) -> bool:
     """Constant-time comparison that also accepts a missing value (as a mismatch)."""
     return hmac.compare_digest((given or "").encode(), expected.encode())
-
-
-class LoginThrottle:
-    """At most `max_failures` failed logins per client address in any `window_seconds`.
-
-    Redis-backed when a client is given, so every gunicorn worker shares the count;
-    otherwise counted per process (the embedded mode).
-    """
-
-    def __init__(
-        self,
-        redis_client: redis.Redis | None = None,
-        max_failures: int = 5,
-        window_seconds: int = 300,
-        clock: Callable[[], float] = time.time,
-    ):
-        self._redis = redis_client
-        self.max_failures = max_failures
-        self.window_seconds = window_seconds
-        self._clock = clock
-        self._local: dict[str, list[float]] = {}
-
-    def blocked(self, client: str) -> bool:
-        return self._failures(client) >= self.max_failures
-
-    def record_failure(self, client: str) -> None:
-        # Counted locally as well: if Redis goes away, the throttle keeps working per process.
-        self._local.setdefault(client, []).append(self._clock())
-        if self._redis is not None:
-            key = self._key(client)
-            try:
-                with self._redis.pipeline() as pipe:
-                    pipe.incr(key)
-                    pipe.expire(key, self.window_seconds, nx=True)
-                    pipe.execute()
-            except redis.RedisError:
-                pass
-
-    def _failures(self, client: str) -> int:
-        if self._redis is not None:
-            try:
-                return int(self._redis.get(self._key(client)) or 0)
-            except redis.RedisError:
-                pass
-        recent = [t for t in self._local.get(client, []) if t > self._clock() - self.window_seconds]
-        self._local[client] = recent
-        return len(recent)
-
-    def _key(self, client: str) -> str:
-        return f"drop:ops:login-failures:{client}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey, crontab, signals
 
-from drop import drops, metrics, purge
+from drop import drops, limits, metrics, purge
 from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
@@ -89,6 +89,13 @@ def first_heartbeat():
 def heartbeat():
     """Tell `drop-ops check` and the dashboard the worker is executing tasks."""
     write_heartbeat(config.data_dir, drops.utcnow())
+
+
+@huey.periodic_task(crontab(minute="*/10"))
+def forget_rate_counters() -> int:
+    """Delete limit counters (the database's, without Redis) whose time has passed."""
+    with db.connection_context():
+        return limits.forget_expired(limits.epoch_ms(drops.utcnow()))
 
 
 def purge_progress_key(task_id: str) -> str:

@@ -9,9 +9,11 @@ from falcon.util.reader import BufferedReader
 from gunicorn.http.errors import ParseException
 
 from drop import drops
+from drop.clients import client_address
 from drop.config import Config
 from drop.disk import FreeSpaceFloor
 from drop.filenames import DEFAULT_CONTENT_TYPE, sanitize_content_type, sanitize_filename
+from drop.limits import TooManyAttempts, UploadQuota
 from drop.serving import ClientTooSlow
 from drop.storage import BlobStorage, TempBlob, UploadTooLarge
 
@@ -39,9 +41,27 @@ def too_large(config: Config) -> falcon.HTTPContentTooLarge:
     )
 
 
-def receive_drop(req: falcon.Request, config: Config, storage: BlobStorage, now) -> drops.NewDrop:
-    """Read an upload request and store it as a new drop (the API's and the page's upload)."""
-    form = read_upload_form(req, config, storage)
+def receive_drop(
+    req: falcon.Request, config: Config, storage: BlobStorage, now, quota: UploadQuota
+) -> drops.NewDrop:
+    """Read an upload request and store it as a new drop (the API's and the page's upload).
+
+    The client's hourly quota is checked before the body is read, and counts only what
+    was stored.
+    """
+    client = client_address(req, config.trusted_proxies)
+    try:
+        quota.admit(client)
+    except TooManyAttempts as refused:
+        raise falcon.HTTPTooManyRequests(
+            description=f"{refused.reason}; try again in {refused.retry_after} seconds",
+            retry_after=refused.retry_after,
+        ) from None
+    try:
+        form = read_upload_form(req, config, storage)
+    except BaseException:
+        quota.give_back(client)
+        raise
     try:
         new = drops.create_drop(
             storage,
@@ -54,9 +74,11 @@ def receive_drop(req: falcon.Request, config: Config, storage: BlobStorage, now)
             now=now,
         )
     except BaseException:
+        quota.give_back(client)
         # Not moved into place (a full disk, a failed commit): it must not stay behind.
         form.temp.path.unlink(missing_ok=True)
         raise
+    quota.stored(client, new.drop.size)
     req.context.uploaded = new.drop  # counted by the metrics middleware
     return new
 

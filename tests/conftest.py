@@ -53,8 +53,8 @@ def reset_postgres(url: str) -> None:
     database = open_database(url)
     with database:
         database.execute_sql(
-            'DROP TABLE IF EXISTS "drop", "download_event", "ops_session", "schema_migrations" '
-            "CASCADE"
+            'DROP TABLE IF EXISTS "drop", "download_event", "rate_counter", "ops_session", '
+            '"schema_migrations" CASCADE'
         )
 
 

@@ -36,7 +36,10 @@ def test_migrate_twice_is_harmless(config):
         (config.data_dir / "drop.sqlite3").unlink()
     first = run_cli(config, "migrate")
     assert first.exit_code == 0, first.output
-    assert "applied 0001_create_drop, 0002_create_download_event" in first.output
+    assert (
+        "applied 0001_create_drop, 0002_create_download_event, 0003_create_rate_counter"
+        in first.output
+    )
     second = run_cli(config, "migrate")
     assert second.exit_code == 0, second.output
     assert "database is up to date" in second.output

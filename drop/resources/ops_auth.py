@@ -8,11 +8,11 @@ from collections.abc import Callable
 import falcon
 
 from drop.clients import client_address
+from drop.limits import GuessLimit, TooManyAttempts
 from drop.ops_session import (
     COOKIE_NAME,
     CSRF_FIELD,
     CSRF_HEADER,
-    LoginThrottle,
     Session,
     SessionSigner,
     tokens_match,
@@ -147,7 +147,7 @@ class OpsLogin:
         self,
         admin_token: str,
         sessions: OpsSessions,
-        throttle: LoginThrottle,
+        throttle: GuessLimit,
         templates: Templates,
         clock: Callable[[], datetime.datetime],
         trusted_proxies: tuple[str, ...] = (),
@@ -166,8 +166,14 @@ class OpsLogin:
 
     def on_post(self, req, resp):
         client = client_address(req, self._trusted_proxies)
-        if self._throttle.blocked(client):
-            resp.set_header("Retry-After", str(self._throttle.window_seconds))
+        given = form_value(req, "token")
+        try:
+            # Counted before the comparison, atomically across every worker.
+            right = self._throttle.check(
+                [f"login:{client}"], lambda: tokens_match(given, self._admin_token)
+            )
+        except TooManyAttempts as refused:
+            resp.set_header("Retry-After", str(refused.retry_after))
             self._templates.respond(
                 resp,
                 "ops/login.html",
@@ -175,8 +181,7 @@ class OpsLogin:
                 error="Too many failed attempts. Wait a few minutes and try again.",
             )
             return
-        if not tokens_match(form_value(req, "token"), self._admin_token):
-            self._throttle.record_failure(client)
+        if not right:
             self._templates.respond(
                 resp, "ops/login.html", status=falcon.HTTP_403, error="That token is not right."
             )

@@ -36,7 +36,7 @@ def add_ops_routes(
     templates = Templates(human_bytes=human_bytes, when=when)
     if enqueue_purge is None or purge_progress is None:
         enqueue_purge, purge_progress = _huey_purge(config)
-    current_stats = _stats_source(config, storage, clock)
+    current_stats = _stats_source(config, storage, clock, redis_client)
 
     app.add_middleware(OpsGuard(signer, clock))
     app.add_route(
@@ -64,11 +64,15 @@ def when(moment: datetime.datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "—"
 
 
-def _stats_source(config: Config, storage: BlobStorage, clock) -> Callable[[], Stats]:
+def _stats_source(
+    config: Config, storage: BlobStorage, clock, redis_client: redis.Redis | None
+) -> Callable[[], Stats]:
     # Imported here: drop.tasks builds its Huey from the environment at import time.
     from drop.tasks import build_huey
 
-    queue = build_huey(config)
+    # Through the app's Redis pool: its short timeouts and breaker keep the cards quick.
+    pool = redis_client.connection_pool if redis_client is not None else None
+    queue = build_huey(config, connection_pool=pool)
 
     def current_stats() -> Stats:
         now = clock()

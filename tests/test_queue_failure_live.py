@@ -1,0 +1,193 @@
+"""Redis failing under real gunicorn (and nginx): no claimed download becomes an error,
+and a hung Redis costs only the first few requests anything.
+
+Each test runs its own Redis (stopped at the moment of the last claim) or a hung one (a
+socket that accepts and never answers), never the machine's shared server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import socket
+import threading
+from contextlib import ExitStack
+
+import pytest
+import requests
+
+from drop import drops
+from drop.breaker import FAILURES_TO_OPEN
+from drop.config import Config
+from drop.models import DOWNLOADED, Drop, db, init_database
+from drop.nginx_conf import nginx_values
+from drop.storage import BlobStorage
+from tests.nginx import Nginx
+from tests.redis_server import OwnRedis
+from tests.support import UPLOAD, LiveServer, multipart
+
+pytestmark = pytest.mark.parametrize("backend", ["postgres"])
+
+ACCEL = "/_drop_blobs"
+GRACE = 60
+LEFT_TO_SWEEP = "left to the sweep: queueing its deletion failed"
+
+
+class HungRedis:
+    """A TCP server that accepts connections, reads what is sent and never answers.
+
+    It counts connections and bytes, so a test can tell whether anything still tried.
+    """
+
+    def __init__(self):
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.connections = 0
+        self.bytes_received = 0
+        self._lock = threading.Lock()
+        self._closing = False
+        self._sockets: list[socket.socket] = []
+
+    def __enter__(self) -> HungRedis:
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._closing = True
+        self._listener.shutdown(socket.SHUT_RDWR)
+        self._acceptor.join(timeout=10)
+        self._listener.close()
+        for sock in self._sockets:
+            sock.close()
+
+    def touches(self) -> tuple[int, int]:
+        with self._lock:
+            return self.connections, self.bytes_received
+
+    def _accept(self):
+        while not self._closing:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self._sockets.append(sock)
+            threading.Thread(target=self._swallow, args=(sock,), daemon=True).start()
+
+    def _swallow(self, sock: socket.socket):
+        try:
+            while data := sock.recv(65536):
+                with self._lock:
+                    self.bytes_received += len(data)
+        except OSError:
+            pass
+
+
+def put(url: str, content: bytes, **fields) -> requests.Response:
+    body, headers = multipart(content, **fields)
+    return requests.put(url + UPLOAD, data=body, headers=headers, timeout=30)
+
+
+def sweep(config: Config, now: datetime.datetime, grace: int) -> drops.SweepReport:
+    init_database(config.effective_database_url)
+    with db.connection_context():
+        return drops.sweep(BlobStorage(config.data_dir), now, grace)
+
+
+def status_of(config: Config, token: str) -> str:
+    init_database(config.effective_database_url)
+    with db.connection_context():
+        return Drop.get(Drop.token == token).status
+
+
+def web_log_lines(server: LiveServer) -> list[str]:
+    return server.log.read_text().splitlines()
+
+
+def test_direct_download_is_the_file_when_redis_stops_at_the_last_claim(config):
+    with OwnRedis() as own:
+        served = dataclasses.replace(config, redis_url=own.url)
+        with LiveServer(served, workers=1) as server:
+            made = put(server.url, b"the one copy").json()
+            own.stop()
+            got = requests.get(made["url"], timeout=30)
+            assert got.status_code == 200
+            assert got.content == b"the one copy"
+            assert requests.get(made["url"], timeout=30).status_code == 410
+            lines = web_log_lines(server)
+    assert status_of(served, made["token"]) == DOWNLOADED
+    assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
+    assert not any("Traceback" in line for line in lines), lines
+    assert sweep(served, drops.utcnow(), 0).blobs_deleted == [made["token"]]
+
+
+def test_accel_download_through_nginx_is_the_file_when_redis_stops(config, tmp_path):
+    with OwnRedis() as own, ExitStack() as stack:
+        served = dataclasses.replace(config, redis_url=own.url)
+        env = dict(DROP_ACCEL_REDIRECT=ACCEL, DROP_DELETE_GRACE_SECONDS=GRACE)
+        server = stack.enter_context(LiveServer(served, workers=1, **env))
+        values = nginx_values(
+            Config.from_env(server.env),
+            listen="-",
+            server_name="-",
+            upstream=f"127.0.0.1:{server.port}",
+        )
+        nginx = stack.enter_context(Nginx(tmp_path / "nginx", values))
+        made = put(nginx.url, b"sent by nginx").json()
+        own.stop()
+        claimed_at = drops.utcnow()
+        got = requests.get(f"{nginx.url}{UPLOAD}/{made['token']}", timeout=30)
+        assert got.status_code == 200
+        assert got.content == b"sent by nginx"
+        lines = web_log_lines(server)
+    token = made["token"]
+    assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
+    assert not any("Traceback" in line for line in lines), lines
+    # The sweep keeps the blob for the grace delay, then deletes it.
+    assert sweep(served, claimed_at, GRACE).blobs_deleted == []
+    assert BlobStorage(served.data_dir).exists(token)
+    later = claimed_at + datetime.timedelta(seconds=GRACE + 5)
+    assert sweep(served, later, GRACE).blobs_deleted == [token]
+
+
+def test_a_hung_redis_is_skipped_after_the_first_few_calls(config):
+    """After FAILURES_TO_OPEN timeouts the breaker opens, and no request touches Redis.
+
+    Counted, not timed: the hung server sees no new connection and no byte while 404s,
+    uploads, downloads, deletes and /readyz are answered. One web worker makes "the first
+    few" exact; the breaker stays open far longer than the test runs.
+    """
+    with HungRedis() as hung:
+        served = dataclasses.replace(config, redis_url=hung.url)
+        with LiveServer(served, workers=1, DROP_REDIS_BREAKER_SECONDS=600) as server:
+            unknown = f"{server.url}{UPLOAD}/{'0' * 32}"
+            for _ in range(FAILURES_TO_OPEN):
+                assert requests.get(unknown, timeout=30).status_code == 404
+            before = hung.touches()
+            assert 1 <= before[0] <= FAILURES_TO_OPEN
+
+            for number in range(10):
+                made = put(server.url, f"file {number}".encode(), max_downloads=2)
+                assert made.status_code == 201
+                url, token = made.json()["url"], made.json()["token"]
+                assert requests.get(unknown, timeout=30).status_code == 404
+                assert requests.get(url, timeout=30).content == f"file {number}".encode()
+                assert requests.get(url, timeout=30).status_code == 200  # the last one
+                assert requests.get(url, timeout=30).status_code == 410
+            other = put(server.url, b"deleted early").json()
+            deleted = requests.delete(
+                other["url"], headers={"X-Delete-Token": other["delete_token"]}, timeout=30
+            )
+            assert deleted.status_code == 204
+            ready = requests.get(f"{server.url}/readyz", timeout=30)
+            assert ready.status_code == 503
+            assert ready.json()["failed"] == ["redis"]
+
+            assert hung.touches() == before
+        lines = web_log_lines(server)
+    assert not any("Traceback" in line for line in lines), lines
+    assert sweep(served, drops.utcnow(), 0).blobs_deleted  # the skipped queue's blobs
+    assert token not in {t for t, _ in BlobStorage(served.data_dir).blob_tokens()}

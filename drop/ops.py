@@ -35,7 +35,7 @@ def add_ops_routes(
     signer = SessionSigner(config.secret_key or config.admin_token, config.admin_session_idle)
     templates = Templates(human_bytes=human_bytes, when=when)
     if enqueue_purge is None or purge_progress is None:
-        enqueue_purge, purge_progress = _huey_purge(config)
+        enqueue_purge, purge_progress = _huey_purge(config, redis_client)
     current_stats = _stats_source(config, storage, clock, redis_client)
 
     app.add_middleware(OpsGuard(signer, clock))
@@ -86,17 +86,36 @@ def _stats_source(
     return current_stats
 
 
-def _huey_purge(config: Config):
-    from drop.tasks import huey, purge_expired, purge_progress_key
+def _huey_purge(config: Config, redis_client: redis.Redis | None):
+    from drop.tasks import build_huey, enqueue, huey, purge_expired, purge_progress_key
 
-    def enqueue() -> str:
-        return purge_expired(str(config.data_dir), config.purge_retention).id
+    # Through the app's Redis pool (short timeouts, the breaker) rather than the
+    # consumer's, unless the tasks run inline (huey.immediate, in the tests).
+    queue = huey
+    if redis_client is not None:
+        queue = build_huey(config, connection_pool=redis_client.connection_pool)
+
+    def enqueue_purge() -> str:
+        task = purge_expired.s(str(config.data_dir), config.purge_retention)
+        try:
+            enqueue(task, queue.storage)
+        except redis.RedisError:
+            raise falcon.HTTPServiceUnavailable(
+                description="the queue (Redis) is not answering; try again shortly"
+            ) from None
+        return task.id
 
     def progress(task_id: str) -> dict | None:
+        source = huey if huey.immediate else queue
         key = purge_progress_key(task_id)
-        state = huey.get(key, peek=True)
-        if state and state["state"] == "done":
-            huey.delete(key)  # shown once; the page stops polling with this answer
+        try:
+            state = source.get(key, peek=True)
+            if state and state["state"] == "done":
+                source.delete(key)  # shown once; the page stops polling with this answer
+        except redis.RedisError:
+            raise falcon.HTTPServiceUnavailable(
+                description="the queue (Redis) is not answering; try again shortly"
+            ) from None
         return state
 
-    return enqueue, progress
+    return enqueue_purge, progress

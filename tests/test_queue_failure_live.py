@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import socket
-import threading
 from contextlib import ExitStack
 
 import pytest
@@ -23,7 +21,7 @@ from drop.models import DOWNLOADED, Drop, db, init_database
 from drop.nginx_conf import nginx_values
 from drop.storage import BlobStorage
 from tests.nginx import Nginx
-from tests.redis_server import OwnRedis
+from tests.redis_server import HungRedis, OwnRedis
 from tests.support import UPLOAD, LiveServer, multipart
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"])
@@ -31,59 +29,6 @@ pytestmark = pytest.mark.parametrize("backend", ["postgres"])
 ACCEL = "/_drop_blobs"
 GRACE = 60
 LEFT_TO_SWEEP = "left to the sweep: queueing its deletion failed"
-
-
-class HungRedis:
-    """A TCP server that accepts connections, reads what is sent and never answers.
-
-    It counts connections and bytes, so a test can tell whether anything still tried.
-    """
-
-    def __init__(self):
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.connections = 0
-        self.bytes_received = 0
-        self._lock = threading.Lock()
-        self._closing = False
-        self._sockets: list[socket.socket] = []
-
-    def __enter__(self) -> HungRedis:
-        self._acceptor = threading.Thread(target=self._accept, daemon=True)
-        self._acceptor.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._closing = True
-        self._listener.shutdown(socket.SHUT_RDWR)
-        self._acceptor.join(timeout=10)
-        self._listener.close()
-        for sock in self._sockets:
-            sock.close()
-
-    def touches(self) -> tuple[int, int]:
-        with self._lock:
-            return self.connections, self.bytes_received
-
-    def _accept(self):
-        while not self._closing:
-            try:
-                sock, _ = self._listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-                self._sockets.append(sock)
-            threading.Thread(target=self._swallow, args=(sock,), daemon=True).start()
-
-    def _swallow(self, sock: socket.socket):
-        try:
-            while data := sock.recv(65536):
-                with self._lock:
-                    self.bytes_received += len(data)
-        except OSError:
-            pass
 
 
 def put(url: str, content: bytes, **fields) -> requests.Response:

@@ -11,7 +11,7 @@ from falcon.media.multipart import MultipartFormHandler
 
 from drop import drops
 from drop.blob_deletion import BlobDeletion
-from drop.breaker import CircuitBreaker, guarded_pool
+from drop.breaker import guarded_pool, redis_breaker
 from drop.config import Config
 from drop.error_cache import ErrorCache
 from drop.errors import error_serializer
@@ -51,7 +51,7 @@ def create_app(
         # behind one breaker: a hung Redis costs a few requests a timeout, then none.
         client = redis_client or redis.Redis(
             connection_pool=guarded_pool(
-                config.redis_url, CircuitBreaker(config.redis_breaker_seconds)
+                config.redis_url, redis_breaker(config.redis_url, config.redis_breaker_seconds)
             )
         )
     if schedule_blob_deletion is None:

@@ -24,6 +24,10 @@ FAILURES_TO_OPEN = 3
 # Redis on the same machine or network answers in about a millisecond; a quarter of a
 # second is a generous wait for a slow answer and a short one for a hung server.
 SOCKET_TIMEOUT_SECONDS = 0.25
+# While the breaker is open, a request pays at most this for a PING that asks whether
+# Redis is back, once per open period.
+TRIAL_TIMEOUT_SECONDS = 0.05
+NO_RETRY = Retry(NoBackoff(), 0)  # after a failure, the breaker decides when to try again
 
 
 class RedisSkipped(redis.ConnectionError):
@@ -33,8 +37,8 @@ class RedisSkipped(redis.ConnectionError):
 class CircuitBreaker:
     """Counts Redis failures in a row; at `failures_to_open` it opens for `open_seconds`.
 
-    Once the time is up, the next call is let through as a trial: an answer closes the
-    breaker, another failure opens it again at once.
+    Once the time is up, the next call first runs `probe` (a quick PING) as a trial, or is
+    the trial itself without one: an answer closes the breaker, a failure opens it again.
     """
 
     def __init__(
@@ -42,11 +46,14 @@ class CircuitBreaker:
         open_seconds: float,
         failures_to_open: int = FAILURES_TO_OPEN,
         clock: Callable[[], float] = time.monotonic,
+        probe: Callable[[], object] | None = None,
     ):
         self.open_seconds = open_seconds
         self.failures_to_open = failures_to_open
         self._clock = clock
+        self._probe = probe
         self._lock = threading.Lock()
+        self._trial = threading.Lock()
         self._failures = 0
         self._open_until = 0.0
 
@@ -55,12 +62,27 @@ class CircuitBreaker:
         return self._failures >= self.failures_to_open and self._clock() < self._open_until
 
     def before_call(self) -> None:
-        """Raise RedisSkipped while the breaker is open."""
+        """Raise RedisSkipped while the breaker is open, or when its trial fails."""
+        if self._failures < self.failures_to_open:
+            return
         if self.is_open:
             raise RedisSkipped(
                 f"Redis skipped for {self._open_until - self._clock():.1f}s more "
                 f"after {self._failures} failures in a row"
             )
+        if self._probe is None:
+            return
+        # One caller at a time runs the trial; the others skip Redis meanwhile.
+        if not self._trial.acquire(blocking=False):
+            raise RedisSkipped("Redis skipped while another call checks whether it is back")
+        try:
+            self._probe()
+        except redis.RedisError as error:
+            self.failed(error)
+            raise RedisSkipped(f"Redis still failing: {error}") from None
+        finally:
+            self._trial.release()
+        self.succeeded()
 
     def failed(self, error: Exception) -> None:
         with self._lock:
@@ -133,10 +155,7 @@ class _GuardedConnection:
 def guarded_pool(
     url: str, breaker: CircuitBreaker, timeout: float = SOCKET_TIMEOUT_SECONDS
 ) -> redis.ConnectionPool:
-    """A connection pool for `url` whose connections time out fast and obey `breaker`.
-
-    No retries: after a failure, the breaker decides when Redis is worth trying again.
-    """
+    """A connection pool for `url` whose connections time out fast and obey `breaker`."""
     options = redis.connection.parse_url(url)
     base = options.pop("connection_class", redis.Connection)
     guarded = type(f"Guarded{base.__name__}", (_GuardedConnection, base), {})
@@ -145,6 +164,23 @@ def guarded_pool(
         breaker=breaker,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
+        retry=NO_RETRY,
         **options,
     )
+
+
+def quick_ping(url: str) -> Callable[[], object]:
+    """A PING of `url` that waits at most TRIAL_TIMEOUT_SECONDS per step: the breaker's trial."""
+    options = redis.connection.parse_url(url)
+    pool = redis.ConnectionPool(
+        socket_timeout=TRIAL_TIMEOUT_SECONDS,
+        socket_connect_timeout=TRIAL_TIMEOUT_SECONDS,
+        retry=NO_RETRY,
+        **options,
+    )
+    return redis.Redis(connection_pool=pool).ping
+
+
+def redis_breaker(url: str, open_seconds: float) -> CircuitBreaker:
+    """The breaker for the Redis at `url`, trying it again with a quick PING."""
+    return CircuitBreaker(open_seconds, probe=quick_ping(url))

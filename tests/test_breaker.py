@@ -13,7 +13,13 @@ import pytest
 import redis
 
 from drop.app import create_app
-from drop.breaker import FAILURES_TO_OPEN, CircuitBreaker, RedisSkipped, guarded_pool
+from drop.breaker import (
+    FAILURES_TO_OPEN,
+    CircuitBreaker,
+    RedisSkipped,
+    guarded_pool,
+    quick_ping,
+)
 from drop.models import db
 from tests.conftest import REDIS_URL
 from tests.redis_server import HungRedis
@@ -82,6 +88,33 @@ def test_after_the_open_time_one_trial_goes_through_and_a_failure_reopens(hung):
         client.get("key")
     assert hung.touches()[0] == connections + 1
     assert breaker.is_open  # at once: no second run of failures
+
+
+def test_with_a_probe_the_trial_is_a_quick_ping_and_the_call_is_skipped(hung):
+    clock = Seconds()
+    breaker = CircuitBreaker(open_seconds=5, clock=clock, probe=quick_ping(hung.url))
+    client = guarded_client(hung.url, breaker)
+    fail_until_open(client, breaker)
+    clock.now += 5
+    connections, sent = hung.touches()
+    with pytest.raises(RedisSkipped, match="still failing"):
+        client.get("key")
+    after = hung.touches()
+    assert after[0] == connections + 1  # the probe's own connection, nothing else
+    assert after[1] > sent
+    assert breaker.is_open
+
+
+def test_a_probe_that_gets_an_answer_lets_the_call_through(redis_client):
+    clock = Seconds()
+    breaker = CircuitBreaker(open_seconds=5, clock=clock, probe=quick_ping(REDIS_URL))
+    for _ in range(FAILURES_TO_OPEN):
+        breaker.failed(redis.ConnectionError("refused"))
+    clock.now += 5
+    client = guarded_client(REDIS_URL, breaker)
+    client.set("key", "value")
+    assert client.get("key") == b"value"
+    assert not breaker.is_open
 
 
 def test_an_answer_closes_the_breaker(redis_client):

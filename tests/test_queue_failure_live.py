@@ -42,10 +42,10 @@ def sweep(config: Config, now: datetime.datetime, grace: int) -> drops.SweepRepo
         return drops.sweep(BlobStorage(config.data_dir), now, grace)
 
 
-def status_of(config: Config, token: str) -> str:
+def row_of(config: Config, token: str) -> Drop:
     init_database(config.effective_database_url)
     with db.connection_context():
-        return Drop.get(Drop.token == token).status
+        return Drop.get(Drop.token == token)
 
 
 def web_log_lines(server: LiveServer) -> list[str]:
@@ -63,7 +63,7 @@ def test_direct_download_is_the_file_when_redis_stops_at_the_last_claim(config):
             assert got.content == b"the one copy"
             assert requests.get(made["url"], timeout=30).status_code == 410
             lines = web_log_lines(server)
-    assert status_of(served, made["token"]) == DOWNLOADED
+    assert row_of(served, made["token"]).status == DOWNLOADED
     assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
     assert sweep(served, drops.utcnow(), 0).blobs_deleted == [made["token"]]
@@ -83,7 +83,6 @@ def test_accel_download_through_nginx_is_the_file_when_redis_stops(config, tmp_p
         nginx = stack.enter_context(Nginx(tmp_path / "nginx", values))
         made = put(nginx.url, b"sent by nginx").json()
         own.stop()
-        claimed_at = drops.utcnow()
         got = requests.get(f"{nginx.url}{UPLOAD}/{made['token']}", timeout=30)
         assert got.status_code == 200
         assert got.content == b"sent by nginx"
@@ -92,9 +91,11 @@ def test_accel_download_through_nginx_is_the_file_when_redis_stops(config, tmp_p
     assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
     # The sweep keeps the blob for the grace delay, then deletes it.
-    assert sweep(served, claimed_at, GRACE).blobs_deleted == []
+    gone_at = row_of(served, token).gone_at
+    almost = gone_at + datetime.timedelta(seconds=GRACE - 1)
+    assert sweep(served, almost, GRACE).blobs_deleted == []
     assert BlobStorage(served.data_dir).exists(token)
-    later = claimed_at + datetime.timedelta(seconds=GRACE + 5)
+    later = gone_at + datetime.timedelta(seconds=GRACE + 1)
     assert sweep(served, later, GRACE).blobs_deleted == [token]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import sqlite3
 from contextlib import ExitStack
 
 import pytest
@@ -22,9 +23,10 @@ from drop.nginx_conf import nginx_values
 from drop.storage import BlobStorage
 from tests.nginx import Nginx
 from tests.redis_server import HungRedis, OwnRedis
-from tests.support import UPLOAD, LiveServer, multipart
+from tests.support import UPLOAD, LiveServer, multipart, wait_until
 
-pytestmark = pytest.mark.parametrize("backend", ["postgres"])
+# Redis-backed: the machine's PostgreSQL, and a Redis of the test's own.
+ON_POSTGRES = pytest.mark.parametrize("backend", ["postgres"])
 
 ACCEL = "/_drop_blobs"
 GRACE = 60
@@ -52,6 +54,13 @@ def web_log_lines(server: LiveServer) -> list[str]:
     return server.log.read_text().splitlines()
 
 
+def log_after_the_warning(server: LiveServer) -> list[str]:
+    """The web log once the deferred deletion has been tried (after the response's close)."""
+    wait_until(lambda: LEFT_TO_SWEEP in server.log.read_text(), timeout=30)
+    return web_log_lines(server)
+
+
+@ON_POSTGRES
 def test_direct_download_is_the_file_when_redis_stops_at_the_last_claim(config):
     with OwnRedis() as own:
         served = dataclasses.replace(config, redis_url=own.url)
@@ -62,13 +71,14 @@ def test_direct_download_is_the_file_when_redis_stops_at_the_last_claim(config):
             assert got.status_code == 200
             assert got.content == b"the one copy"
             assert requests.get(made["url"], timeout=30).status_code == 410
-            lines = web_log_lines(server)
+            lines = log_after_the_warning(server)
     assert row_of(served, made["token"]).status == DOWNLOADED
     assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
     assert sweep(served, drops.utcnow(), 0).blobs_deleted == [made["token"]]
 
 
+@ON_POSTGRES
 def test_accel_download_through_nginx_is_the_file_when_redis_stops(config, tmp_path):
     with OwnRedis() as own, ExitStack() as stack:
         served = dataclasses.replace(config, redis_url=own.url)
@@ -86,7 +96,7 @@ def test_accel_download_through_nginx_is_the_file_when_redis_stops(config, tmp_p
         got = requests.get(f"{nginx.url}{UPLOAD}/{made['token']}", timeout=30)
         assert got.status_code == 200
         assert got.content == b"sent by nginx"
-        lines = web_log_lines(server)
+        lines = log_after_the_warning(server)
     token = made["token"]
     assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
@@ -99,6 +109,7 @@ def test_accel_download_through_nginx_is_the_file_when_redis_stops(config, tmp_p
     assert sweep(served, later, GRACE).blobs_deleted == [token]
 
 
+@ON_POSTGRES
 def test_a_hung_redis_is_skipped_after_the_first_few_calls(config):
     """After FAILURES_TO_OPEN timeouts the breaker opens, and no request touches Redis.
 
@@ -137,3 +148,23 @@ def test_a_hung_redis_is_skipped_after_the_first_few_calls(config):
     assert not any("Traceback" in line for line in lines), lines
     assert sweep(served, drops.utcnow(), 0).blobs_deleted  # the skipped queue's blobs
     assert token not in {t for t, _ in BlobStorage(served.data_dir).blob_tokens()}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_embedded_download_is_the_file_when_the_sqlite_queue_is_locked(config):
+    """Embedded mode queues in SQLite (huey.sqlite3); another process holds its write lock."""
+    with LiveServer(config, workers=1) as server:
+        made = put(server.url, b"embedded copy").json()
+        queue = sqlite3.connect(config.data_dir / "huey.sqlite3", timeout=0)
+        try:
+            queue.execute("BEGIN EXCLUSIVE")
+            got = requests.get(made["url"], timeout=60)
+            # The deletion is queued once the response is sent: hold the lock until then.
+            lines = log_after_the_warning(server)
+        finally:
+            queue.close()
+        assert got.status_code == 200
+        assert got.content == b"embedded copy"
+    assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
+    assert not any("Traceback" in line for line in lines), lines
+    assert sweep(config, drops.utcnow(), 0).blobs_deleted == [made["token"]]

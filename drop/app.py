@@ -91,11 +91,13 @@ def create_app(
 
 def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[[str], None]:
     # Imported here: drop.tasks builds its Huey from the environment at import time.
-    from drop.tasks import schedule_blob_deletion, web_storage
+    from drop.tasks import build_huey, schedule_blob_deletion
 
+    # With Redis, queue through the app's own pool: short timeouts, behind the breaker.
+    storage = build_huey(config, client.connection_pool).storage if client is not None else None
     return functools.partial(
         schedule_blob_deletion,
         config.data_dir,
         delay_seconds=config.delete_grace_seconds,
-        storage=web_storage(client.connection_pool) if client is not None else None,
+        storage=storage,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import sqlite3
 from collections.abc import Callable
 
 import falcon
@@ -86,6 +87,10 @@ def _stats_source(
     return current_stats
 
 
+QUEUE_ERRORS = (redis.RedisError, sqlite3.Error)  # Redis-backed or embedded queue
+QUEUE_DOWN = "the task queue is not answering; try again shortly"
+
+
 def _huey_purge(config: Config, redis_client: redis.Redis | None):
     from drop.tasks import build_huey, enqueue, huey, purge_expired, purge_progress_key
 
@@ -99,10 +104,8 @@ def _huey_purge(config: Config, redis_client: redis.Redis | None):
         task = purge_expired.s(str(config.data_dir), config.purge_retention)
         try:
             enqueue(task, queue.storage)
-        except redis.RedisError:
-            raise falcon.HTTPServiceUnavailable(
-                description="the queue (Redis) is not answering; try again shortly"
-            ) from None
+        except QUEUE_ERRORS:
+            raise falcon.HTTPServiceUnavailable(description=QUEUE_DOWN) from None
         return task.id
 
     def progress(task_id: str) -> dict | None:
@@ -112,10 +115,8 @@ def _huey_purge(config: Config, redis_client: redis.Redis | None):
             state = source.get(key, peek=True)
             if state and state["state"] == "done":
                 source.delete(key)  # shown once; the page stops polling with this answer
-        except redis.RedisError:
-            raise falcon.HTTPServiceUnavailable(
-                description="the queue (Redis) is not answering; try again shortly"
-            ) from None
+        except QUEUE_ERRORS:
+            raise falcon.HTTPServiceUnavailable(description=QUEUE_DOWN) from None
         return state
 
     return enqueue_purge, progress

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey, crontab, signals
-from huey.storage import BaseStorage, RedisStorage
+from huey.storage import BaseStorage
 
 from drop import drops, metrics, purge
 from drop.config import Config
@@ -84,7 +84,7 @@ def enqueue(task, storage: BaseStorage | None = None) -> None:
     """Queue a task of this module, through `storage` when given.
 
     The web app passes its own Redis storage (short timeouts, behind the circuit breaker)
-    rather than wait on `huey`'s, whose connections the consumer blocks on for seconds.
+    rather than use `huey`'s, which has no timeouts: the consumer blocks on it for tasks.
     The message is the same either way: the consumer finds the task by its name. In
     immediate mode (the tests) the task runs inline, as huey.enqueue does.
     """
@@ -92,11 +92,6 @@ def enqueue(task, storage: BaseStorage | None = None) -> None:
         huey.enqueue(task)
     else:
         storage.enqueue(huey.serialize_task(task))
-
-
-def web_storage(connection_pool) -> RedisStorage:
-    """The queue's Redis storage over the web app's connection pool."""
-    return RedisStorage(huey.name, connection_pool=connection_pool)
 
 
 @huey.on_startup()

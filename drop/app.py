@@ -10,6 +10,8 @@ import redis
 from falcon.media.multipart import MultipartFormHandler
 
 from drop import drops, limits
+from drop.blob_deletion import BlobDeletion
+from drop.breaker import guarded_pool, redis_breaker
 from drop.config import Config
 from drop.database import UNAVAILABLE_ERRORS
 from drop.disk import FreeSpaceFloor, disk_full_error
@@ -46,16 +48,22 @@ def create_app(
     init_database(config.effective_database_url, pooled=True)
     storage = BlobStorage(config.data_dir)
     storage.ensure_dirs()
+    client = None
+    if config.redis_url:
+        # One pool for every Redis call a request makes (cache, queue, /readyz, dashboard),
+        # behind one breaker: a hung Redis costs a few requests a timeout, then none.
+        client = redis_client or redis.Redis(
+            connection_pool=guarded_pool(
+                config.redis_url, redis_breaker(config.redis_url, config.redis_breaker_seconds)
+            )
+        )
     if schedule_blob_deletion is None:
-        schedule_blob_deletion = _huey_blob_deletion(config)
+        schedule_blob_deletion = _huey_blob_deletion(config, client)
+    schedule_blob_deletion = BlobDeletion(schedule_blob_deletion)
 
     # First in the list: their process_response runs last and sees the final answer.
     middleware = [RequestId(), RequestMetrics()]
-    client = None
-    if config.redis_url:
-        client = redis_client or redis.Redis.from_url(
-            config.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5
-        )
+    if client is not None:
         middleware.append(ErrorCache(client, config.error_cache_ttl))
     middleware.append(DatabaseConnection(db))
     counters = limits.open_counters(client)
@@ -97,10 +105,15 @@ def create_app(
     return app
 
 
-def _huey_blob_deletion(config: Config) -> Callable[[str], None]:
+def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[[str], None]:
     # Imported here: drop.tasks builds its Huey from the environment at import time.
-    from drop.tasks import schedule_blob_deletion
+    from drop.tasks import build_huey, schedule_blob_deletion
 
+    # With Redis, queue through the app's own pool: short timeouts, behind the breaker.
+    storage = build_huey(config, client.connection_pool).storage if client is not None else None
     return functools.partial(
-        schedule_blob_deletion, config.data_dir, delay_seconds=config.delete_grace_seconds
+        schedule_blob_deletion,
+        config.data_dir,
+        delay_seconds=config.delete_grace_seconds,
+        storage=storage,
     )

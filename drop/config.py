@@ -36,6 +36,7 @@ class Config:
     max_downloads: int = 100
     base_url: str | None = None  # None: taken from each request
     error_cache_ttl: int = 300
+    redis_breaker_seconds: int = 5  # how long requests skip Redis after it failed a few times
     delete_grace_seconds: int = 0
     accel_redirect: str | None = None
     # Operator tools (drop-ops and the /ops dashboard).
@@ -87,6 +88,7 @@ class Config:
             max_downloads=_positive_int(env, "DROP_MAX_DOWNLOADS", 100),
             base_url=(env.get("DROP_BASE_URL") or "").rstrip("/") or None,
             error_cache_ttl=_positive_int(env, "DROP_4XX_CACHE_TTL", 300),
+            redis_breaker_seconds=_positive_int(env, "DROP_REDIS_BREAKER_SECONDS", 5),
             delete_grace_seconds=_non_negative_int(
                 env,
                 "DROP_DELETE_GRACE_SECONDS",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 from dataclasses import dataclass, field
 
 import peewee
@@ -215,19 +216,38 @@ def sweep(storage: BlobStorage, now: datetime.datetime, grace_seconds: int = 0) 
             known.add(row.token)
             if row.status == LIVE or (row.gone_at and row.gone_at > recently_gone):
                 keep.add(row.token)
-    orphan_cutoff = now.timestamp() - ORPHAN_GRACE_SECONDS
     for token, stat in on_disk.items():
         if token in keep:
             continue
         if token in known:
             if storage.delete(token):
                 report.blobs_deleted.append(token)
-        elif _utc_timestamp(stat.st_mtime) < orphan_cutoff and storage.delete(token):
+        elif past_orphan_grace(stat, now) and delete_orphan_blob(storage, token, now):
             report.orphans_deleted.append(token)
     for temp in storage.stale_temp_files(STALE_TEMP_SECONDS):
         temp.unlink(missing_ok=True)
         report.temps_deleted += 1
     return report
+
+
+def past_orphan_grace(stat: os.stat_result, now: datetime.datetime) -> bool:
+    """Whether a blob without a row is too old to be an upload about to commit its row."""
+    return _utc_timestamp(stat.st_mtime) < now.timestamp() - ORPHAN_GRACE_SECONDS
+
+
+def delete_orphan_blob(storage: BlobStorage, token: str, now: datetime.datetime) -> bool:
+    """Delete a blob found without a row, unless it is young or its row has appeared since.
+
+    Callers list the disk, then read rows; looking again right before deleting keeps an
+    upload that committed in between.
+    """
+    try:
+        stat = storage.path_for(token).stat()
+    except FileNotFoundError:
+        return False
+    if not past_orphan_grace(stat, now) or Drop.select().where(Drop.token == token).exists():
+        return False
+    return storage.delete(token)
 
 
 def _utc_timestamp(epoch_seconds: float) -> float:

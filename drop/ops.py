@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import sqlite3
 from collections.abc import Callable
 
 import falcon
@@ -16,7 +17,7 @@ from drop.ops_session import SessionSigner
 from drop.resources.ops_actions import OpsPurge, OpsPurgeProgress, OpsRevoke
 from drop.resources.ops_auth import OpsGuard, OpsLogin, OpsLogout, OpsSessions
 from drop.resources.ops_dashboard import OpsDashboard, OpsDropTable, OpsStatsCards
-from drop.session_store import DatabaseSessionStore, RedisSessionStore
+from drop.session_store import DatabaseSessionStore
 from drop.stats import Stats, collect_stats, human_bytes, queue_length
 from drop.storage import BlobStorage
 from drop.templates import Templates
@@ -41,12 +42,11 @@ def add_ops_routes(
         config.admin_session_idle,
         config.admin_session_max,
     )
-    store = RedisSessionStore(redis_client) if redis_client else DatabaseSessionStore()
-    sessions = OpsSessions(signer, store)
+    sessions = OpsSessions(signer, DatabaseSessionStore())
     templates = Templates(human_bytes=human_bytes, when=when)
     if enqueue_purge is None or purge_progress is None:
-        enqueue_purge, purge_progress = _huey_purge(config)
-    current_stats = _stats_source(config, storage, clock)
+        enqueue_purge, purge_progress = _huey_purge(config, redis_client)
+    current_stats = _stats_source(config, storage, clock, redis_client)
 
     app.add_middleware(OpsGuard(sessions, clock))
     app.add_route(
@@ -77,11 +77,15 @@ def when(moment: datetime.datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "—"
 
 
-def _stats_source(config: Config, storage: BlobStorage, clock) -> Callable[[], Stats]:
+def _stats_source(
+    config: Config, storage: BlobStorage, clock, redis_client: redis.Redis | None
+) -> Callable[[], Stats]:
     # Imported here: drop.tasks builds its Huey from the environment at import time.
     from drop.tasks import build_huey
 
-    queue = build_huey(config)
+    # Through the app's Redis pool: its short timeouts and breaker keep the cards quick.
+    pool = redis_client.connection_pool if redis_client is not None else None
+    queue = build_huey(config, connection_pool=pool)
 
     def current_stats() -> Stats:
         now = clock()
@@ -95,20 +99,36 @@ def _stats_source(config: Config, storage: BlobStorage, clock) -> Callable[[], S
     return current_stats
 
 
-def _huey_purge(config: Config):
-    from drop.tasks import huey, purge_expired, purge_progress_key
+QUEUE_ERRORS = (redis.RedisError, sqlite3.Error)  # Redis-backed or embedded queue
+QUEUE_DOWN = "the task queue is not answering; try again shortly"
 
-    def enqueue() -> str:
-        # The queue keeps no results, so enqueueing returns no handle: take the id first.
+
+def _huey_purge(config: Config, redis_client: redis.Redis | None):
+    from drop.tasks import build_huey, enqueue, huey, purge_expired, purge_progress_key
+
+    # Through the app's Redis pool (short timeouts, the breaker) rather than the
+    # consumer's, unless the tasks run inline (huey.immediate, in the tests).
+    queue = huey
+    if redis_client is not None:
+        queue = build_huey(config, connection_pool=redis_client.connection_pool)
+
+    def enqueue_purge() -> str:
         task = purge_expired.s(str(config.data_dir), config.purge_retention)
-        huey.enqueue(task)
+        try:
+            enqueue(task, queue.storage)
+        except QUEUE_ERRORS:
+            raise falcon.HTTPServiceUnavailable(description=QUEUE_DOWN) from None
         return task.id
 
     def progress(task_id: str) -> dict | None:
+        source = huey if huey.immediate else queue
         key = purge_progress_key(task_id)
-        state = huey.get(key, peek=True)
-        if state and state["state"] == "done":
-            huey.delete(key)  # shown once; the page stops polling with this answer
+        try:
+            state = source.get(key, peek=True)
+            if state and state["state"] == "done":
+                source.delete(key)  # shown once; the page stops polling with this answer
+        except QUEUE_ERRORS:
+            raise falcon.HTTPServiceUnavailable(description=QUEUE_DOWN) from None
         return state
 
-    return enqueue, progress
+    return enqueue_purge, progress

@@ -101,14 +101,13 @@ def reconcile(storage: BlobStorage, now: datetime.datetime) -> Reconciliation:
     for start in range(0, len(tokens), CHUNK):
         chunk = tokens[start : start + CHUNK]
         known.update(row.token for row in Drop.select(Drop.token).where(Drop.token.in_(chunk)))
-    # A blob is renamed into place just before its row commits: a young one may be in flight.
-    young = now - datetime.timedelta(seconds=drops.ORPHAN_GRACE_SECONDS)
-    cutoff = young.replace(tzinfo=datetime.UTC).timestamp()
     for token, stat in sorted(on_disk.items()):
-        if token not in known and stat.st_mtime < cutoff:
+        if token not in known and drops.past_orphan_grace(stat, now):
             found.orphan_blobs.append((token, stat.st_size))
     for row in Drop.select(Drop.token).where(Drop.status == LIVE).order_by(Drop.id):
-        if row.token not in on_disk:
+        # An upload that committed after the listing has a row but no entry in it; its blob
+        # was renamed into place before the row, so looking again tells the two apart.
+        if row.token not in on_disk and not storage.exists(row.token):
             found.missing_blobs.append(row.token)
     found.stale_temps = sorted(storage.stale_temp_files(drops.STALE_TEMP_SECONDS))
     return found
@@ -119,11 +118,14 @@ def repair(storage: BlobStorage, found: Reconciliation, now: datetime.datetime) 
 
     A drop without its blob cannot be downloaded anyway (it answers 410); ending it as
     revoked makes the statistics say so too, and purging removes its row later.
+    Each finding is checked again right before it is acted on: uploads keep committing
+    while an operator reads the report.
     """
     for token, _size in found.orphan_blobs:
-        storage.delete(token)
+        drops.delete_orphan_blob(storage, token, now)
     for token in found.missing_blobs:
-        drops.end_drop(token, REVOKED, now)
+        if not storage.exists(token):
+            drops.end_drop(token, REVOKED, now)
     for temp in found.stale_temps:
         temp.unlink(missing_ok=True)
 

@@ -2,9 +2,10 @@
 
 A signed cookie alone cannot be taken back: whoever copied it could use it until it
 timed out. So each request's session id must also be in this registry, which logging
-out clears. Redis holds it when configured (every worker shares it), the embedded
-database otherwise (table `ops_session`, migration 0004). Only a hash of each id is
-stored: a read of the registry yields nothing that logs in.
+out clears. The database holds it (table `ops_session`, migration 0004), shared by every
+worker: the dashboard shows nothing without the database anyway, and so it keeps working
+while Redis is down. Only a hash of each id is stored: a read of the registry yields
+nothing that logs in.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import hashlib
 from typing import Protocol
 
 import peewee
-import redis
 
 from drop.models import db
 
@@ -38,33 +38,6 @@ _UNREACHABLE = (peewee.OperationalError, peewee.InterfaceError)
 
 def _digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
-
-
-class RedisSessionStore:
-    """Sessions as Redis keys that expire with the session's absolute end."""
-
-    def __init__(self, client: redis.Redis):
-        self._redis = client
-
-    def _key(self, session_id: str) -> str:
-        return f"drop:ops:session:{_digest(session_id)}"
-
-    def add(self, session_id: str, now: int, expires_at: int) -> None:
-        # EX rather than EXAT: Redis 6.0 has no EXAT.
-        self._call(self._redis.set, self._key(session_id), "1", ex=max(1, expires_at - now))
-
-    def is_live(self, session_id: str, now: int) -> bool:
-        return bool(self._call(self._redis.exists, self._key(session_id)))
-
-    def end(self, session_id: str) -> None:
-        self._call(self._redis.delete, self._key(session_id))
-
-    @staticmethod
-    def _call(method, *args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except redis.RedisError as error:
-            raise SessionStoreUnavailable(str(error)) from error
 
 
 class OpsSession(peewee.Model):

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey, crontab, signals
+from huey.storage import BaseStorage
 
 from drop import drops, limits, metrics, purge
 from drop.config import Config
@@ -21,10 +22,15 @@ from drop.storage import BlobStorage
 log = logging.getLogger(__name__)
 
 
-def build_huey(config: Config):
-    """The queue for `config`. It keeps no task results: nobody reads them (the purge reports
-    its progress under its own key), and a stored result would stay in Redis for ever."""
+def build_huey(config: Config, connection_pool=None):
+    """The queue for `config`; on Redis, through `connection_pool` when one is given.
+
+    It keeps no task results: nobody reads them (the purge reports its progress under its
+    own key), and a stored result would stay in Redis for ever.
+    """
     if config.redis_url:
+        if connection_pool is not None:
+            return RedisHuey("drop", connection_pool=connection_pool, results=False)
         return RedisHuey("drop", url=config.redis_url, results=False)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteHuey("drop", filename=str(config.data_dir / "huey.sqlite3"), results=False)
@@ -71,12 +77,25 @@ def sweep() -> dict:
     return {"expired": len(report.expired), "blobs_deleted": len(report.blobs_deleted)}
 
 
-def schedule_blob_deletion(data_dir: Path, token: str, delay_seconds: int = 0) -> None:
+def schedule_blob_deletion(
+    data_dir: Path, token: str, delay_seconds: int = 0, storage: BaseStorage | None = None
+) -> None:
     """Queue deletion of a blob, after `delay_seconds` when a proxy still has to open it."""
-    if delay_seconds:
-        delete_blob.schedule((str(data_dir), token), delay=delay_seconds)
+    enqueue(delete_blob.s(str(data_dir), token, delay=delay_seconds or None), storage)
+
+
+def enqueue(task, storage: BaseStorage | None = None) -> None:
+    """Queue a task of this module, through `storage` when given.
+
+    The web app passes its own Redis storage (short timeouts, behind the circuit breaker)
+    rather than use `huey`'s, which has no timeouts: the consumer blocks on it for tasks.
+    The message is the same either way: the consumer finds the task by its name. In
+    immediate mode (the tests) the task runs inline, as huey.enqueue does.
+    """
+    if storage is None or huey.immediate:
+        huey.enqueue(task)
     else:
-        delete_blob(str(data_dir), token)
+        storage.enqueue(huey.serialize_task(task))
 
 
 @huey.on_startup()

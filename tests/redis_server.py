@@ -1,4 +1,5 @@
-"""A Redis server of the test's own, on a free port, that the test may stop and start.
+"""A Redis server of the test's own, on a free port, that the test may stop and start;
+and a hung one, that accepts connections and never answers.
 
 Never the machine's shared Redis: other test runs depend on that one.
 """
@@ -6,7 +7,9 @@ Never the machine's shared Redis: other test runs depend on that one.
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
+import threading
 
 import redis
 
@@ -50,3 +53,56 @@ def _answers(client: redis.Redis) -> bool:
         return client.ping()
     except redis.RedisError:
         return False
+
+
+class HungRedis:
+    """A TCP server that accepts connections, reads what is sent and never answers.
+
+    It counts connections and bytes, so a test can tell whether anything still tried.
+    """
+
+    def __init__(self):
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.connections = 0
+        self.bytes_received = 0
+        self._lock = threading.Lock()
+        self._closing = False
+        self._sockets: list[socket.socket] = []
+
+    def __enter__(self) -> HungRedis:
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._closing = True
+        self._listener.shutdown(socket.SHUT_RDWR)
+        self._acceptor.join(timeout=10)
+        self._listener.close()
+        for sock in self._sockets:
+            sock.close()
+
+    def touches(self) -> tuple[int, int]:
+        with self._lock:
+            return self.connections, self.bytes_received
+
+    def _accept(self):
+        while not self._closing:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self._sockets.append(sock)
+            threading.Thread(target=self._swallow, args=(sock,), daemon=True).start()
+
+    def _swallow(self, sock: socket.socket):
+        try:
+            while data := sock.recv(65536):
+                with self._lock:
+                    self.bytes_received += len(data)
+        except OSError:
+            pass

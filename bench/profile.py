@@ -1,8 +1,10 @@
 """py-spy on one gunicorn worker while wrk drives one scenario, and a summary of where time goes.
 
-py-spy records wall-clock time (`--idle`), so waiting on PostgreSQL or Redis shows up
-beside computing. The summary keeps only samples taken while the worker served a
-request (gunicorn's `handle`), not those of a worker waiting for the next connection.
+By default py-spy records wall-clock time (`--idle`), so waiting on PostgreSQL or Redis
+(or, on a busy machine, for a CPU) shows up beside computing; `cpu_only` records only
+samples where the worker was running. The summary keeps only samples taken while the
+worker served a request (gunicorn's `handle`), not those of a worker waiting for the next
+connection.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ LAYERS = (
 )
 
 
-def record(pid: int, seconds: float, output: Path, fmt: str) -> None:
+def record(pid: int, seconds: float, output: Path, fmt: str, cpu_only: bool = False) -> None:
     """py-spy record of `pid` for `seconds`, written to `output` in `fmt`."""
     command = [
         str(PY_SPY),
@@ -44,7 +46,7 @@ def record(pid: int, seconds: float, output: Path, fmt: str) -> None:
         str(max(1, round(seconds))),
         "--rate",
         "200",
-        "--idle",
+        *([] if cpu_only else ["--idle"]),
         "--format",
         fmt,
         "--output",
@@ -53,13 +55,13 @@ def record(pid: int, seconds: float, output: Path, fmt: str) -> None:
     subprocess.run(command, check=True, timeout=seconds + 60, capture_output=True)
 
 
-def profile_during(run, pid: int, seconds: float, output: Path, fmt: str):
+def profile_during(run, pid: int, seconds: float, output: Path, fmt: str, cpu_only: bool):
     """Start `run()` (the load), profile `pid` for most of it, return what `run()` returned."""
     outcome = {}
     load = threading.Thread(target=lambda: outcome.setdefault("result", run()), daemon=True)
     load.start()
     time.sleep(1)  # past the first connections
-    record(pid, max(1.0, seconds - 2), output, fmt)
+    record(pid, max(1.0, seconds - 2), output, fmt, cpu_only)
     load.join()
     return outcome.get("result")
 

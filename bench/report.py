@@ -42,9 +42,9 @@ def figure(scenario: Scenario, measure: Measure | None) -> str:
     return f"{scenario.value(measure):,.0f} {scenario.unit}{mark}"
 
 
-def round_table(scenarios: list[Scenario], results: Round, round_no: int, rounds: int) -> str:
+def round_table(scenarios: list[Scenario], results: Round, title: str) -> str:
     lines = [
-        f"Round {round_no} of {rounds}",
+        title,
         f"{'measure':34} {'backend':9} {'drop':>15} {'bare':>15} {'nginx':>15} {'drop/bare':>9}",
     ]
     for scenario in scenarios:

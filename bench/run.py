@@ -77,6 +77,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="raw",
         help="with --profile: py-spy's output format (default raw, summarised)",
     )
+    parser.add_argument(
+        "--cpu-only",
+        action="store_true",
+        help="with --profile: only samples where the worker ran (default: wall-clock time)",
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.seconds < 1:
         parser.error("--rounds and --seconds must be at least 1")
@@ -139,11 +144,14 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> int:
     fixtures = Fixtures(workdir / "fixtures")
     targets = start_all(fixtures, workdir)
     rounds: list[report.Round] = []
+    # The machine is shared: its load average beside each round says how quiet it was.
+    loads: list[tuple[float, float]] = []
     flagged: list[str] = []
     started = datetime.datetime.now(datetime.UTC)
     try:
         warm_up(targets, fixtures)
         for round_no in range(1, args.rounds + 1):
+            load_before = os.getloadavg()[0]
             results: report.Round = {}
             for scenario in scenarios:
                 results[scenario.key] = {
@@ -151,9 +159,16 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> int:
                 }
                 flagged += report.problems(scenario, round_no, results[scenario.key])
             rounds.append(results)
-            say("\n" + report.round_table(scenarios, results, round_no, args.rounds))
+            loads.append((load_before, os.getloadavg()[0]))
+            title = (
+                f"Round {round_no} of {args.rounds} "
+                f"(load average {loads[-1][0]:.1f} before, {loads[-1][1]:.1f} after)"
+            )
+            say("\n" + report.round_table(scenarios, results, title))
             summary = report.summarise(scenarios, rounds)
-            write_json(args.output, shown, args, started, scenarios, rounds, summary, flagged)
+            write_json(
+                args.output, shown, args, started, scenarios, rounds, loads, summary, flagged
+            )
     finally:
         stop_all(targets)
     say("\n" + report.summary_table(scenarios, summary, len(rounds)))
@@ -166,7 +181,7 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> int:
     return 0
 
 
-def write_json(path, shown, args, started, scenarios, rounds, summary, flagged) -> None:
+def write_json(path, shown, args, started, scenarios, rounds, loads, summary, flagged) -> None:
     document = {
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -181,6 +196,7 @@ def write_json(path, shown, args, started, scenarios, rounds, summary, flagged) 
         },
         "summary": summary,
         "flagged": flagged,
+        "load_average_per_round": [list(pair) for pair in loads],
         "per_round": [
             {
                 s.key: {name: report.measure_json(s, results[s.key].get(name)) for name in ORDER}
@@ -206,16 +222,23 @@ def profile_one(args: argparse.Namespace, workdir: Path) -> int:
     fixtures = Fixtures(workdir / "fixtures")
     targets = start_all(fixtures, workdir, names=(name,))
     target = targets[name]
-    output = RESULTS / f"profile-{scenario.key}-{args.backend}.{profile.EXTENSIONS[args.format]}"
+    kind = "-cpu" if args.cpu_only else ""
+    output = (
+        RESULTS / f"profile-{scenario.key}-{args.backend}{kind}.{profile.EXTENSIONS[args.format]}"
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         warm_up(targets, fixtures)
         pid = target.gunicorn.worker_pids()[0]
         say(f"profiling worker {pid} of {name} during {scenario.title} ({args.seconds:g} s)")
         result = profile.profile_during(
-            lambda: scenario.run(target, fixtures, args.seconds), pid, args.seconds, output,
+            lambda: scenario.run(target, fixtures, args.seconds),
+            pid,
+            args.seconds,
+            output,
             args.format,
-        )  # fmt: skip
+            args.cpu_only,
+        )
     finally:
         stop_all(targets)
     if result is not None:
@@ -225,7 +248,8 @@ def profile_one(args: argparse.Namespace, workdir: Path) -> int:
     if args.format == "raw":
         summary = profile.summarise_raw(output.read_text())
         summary_file = output.with_suffix(".summary.txt")
-        summary_file.write_text(f"{scenario.title} on {name}\n\n{summary}")
+        what = "CPU time only" if args.cpu_only else "wall-clock time"
+        summary_file.write_text(f"{scenario.title} on {name}, {what}\n\n{summary}")
         say(summary)
         say(f"summary: {summary_file}")
     return 0

@@ -92,6 +92,7 @@ def summarise(scenarios: list[Scenario], rounds: list[Round]) -> dict:
                 for name in (f"drop-{backend}", "bare", "nginx")
             }
             middle = median(ratios)
+            values = {name: None if v is None else round(v, 1) for name, v in values.items()}
             per_backend[backend] = {
                 "unit": scenario.unit,
                 "drop": values[f"drop-{backend}"],

@@ -210,10 +210,16 @@ def write_json(path, shown, args, started, scenarios, rounds, loads, summary, fl
 
 
 def git_commit() -> str | None:
-    done = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    return done.stdout.strip() or None
+    """The commit measured, `-dirty` when the work tree had changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    if commit and git("status", "--porcelain", "--untracked-files=no"):
+        commit += "-dirty"
+    return commit or None
 
 
 def profile_one(args: argparse.Namespace, workdir: Path) -> int:

@@ -35,7 +35,7 @@ services:
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-# drop against a bare WSGI app and nginx on this machine (README: Benchmarks); a few minutes.
+# drop against a bare WSGI app and nginx on this machine (README: Benchmarks); about 6 minutes.
 bench: setup bench-deps
 	$(BIN)/python -m bench.run
 

@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test services lint
+.PHONY: setup run test services lint bench bench-deps bench-profile
 
 # Python packages into .venv and front-end assets into node_modules; each step
 # re-runs only when its manifest changes.
@@ -34,3 +34,15 @@ services:
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# drop against a bare WSGI app and nginx on this machine (README: Benchmarks); about 6 minutes.
+bench: setup bench-deps
+	$(BIN)/python -m bench.run
+
+# py-spy on one worker during one measure: make bench-profile MEASURE=download_1k BACKEND=pg
+bench-profile: setup bench-deps
+	bash bench/profile.sh $(or $(MEASURE),download_1k) $(or $(BACKEND),pg) $(or $(FORMAT),raw)
+
+bench-deps:
+	bash scripts/install-bench-deps.sh
+	bash scripts/test-services.sh

@@ -59,7 +59,7 @@ def wait_until_serving(url: str) -> None:
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a worker still booting
             time.sleep(0.1)
     raise RuntimeError(f"nothing answered at {url}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from urllib.parse import urlparse
 
 import peewee
@@ -21,7 +22,14 @@ POOL_STALE_SECONDS = 300
 
 # What a request answers 503 for: the database is down, restarting, locked or out of
 # connections. Programming errors (ProgrammingError, IntegrityError, ...) stay 500s.
-UNAVAILABLE_ERRORS = (peewee.OperationalError, peewee.InterfaceError, MaxConnectionsExceeded)
+# sqlite3's own error comes through unwrapped when SQLite runs a statement while its rows
+# are fetched (UPDATE … RETURNING): "database is locked" must be a 503 there too.
+UNAVAILABLE_ERRORS = (
+    peewee.OperationalError,
+    peewee.InterfaceError,
+    MaxConnectionsExceeded,
+    sqlite3.OperationalError,
+)
 
 
 class ResilientPostgres(PooledPostgresqlDatabase):

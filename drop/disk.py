@@ -68,6 +68,8 @@ def is_disk_full(error: BaseException) -> bool:
 def _says_disk_full(error: BaseException) -> bool:
     if isinstance(error, OSError):
         return error.errno in DISK_FULL_ERRNOS
+    if isinstance(error, sqlite3.Error):  # raised by the driver itself, e.g. from fetchone()
+        return getattr(error, "sqlite_errorcode", None) in SQLITE_DISK_FULL
     if isinstance(error, peewee.OperationalError):
         cause = getattr(error, "orig", None)  # the driver's own exception
         return (

@@ -125,6 +125,10 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
+# Control characters in an access-log atom, shown escaped (\n as \x0a).
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(32), 127]}
+
+
 class RedactingLogger(GunicornLogger):
     """gunicorn's logger, with every line of both its logs passed through `redact`.
 
@@ -144,7 +148,8 @@ class RedactingLogger(GunicornLogger):
             if name.startswith("{") and _SECRET_ATOMS.search(name):
                 atoms[name] = "-"
             elif isinstance(value, str):
-                atoms[name] = redact(value)
+                # A decoded %0A in a path must not start a forged line of its own.
+                atoms[name] = redact(value).translate(_CONTROL_ESCAPES)
         atoms["q"] = "-"
         atoms["r"] = f"{atoms['m']} {atoms['U']} {atoms['H']}"
         return atoms

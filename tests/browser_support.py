@@ -77,7 +77,8 @@ class Valve:
 
     `hold_uploads(after)` lets each connection send `after` bytes, then holds it until
     `release()`: a test can look at an upload mid-way without racing it. `cut()` resets
-    every connection, as a network failure does.
+    every connection and every later one, as a network failure does (a browser retries a
+    request once on a new connection when a kept-alive one is reset).
     """
 
     def __init__(self, target_port: int):
@@ -90,6 +91,7 @@ class Valve:
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         self._flowing = threading.Event()
         self._flowing.set()
+        self._down = False
         self.holding = threading.Event()
         self._hold_after = 0
         self._lock = threading.Lock()
@@ -105,16 +107,11 @@ class Valve:
         self._flowing.set()
 
     def cut(self) -> None:
+        self._down = True
         with self._lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
-            with contextlib.suppress(OSError):
-                # Linger 0: close with a reset, not a polite FIN. Shutdown first: a pump
-                # thread blocked in recv() keeps a merely closed socket alive.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                sock.close()
+            _reset(sock)
         self._flowing.set()
 
     def close(self) -> None:
@@ -127,6 +124,9 @@ class Valve:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._down:
+                _reset(client)
+                continue
             server = socket.create_connection(self._target)
             with self._lock:
                 self._sockets += [client, server]
@@ -147,3 +147,13 @@ class Valve:
             for sock in (source, sink):
                 with contextlib.suppress(OSError):
                     sock.close()
+
+
+def _reset(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        # Linger 0: close with a reset, not a polite FIN. Shutdown first: a pump thread
+        # blocked in recv() keeps a merely closed socket alive.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()

@@ -168,6 +168,8 @@ def on_a_disk_that_fills_up(config, tmp_path) -> LiveServer:
         config,
         workers=2,
         DROP_MIN_FREE_BYTES=0,
+        # The hourly quota on, as by default: its counters live on the full disk too.
+        DROP_UPLOADS_PER_HOUR=100,
         PROMETHEUS_MULTIPROC_DIR=tmp_path / "metrics",
     )
     server.log = tmp_path / "server.log"

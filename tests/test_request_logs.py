@@ -72,3 +72,14 @@ def test_text_log_has_the_request_id_and_no_secret(config):
     for request_id in ids:
         assert sum(request_id in line for line in text.splitlines()) == 1
     assert PASSWORD not in text and delete_token not in text
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_newline_in_a_path_cannot_forge_a_log_line(config):
+    with LiveServer(config, workers=1) as server:
+        forged = '127.0.0.1 - "GET /forged HTTP/1.1" 200 0'
+        requests.get(f"{server.url}/api/v1.0/file/x%0A{forged.replace(' ', '%20')}", timeout=10)
+        assert wait_until(lambda: "forged" in server.log.read_text())
+        lines = server.log.read_text().splitlines()
+    assert not any(line.startswith(forged) for line in lines)
+    assert any("x\\x0a127.0.0.1" in line for line in lines)

@@ -7,6 +7,7 @@ the worker's peak RSS (VmHWM in /proc) before and after.
 
     .venv/bin/python bench/upload_rss.py            # 16 MiB, human-readable
     .venv/bin/python bench/upload_rss.py --json     # for scripts and the test suite
+    .venv/bin/python bench/upload_rss.py --then-mib 256   # then 256 MiB in the same worker
 
 Linux only (reads /proc). The figure is the growth of the worker's high-water mark; the
 file's size is printed beside it, so the ratio is read from the same run.
@@ -63,10 +64,13 @@ def wait_until_serving(url: str) -> None:
     raise RuntimeError(f"nothing answered at {url}")
 
 
-def measure(size_mib: int, password: str | None = "benchmark") -> dict:
+def measure(size_mib: int, password: str | None = "benchmark", then_mib: int = 0) -> dict:
+    """The growth from one upload of `size_mib`, and then (optionally) from a second
+    upload of `then_mib` in the same worker, both counted from before the first."""
     size = size_mib * 1024 * 1024
+    limit = max(size_mib, then_mib) * 1024 * 1024
     with tempfile.TemporaryDirectory(prefix="drop-rss-") as data_dir:
-        env = dict(os.environ, DROP_DATA_DIR=data_dir, DROP_MAX_UPLOAD_BYTES=str(size))
+        env = dict(os.environ, DROP_DATA_DIR=data_dir, DROP_MAX_UPLOAD_BYTES=str(limit))
         env.pop("DROP_DATABASE_URL", None)
         env.pop("DROP_REDIS_URL", None)
         subprocess.run(
@@ -110,6 +114,13 @@ def measure(size_mib: int, password: str | None = "benchmark") -> dict:
             got = requests.get(made.json()["url"], headers={"X-Drop-Password": password or ""})
             assert got.content == payload, "downloaded bytes differ"
             after_download = peak_rss_kib(pid)
+            del payload, got
+            after_second = None
+            if then_mib:
+                second = os.urandom(then_mib * 1024 * 1024)
+                made = requests.put(base, files={"file": ("second.bin", second)}, data=fields)
+                made.raise_for_status()
+                after_second = peak_rss_kib(pid)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -121,6 +132,14 @@ def measure(size_mib: int, password: str | None = "benchmark") -> dict:
         "upload_growth_kib": after - before,
         "download_growth_kib": after_download - after,
         "growth_to_file_ratio": round((after - before) * 1024 / size, 4),
+        **(
+            {
+                "second_file_bytes": then_mib * 1024 * 1024,
+                "growth_after_second_upload_kib": after_second - before,
+            }
+            if then_mib
+            else {}
+        ),
     }
 
 
@@ -128,9 +147,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=16, help="file size in MiB (default 16)")
     parser.add_argument("--no-password", action="store_true", help="upload without a password")
+    parser.add_argument(
+        "--then-mib", type=int, default=0, help="then upload a second file this large"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    result = measure(args.mib, password=None if args.no_password else "benchmark")
+    password = None if args.no_password else "benchmark"
+    result = measure(args.mib, password=password, then_mib=args.then_mib)
     if args.json:
         print(json.dumps(result))
         return
@@ -142,6 +165,11 @@ def main() -> None:
         f"({result['growth_to_file_ratio']:.1%} of the file)"
     )
     print(f"growth from the download:    {result['download_growth_kib'] / 1024:.2f} MiB")
+    if args.then_mib:
+        print(
+            f"growth after a {args.then_mib} MiB upload: "
+            f"{result['growth_after_second_upload_kib'] / 1024:.2f} MiB (from the same start)"
+        )
 
 
 if __name__ == "__main__":

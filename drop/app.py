@@ -9,10 +9,12 @@ import falcon
 import redis
 from falcon.media.multipart import MultipartFormHandler
 
-from drop import drops
+from drop import drops, limits
 from drop.config import Config
+from drop.database import UNAVAILABLE_ERRORS
+from drop.disk import FreeSpaceFloor, disk_full_error
 from drop.error_cache import ErrorCache
-from drop.errors import error_serializer
+from drop.errors import client_too_slow, database_unavailable, error_serializer
 from drop.logs import RequestId, log_unexpected_error
 from drop.metrics import MetricsResource, RequestMetrics
 from drop.middleware import DatabaseConnection
@@ -23,6 +25,7 @@ from drop.resources.api_openapi import OpenAPIDocument
 from drop.resources.health import Liveness, Readiness
 from drop.resources.page_home import HomePage
 from drop.resources.page_share import DeletePage, SharePage
+from drop.serving import ClientTooSlow
 from drop.static import add_static_routes
 from drop.storage import BlobStorage
 from drop.templates import Templates
@@ -41,7 +44,7 @@ def create_app(
 ) -> falcon.App:
     """Build the WSGI app from `config` (default: the environment)."""
     config = config or Config.from_env()
-    init_database(config.effective_database_url)
+    init_database(config.effective_database_url, pooled=True)
     storage = BlobStorage(config.data_dir)
     storage.ensure_dirs()
     if schedule_blob_deletion is None:
@@ -56,29 +59,42 @@ def create_app(
         )
         middleware.append(ErrorCache(client, config.error_cache_ttl))
     middleware.append(DatabaseConnection(db))
+    counters = limits.open_counters(client)
+    guesses = limits.GuessLimit(counters, limits.password_backoff(config), clock)
+    quota = limits.UploadQuota(
+        counters, config.uploads_per_hour, config.upload_bytes_per_hour, clock
+    )
 
     app = falcon.App(middleware=middleware)
     templates = Templates()
     app.set_error_serializer(error_serializer(templates))
     app.add_error_handler(Exception, log_unexpected_error)
+    app.add_error_handler(OSError, disk_full_error)  # 507 or 500
+    # The database down, locked or out of connections: 503; its disk full: 507.
+    app.add_error_handler(UNAVAILABLE_ERRORS, database_unavailable)
+    app.add_error_handler(ClientTooSlow, client_too_slow)
     multipart = MultipartFormHandler()
     multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
 
-    files = FileItem(config, storage, schedule_blob_deletion, clock)
-    app.add_route(f"{API_PREFIX}/file", FileCollection(config, storage, clock))
+    files = FileItem(config, storage, schedule_blob_deletion, clock, guesses=guesses)
+    app.add_route(f"{API_PREFIX}/file", FileCollection(config, storage, clock, quota=quota))
     app.add_route(f"{API_PREFIX}/file/{{token}}", files)
     app.add_route(f"{API_PREFIX}/file/{{token}}/{{filename}}", files, suffix="named")
     app.add_route(f"{API_PREFIX}/openapi.json", OpenAPIDocument(config))
     add_static_routes(app)
-    app.add_route("/", HomePage(config, storage, templates, clock))
+    app.add_route("/", HomePage(config, storage, templates, clock, quota=quota))
     app.add_route(
-        "/d/{token}", SharePage(config, storage, templates, schedule_blob_deletion, clock)
+        "/d/{token}",
+        SharePage(config, storage, templates, schedule_blob_deletion, clock, guesses=guesses),
     )
     app.add_route("/d/{token}/delete", DeletePage(templates, schedule_blob_deletion, clock))
-    add_ops_routes(app, config, storage, clock, redis_client=client)
+    add_ops_routes(app, config, storage, clock, redis_client=client, counters=counters)
     app.add_route("/healthz", Liveness())
-    app.add_route("/readyz", Readiness(db, storage, client))
+    app.add_route(
+        "/readyz",
+        Readiness(db, storage, client, floor=FreeSpaceFloor(storage.root, config.min_free_bytes)),
+    )
     app.add_route("/metrics", MetricsResource())
     return app
 

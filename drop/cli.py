@@ -304,7 +304,9 @@ def serve(
         "127.0.0.1:8000", envvar="DROP_BIND", help="Address and port to listen on."
     ),
     workers: int = typer.Option(
-        0, envvar="DROP_WEB_WORKERS", help="Gunicorn worker processes (0: two per core, plus one)."
+        0,
+        envvar="DROP_WEB_WORKERS",
+        help="Gunicorn worker processes (0: one per core, at least two).",
     ),
     with_worker: bool = typer.Option(
         False,

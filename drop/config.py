@@ -9,12 +9,16 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 DAY = 24 * 60 * 60
 MIN_ADMIN_TOKEN_CHARS = 16
+MIN_SECRET_KEY_CHARS = 32
 # With X-Accel-Redirect, nginx opens the blob only after drop's answer reaches it; a
 # one-time drop's blob must outlive that moment by a wide margin.
 ACCEL_DELETE_GRACE_SECONDS = 60
 LOG_FORMATS = ("text", "json")
+# The 4XX cache holds (cacheable requests per TTL) entries: the TTL is its memory bound.
+MAX_4XX_CACHE_TTL = 3600
 
 
 class ConfigError(ValueError):
@@ -38,13 +42,28 @@ class Config:
     admin_token: str | None = field(default=None, repr=False)  # None: /ops answers 404
     secret_key: str | None = field(default=None, repr=False)  # None: derived from admin_token
     admin_session_idle: int = 30 * 60
+    admin_session_max: int = 12 * 60 * 60  # a session ends this long after login, active or not
     purge_retention: int = 7 * DAY
     worker_stale_seconds: int = 3 * 60
     min_free_bytes: int = 1024 * MIB
     log_format: str = "text"
     # Proxies allowed to speak for the client (X-Forwarded-*, X-Real-IP): gunicorn and the
-    # dashboard's login throttle both trust these and nobody else.
+    # limits (drop/limits.py) both trust these and nobody else.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Slow clients (drop.serving): the request head must arrive within header_timeout;
+    # a body or a response may stall for client_timeout at most; an upload must keep
+    # min_upload_rate bytes a second on average after its first client_timeout seconds.
+    header_timeout: int = 10
+    client_timeout: int = 30
+    min_upload_rate: int = 4096
+    # Password guessing (drop/limits.py): wrong passwords per drop and per client address
+    # before a lock of `base` seconds, doubling with each further one up to `cap`.
+    password_attempts: int = 5
+    password_backoff_base: int = 1
+    password_backoff_cap: int = 900
+    # Upload floods, per client address (0: no limit).
+    uploads_per_hour: int = 100
+    upload_bytes_per_hour: int = 10 * GIB
 
     @property
     def blob_dir(self) -> Path:
@@ -77,11 +96,20 @@ class Config:
             admin_token=env.get("DROP_ADMIN_TOKEN") or None,
             secret_key=env.get("DROP_SECRET_KEY") or None,
             admin_session_idle=_positive_int(env, "DROP_ADMIN_SESSION_IDLE", 30 * 60),
+            admin_session_max=_positive_int(env, "DROP_ADMIN_SESSION_MAX", 12 * 60 * 60),
             purge_retention=_non_negative_int(env, "DROP_PURGE_RETENTION", 7 * DAY),
             worker_stale_seconds=_positive_int(env, "DROP_WORKER_STALE_SECONDS", 3 * 60),
             min_free_bytes=_non_negative_int(env, "DROP_MIN_FREE_BYTES", 1024 * MIB),
             log_format=(env.get("DROP_LOG_FORMAT") or "text").strip().lower(),
             trusted_proxies=_address_list(env, "DROP_TRUSTED_PROXIES", ("127.0.0.1", "::1")),
+            header_timeout=_positive_int(env, "DROP_HEADER_TIMEOUT", 10),
+            client_timeout=_positive_int(env, "DROP_CLIENT_TIMEOUT", 30),
+            min_upload_rate=_non_negative_int(env, "DROP_MIN_UPLOAD_RATE", 4096),
+            password_attempts=_positive_int(env, "DROP_PASSWORD_ATTEMPTS", 5),
+            password_backoff_base=_positive_int(env, "DROP_PASSWORD_BACKOFF_BASE", 1),
+            password_backoff_cap=_positive_int(env, "DROP_PASSWORD_BACKOFF_CAP", 900),
+            uploads_per_hour=_non_negative_int(env, "DROP_UPLOADS_PER_HOUR", 100),
+            upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
         )
         config.validate()
         return config
@@ -107,6 +135,18 @@ class Config:
         if self.admin_token is not None and len(self.admin_token) < MIN_ADMIN_TOKEN_CHARS:
             raise ConfigError(
                 f"DROP_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters long"
+            )
+        if self.error_cache_ttl > MAX_4XX_CACHE_TTL:
+            raise ConfigError(f"DROP_4XX_CACHE_TTL must be at most {MAX_4XX_CACHE_TTL} seconds")
+        # The key signs every dashboard session: it must not be guessable.
+        if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_CHARS:
+            raise ConfigError(
+                f"DROP_SECRET_KEY must be at least {MIN_SECRET_KEY_CHARS} characters long"
+            )
+        if self.password_backoff_base > self.password_backoff_cap:
+            raise ConfigError(
+                "DROP_PASSWORD_BACKOFF_BASE must not exceed DROP_PASSWORD_BACKOFF_CAP "
+                f"({self.password_backoff_base} > {self.password_backoff_cap})"
             )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")

@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import drops
-from drop.filenames import content_disposition
+from drop import crypto, drops
+from drop.filenames import content_disposition, sanitize_content_type
+from drop.limits import GuessLimit
 from drop.models import Drop
 from drop.storage import BlobStorage, blob_key
 
@@ -19,10 +20,27 @@ def request_password(req: falcon.Request) -> str | None:
     return req.get_header(PASSWORD_HEADER) or req.get_param("password")
 
 
-def download_headers(drop: Drop) -> dict[str, str]:
-    """Headers that make a browser save the bytes, never render them as our page."""
+def password_opens(guesses: GuessLimit, client: str, drop: Drop, password: str) -> bool:
+    """Whether `password` is the drop's, unless the drop or the client is locked out.
+
+    Raises TooManyAttempts while either is: the lock is checked before scrypt runs, so
+    a refused guess costs the server less than a right password does.
+    """
+    return guesses.check(
+        (f"password:client:{client}", f"password:drop:{drop.token}"),
+        lambda: crypto.verify_password(password, drop.password_hash),
+    )
+
+
+def download_headers(drop: Drop | drops.ClaimedDrop) -> dict[str, str]:
+    """Headers that make a browser save the bytes, never render them as our page.
+
+    Nothing here can fail: the server sends them after a download has been claimed.
+    """
     return {
-        "Content-Type": drop.content_type,
+        # Checked again on the way out: a row stored before uploads were checked strictly
+        # may hold a value that is no valid header, which the server would refuse to send.
+        "Content-Type": sanitize_content_type(drop.content_type),
         "Content-Disposition": content_disposition(drop.filename),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox",
@@ -52,38 +70,44 @@ class DownloadSender:
 
     def send(self, req: falcon.Request, resp: falcon.Response, drop: Drop, gone=falcon.HTTPGone):
         """Answer with the drop's bytes, or raise `gone()` when no download is left."""
+        if not self._serve(req, resp, drop.token, unprotected_only=False):
+            raise gone()
+
+    def send_unprotected(self, req: falcon.Request, resp: falcon.Response, token: str) -> bool:
+        """Serve a live drop without a password in one claim, without reading its row first.
+
+        False when it cannot (no such drop, a password, nothing left): the caller then
+        reads the row to give the right answer.
+        """
+        return self._serve(req, resp, token, unprotected_only=True)
+
+    def _serve(self, req, resp, token: str, *, unprotected_only: bool) -> bool:
         if self._accel_redirect:
-            self._hand_to_proxy(resp, drop, gone)
+            # nginx opens the blob only after this answer reaches it.
+            if not self._storage.exists(token):
+                return False
+            claimed = drops.claim_download(token, self._clock(), unprotected_only=unprotected_only)
+            if claimed is None:
+                return False
+            if claimed.last:
+                # Scheduled with the configured grace delay (DROP_DELETE_GRACE_SECONDS).
+                self._schedule_blob_deletion(token)
+            resp.set_header("X-Accel-Redirect", f"{self._accel_redirect}/{blob_key(token)}")
         else:
-            self._stream(resp, drop, gone)
-        req.context.downloaded = drop  # counted by the metrics middleware
-
-    def _stream(self, resp: falcon.Response, drop: Drop, gone) -> None:
-        # Open before claiming: a missing blob must not use up a download.
-        try:
-            blob = self._storage.open(drop.token)
-        except FileNotFoundError:
-            raise gone() from None
-        claim = drops.claim_download(drop.token, self._clock())
-        if claim is None:
-            blob.close()
-            raise gone()
-        if claim.last:
-            # Deletion waits for the server to close the file, so it never races a
-            # response that is still reading it.
-            blob.after_close(lambda: self._schedule_blob_deletion(drop.token))
-        resp.set_headers(download_headers(drop))
-        resp.set_stream(blob, drop.size)
-
-    def _hand_to_proxy(self, resp: falcon.Response, drop: Drop, gone) -> None:
-        if not self._storage.exists(drop.token):
-            raise gone()
-        claim = drops.claim_download(drop.token, self._clock())
-        if claim is None:
-            raise gone()
-        if claim.last:
-            # nginx opens the blob only after this answer reaches it, so the deletion
-            # is scheduled with the configured grace delay (DROP_DELETE_GRACE_SECONDS).
-            self._schedule_blob_deletion(drop.token)
-        resp.set_headers(download_headers(drop))
-        resp.set_header("X-Accel-Redirect", f"{self._accel_redirect}/{blob_key(drop.token)}")
+            # Open before claiming: a missing blob must not use up a download.
+            try:
+                blob = self._storage.open(token)
+            except FileNotFoundError:
+                return False
+            claimed = drops.claim_download(token, self._clock(), unprotected_only=unprotected_only)
+            if claimed is None:
+                blob.close()
+                return False
+            if claimed.last:
+                # Deletion waits for the server to close the file, so it never races a
+                # response that is still reading it.
+                blob.after_close(lambda: self._schedule_blob_deletion(token))
+            resp.set_stream(blob, claimed.size)
+        resp.set_headers(download_headers(claimed))
+        req.context.downloaded = claimed  # counted by the metrics middleware
+        return True

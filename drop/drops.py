@@ -9,10 +9,14 @@ from dataclasses import dataclass, field
 import peewee
 
 from drop import crypto
-from drop.models import DOWNLOADED, EXPIRED, LIVE, DownloadEvent, Drop, db
+from drop.group_commit import GroupCommit
+from drop.models import DOWNLOADED, EXPIRED, LIVE, Drop, db
 from drop.storage import BlobStorage, TempBlob
 
 log = logging.getLogger(__name__)
+
+# Claims and new rows on SQLite share transactions and fsyncs (see drop.group_commit).
+_sqlite_writes = GroupCommit(db)
 
 # An upload renames its blob into place a moment before its row commits; a blob with
 # no row younger than this may be one of those, so the sweep leaves it alone.
@@ -33,15 +37,23 @@ class NewDrop:
 
 
 @dataclass(frozen=True)
-class Claim:
-    """A download that was granted; `last` when no download is left after it."""
+class ClaimedDrop:
+    """What serving a granted download needs of the drop, as it is after the claim."""
 
+    token: str
+    filename: str
+    content_type: str
+    size: int
     downloads: int
     max_downloads: int
 
     @property
     def last(self) -> bool:
+        """No download is left after this one."""
         return self.downloads >= self.max_downloads
+
+
+CLAIMED_COLUMNS = ", ".join(f'"{name}"' for name in ClaimedDrop.__dataclass_fields__)
 
 
 @dataclass
@@ -66,59 +78,99 @@ def create_drop(
     """Move an upload into place, then commit its row: no row ever points at a partial blob."""
     token = crypto.new_token()
     delete_token = crypto.new_token()
+    drop = Drop(
+        token=token,
+        filename=filename,
+        content_type=content_type,
+        size=temp.size,
+        sha256=temp.sha256,
+        password_hash=crypto.hash_password(password) if password else None,
+        delete_token_hash=crypto.hash_delete_token(delete_token),
+        created_at=now,
+        expires_at=now + datetime.timedelta(seconds=expires_in),
+        max_downloads=max_downloads,
+        downloads=0,
+        status=LIVE,
+    )
     storage.commit(temp, token)
     try:
-        with db.atomic():
-            drop = Drop.create(
-                token=token,
-                filename=filename,
-                content_type=content_type,
-                size=temp.size,
-                sha256=temp.sha256,
-                password_hash=crypto.hash_password(password) if password else None,
-                delete_token_hash=crypto.hash_delete_token(delete_token),
-                created_at=now,
-                expires_at=now + datetime.timedelta(seconds=expires_in),
-                max_downloads=max_downloads,
-            )
+        _insert_row(drop)
     except BaseException:
         storage.delete(token)
         raise
     return NewDrop(drop, delete_token)
 
 
+def _insert_row(drop: Drop) -> None:
+    # One statement, committed on its own (peewee runs in autocommit outside atomic()):
+    # one round trip instead of BEGIN, INSERT and COMMIT, and no statement building.
+    values = {
+        field.column_name: getattr(drop, name)
+        for name, field in Drop._meta.fields.items()
+        if name != "id"
+    }
+    columns = ", ".join(f'"{name}"' for name in values)
+    marks = ", ".join([db.param] * len(values))
+    sql = f'INSERT INTO "drop" ({columns}) VALUES ({marks})'
+    if isinstance(db.obj, peewee.SqliteDatabase):
+        _sqlite_writes.run(lambda: db.execute_sql(sql, list(values.values())))
+    else:
+        db.execute_sql(sql, list(values.values()))
+
+
 def find_drop(token: str) -> Drop | None:
-    return Drop.get_or_none(Drop.token == token)
+    # Hand-written SQL: this runs for every download that is not served by the fast
+    # path, and building the statement with peewee costs more than running it.
+    return next(iter(Drop.raw(f'SELECT * FROM "drop" WHERE "token" = {db.param}', token)), None)
 
 
-def claim_download(token: str, now: datetime.datetime) -> Claim | None:
-    """Count one download, or return None if none is left.
+def claim_download(
+    token: str, now: datetime.datetime, *, unprotected_only: bool = False
+) -> ClaimedDrop | None:
+    """Count one download and return the drop as it is after it, or None if none is left.
 
     One conditional UPDATE … RETURNING: the database serialises concurrent claims on
-    the row, so no number of simultaneous requests can exceed max_downloads.
+    the row, so no number of simultaneous requests can exceed max_downloads. On
+    PostgreSQL the claim, the download event and the read of the row are one statement
+    (one round trip, atomic on its own); SQLite runs two, in a transaction shared with
+    other threads' writes (drop.group_commit).
+
+    `unprotected_only` claims only a drop without a password: a download can then be
+    served without reading the row first.
     """
-    used_up = (Drop.downloads + 1) >= Drop.max_downloads
-    query = (
-        Drop.update(
-            downloads=Drop.downloads + 1,
-            status=peewee.Case(None, [(used_up, DOWNLOADED)], Drop.status),
-            gone_at=peewee.Case(None, [(used_up, now)], Drop.gone_at),
+    params = [DOWNLOADED, now, token, LIVE, now]
+    claim = _claim_sql(unprotected_only)
+    if isinstance(db.obj, peewee.SqliteDatabase):
+        return _sqlite_writes.run(lambda: _claim_and_count(claim, params, now))
+    sql = f"""WITH claimed AS ({claim}),
+        counted AS (INSERT INTO "download_event" ("downloaded_at") SELECT {db.param} FROM claimed)
+        SELECT * FROM claimed"""
+    return _claimed(db.execute_sql(sql, [*params, now]).fetchone())
+
+
+def _claim_and_count(claim_sql: str, params: list, now: datetime.datetime) -> ClaimedDrop | None:
+    claimed = _claimed(db.execute_sql(claim_sql, params).fetchone())
+    if claimed is not None:
+        db.execute_sql(
+            f'INSERT INTO "download_event" ("downloaded_at") VALUES ({db.param})', (now,)
         )
-        .where(
-            (Drop.token == token)
-            & (Drop.status == LIVE)
-            & (Drop.downloads < Drop.max_downloads)
-            & (Drop.expires_at > now)
-        )
-        .returning(Drop.downloads, Drop.max_downloads)
-    )
-    with db.atomic():
-        rows = list(query.execute())
-        if rows:
-            DownloadEvent.create(downloaded_at=now)
-    if not rows:
-        return None
-    return Claim(rows[0].downloads, rows[0].max_downloads)
+    return claimed
+
+
+def _claimed(row: tuple | None) -> ClaimedDrop | None:
+    return None if row is None else ClaimedDrop(*row)
+
+
+def _claim_sql(unprotected_only: bool) -> str:
+    p = db.param
+    used_up = '"downloads" + 1 >= "max_downloads"'
+    return f"""UPDATE "drop" SET
+            "downloads" = "downloads" + 1,
+            "status" = CASE WHEN {used_up} THEN {p} ELSE "status" END,
+            "gone_at" = CASE WHEN {used_up} THEN {p} ELSE "gone_at" END
+        WHERE "token" = {p} AND "status" = {p} AND "downloads" < "max_downloads"
+            AND "expires_at" > {p}{' AND "password_hash" IS NULL' if unprotected_only else ""}
+        RETURNING {CLAIMED_COLUMNS}"""
 
 
 def end_drop(token: str, status: str, now: datetime.datetime) -> bool:

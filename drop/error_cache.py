@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import redis
 
@@ -13,6 +14,14 @@ log = logging.getLogger(__name__)
 # request's password or body and are never cached.
 CACHEABLE = {404, 405, 410}
 CACHE_HEADER = "X-Drop-Cache"
+KEY_PREFIX = "drop:4xx:"
+# Only the paths the API really has, with a token of the real shape: an invented path
+# or method never becomes a key in Redis (the queue's database). The name part of
+# /file/<token>/<name> is ignored by the API, so it is not part of the key either.
+_CACHEABLE_PATH = re.compile(r"/api/v1\.0/file(?:/([0-9a-f]{32})(/[^/]+)?)?")
+_CACHEABLE_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"})
+# Every key is at most len(KEY_PREFIX) + 7 + 1 + 34 characters and every entry a few
+# hundred bytes, so the cache holds at most (cacheable requests per TTL) × ~300 bytes.
 
 
 class ErrorCache:
@@ -22,19 +31,16 @@ class ErrorCache:
     is logged once until Redis answers again.
     """
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int, prefix: str = "/api/"):
+    def __init__(self, client: redis.Redis, ttl_seconds: int):
         self._redis = client
         self._ttl = ttl_seconds
-        self._prefix = prefix
         self._redis_down = False
 
-    def _key(self, req) -> str:
-        return f"drop:4xx:{req.method}:{req.path}"
-
     def process_request(self, req, resp):
-        if not req.path.startswith(self._prefix):
+        key = cache_key(req.method, req.path)
+        if key is None:
             return
-        cached = self._call(self._redis.get, self._key(req))
+        cached = self._call(self._redis.get, key)
         if cached is None:
             return
         entry = json.loads(cached)
@@ -47,13 +53,14 @@ class ErrorCache:
         resp.complete = True
 
     def process_response(self, req, resp, resource, req_succeeded):
-        if getattr(req.context, "error_cache_hit", False) or not req.path.startswith(self._prefix):
+        key = cache_key(req.method, req.path)
+        if getattr(req.context, "error_cache_hit", False) or key is None:
             return
         if resp.status_code not in CACHEABLE:
             return
         headers = {name: resp.get_header(name) for name in ("Allow",) if resp.get_header(name)}
         entry = {"status": resp.status_code, "body": resp.media, "headers": headers}
-        if self._call(self._redis.set, self._key(req), json.dumps(entry), ex=self._ttl) is not None:
+        if self._call(self._redis.set, key, json.dumps(entry), ex=self._ttl) is not None:
             resp.set_header(CACHE_HEADER, "miss")
 
     def _call(self, method, *args, **kwargs):
@@ -68,3 +75,14 @@ class ErrorCache:
             log.warning("4XX cache enabled again, Redis answers")
             self._redis_down = False
         return result
+
+
+def cache_key(method: str, path: str) -> str | None:
+    """The Redis key for a request's cached answer, or None when it must not be cached."""
+    match = _CACHEABLE_PATH.fullmatch(path)
+    if match is None or method not in _CACHEABLE_METHODS:
+        return None
+    token, name = match.groups()
+    if token is None:
+        return f"{KEY_PREFIX}{method}:file"
+    return f"{KEY_PREFIX}{method}:{token}{'/n' if name else ''}"

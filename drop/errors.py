@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import http
+import logging
 
 import falcon
 
 from drop import pages
+from drop.disk import disk_full_error, is_disk_full
 from drop.templates import Templates
+
+log = logging.getLogger(__name__)
+
+# How long a client should wait before retrying while the database is unreachable.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 # Python's phrases follow the newest RFC ("Content Too Large"); the API keeps the
 # names its clients already match on.
@@ -19,7 +26,10 @@ PAGE_HEADINGS = {
     404: "Nothing here",
     410: "This file is gone",
     413: "That file is too large",
+    507: "No room for more files right now",
+    429: "Slow down",
     500: "Something went wrong on our side",
+    503: "drop is unavailable for a moment",
 }
 
 
@@ -67,3 +77,35 @@ def error_serializer(templates: Templates):
         resp.append_header("Vary", "Accept")
 
     return serialize
+
+
+def database_unavailable(req: falcon.Request, resp, error: Exception, params) -> None:
+    """The database is down, restarting or out of connections: 503, never a 500.
+
+    Nothing was acknowledged: an upload's blob is removed when its row cannot commit,
+    and a download is only granted by a committed claim.
+    """
+    if is_disk_full(error):
+        disk_full_error(req, resp, error, params)
+    log.warning(
+        "database unavailable for %s %s: %s",
+        req.method,
+        req.path,
+        (str(error).splitlines() or [""])[0],
+    )
+    raise falcon.HTTPServiceUnavailable(
+        description="the database is unavailable; try again shortly",
+        retry_after=DATABASE_RETRY_AFTER_SECONDS,
+    )
+
+
+def client_too_slow(req: falcon.Request, resp, error: Exception, params) -> None:
+    """An upload stalled or fell below the minimum rate (drop.serving): 408.
+
+    The upload's temp file is already gone; the worker closes the connection after
+    this answer instead of waiting for the rest of the body.
+    """
+    raise falcon.HTTPError(
+        falcon.HTTP_408,
+        description="the request body arrived too slowly; the upload was abandoned",
+    )

@@ -8,18 +8,26 @@ from urllib.parse import quote
 
 MAX_NAME_CHARS = 255
 FALLBACK_NAME = "file"
-_CONTENT_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*(\s*;\s*[\w.+-]+=[\w.+\"-]+)*")
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+MAX_CONTENT_TYPE_CHARS = 255  # the database column's width
+# RFC 7231 section 3.1.1.1: type "/" subtype *( OWS ";" OWS token "=" ( token / quoted-string ) ),
+# narrowed to printable ASCII (no tab, no obs-text), so the value is always a valid header.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = r'"(?:[ !#-\[\]-~]|\\[ -~])*"'
+_CONTENT_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?: *; *{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))*")
 
 
 def sanitize_filename(raw: str | None) -> str:
-    """Keep the last path component, drop control characters, cap the length at 255."""
+    """Keep the last path component, drop control and format characters, cap the length at 255."""
     if not raw:
         return FALLBACK_NAME
     name = unicodedata.normalize("NFC", raw)
     name = re.split(r"[/\\]", name)[-1]
-    # Cc covers NUL and the other control bytes; Cs the lone surrogates left by bad UTF-8.
+    # Cs: the lone surrogates left by bad UTF-8.
     name = "".join("\ufffd" if unicodedata.category(c) == "Cs" else c for c in name)
-    name = "".join(c for c in name if unicodedata.category(c) != "Cc").strip()
+    # Cc: NUL and the other control bytes. Cf: invisible format characters, among them the
+    # bidi overrides that make "invoice\u202efdp.exe" display as "invoiceexe.pdf".
+    name = "".join(c for c in name if unicodedata.category(c) not in ("Cc", "Cf")).strip()
     if name in ("", ".", ".."):
         return FALLBACK_NAME
     if len(name) > MAX_NAME_CHARS:
@@ -32,9 +40,11 @@ def sanitize_filename(raw: str | None) -> str:
 
 
 def sanitize_content_type(raw: str | None) -> str:
-    if raw and len(raw) <= 255 and _CONTENT_TYPE.fullmatch(raw.strip()):
-        return raw.strip()
-    return "application/octet-stream"
+    """A well-formed media type as sent, or application/octet-stream for anything else."""
+    value = (raw or "").strip(" ")
+    if len(value) <= MAX_CONTENT_TYPE_CHARS and _CONTENT_TYPE.fullmatch(value):
+        return value
+    return DEFAULT_CONTENT_TYPE
 
 
 def content_disposition(filename: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +33,17 @@ class WorkerHealth:
 def write_heartbeat(data_dir: Path, now: datetime.datetime) -> None:
     """Record `now` (naive UTC) as the worker's latest sign of life, atomically."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    temp = data_dir / f".{FILENAME}.{os.getpid()}"
-    temp.write_text(now.isoformat())
-    os.replace(temp, data_dir / FILENAME)
+    # A temp name of its own for every write: the consumer's start-up hook and the periodic
+    # task may beat at the same moment, and a shared name lets one rename the other's file.
+    descriptor, temp = tempfile.mkstemp(prefix=f".{FILENAME}.", dir=data_dir)
+    try:
+        os.fchmod(descriptor, 0o644)  # mkstemp's 0600 would hide it from a web server user
+        with os.fdopen(descriptor, "w") as file:
+            file.write(now.isoformat())
+        os.replace(temp, data_dir / FILENAME)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 def read_heartbeat(data_dir: Path) -> datetime.datetime | None:

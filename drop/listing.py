@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from drop.models import STATUSES, Drop
 
 PER_PAGE = 20
 MAX_QUERY_CHARS = 200
+# Two million rows deep, beyond any table anyone pages through, and an OFFSET every
+# database takes.
+MAX_PAGE = 100_000
+
+
+class PageOutOfRange(ValueError):
+    """A page number past MAX_PAGE: a well-formed number, but no page there can exist."""
 
 
 @dataclass(frozen=True)
@@ -18,13 +26,21 @@ class DropFilter:
 
     @classmethod
     def from_params(cls, status: str | None, name: str | None, page: str | None) -> DropFilter:
-        """A filter from query parameters; nonsense falls back to the defaults, never an error."""
+        """A filter from query parameters; nonsense falls back to the defaults.
+
+        Raises PageOutOfRange for a page number past MAX_PAGE.
+        """
         status = status if status in STATUSES else ""
         try:
             number = max(int(page or 1), 1)
-        except ValueError:
+        except ValueError:  # not a number, or one longer than int() reads
             number = 1
-        return cls(status, (name or "").strip()[:MAX_QUERY_CHARS], number)
+        if number > MAX_PAGE:
+            raise PageOutOfRange(f"page must be from 1 to {MAX_PAGE}")
+        # Stored names hold no control characters (filenames.py), so dropping them changes
+        # no match; PostgreSQL refuses a NUL in a query outright.
+        name = "".join(c for c in (name or "") if unicodedata.category(c) != "Cc")
+        return cls(status, name.strip()[:MAX_QUERY_CHARS], number)
 
     def params(self, page: int | None = None) -> dict[str, str]:
         return {"status": self.status, "name": self.name, "page": str(page or self.page)}

@@ -3,7 +3,11 @@
 The per-request line is gunicorn's access log (written once the body has been sent, so
 it knows the bytes); this module gives it a request id and, with DROP_LOG_FORMAT=json,
 a JSON shape. Passwords can travel in `?password=` and delete tokens in a header, so no
-line ever carries a query string or a request header other than the User-Agent.
+line ever carries a query string or a request header other than the User-Agent. A token
+in a path is the download link itself: lines show its first 8 characters only.
+
+gunicorn's own error lines quote the raw request line (a malformed request, an error in a
+worker), so every handler, gunicorn's and drop's, runs each record through `redact`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,42 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _ACCEPTED_ID = re.compile(r"[A-Za-z0-9_.-]{8,128}")
 
 log = logging.getLogger("drop.request")
+
+# A query string: from "?" to the next space or quote (a request line inside a message is
+# quoted or followed by " HTTP/1.1"). A lone "?" ending a sentence is left alone.
+_QUERY = re.compile(r"\?[^\s\"']+")
+# A 32-hex token as a path segment (a download or delete link), not a request id.
+_PATH_TOKEN = re.compile(r"(/[0-9a-f]{8})[0-9a-f]{24}(?![0-9A-Za-z])")
+TOKEN_ELLIPSIS = "..."
+# A secret header with its value, as a raw request quoted in a message shows it (gunicorn's
+# debug line for a cut-off request prints the bytes it had; "\r\n" stays escaped there).
+_SECRET_HEADER = re.compile(
+    r"(x-drop-password|x-delete-token|x-csrf-token|cookie|authorization)(\s*:)[^\r\n\\]*",
+    re.IGNORECASE,
+)
+# Request headers and environ entries whose values are secrets or carry the query.
+_SECRET_ATOMS = re.compile(r"password|token|cookie|authorization|query|raw_uri", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` without query strings or secret header values, each token in a path cut to
+    its first 8 characters."""
+    text = _SECRET_HEADER.sub(r"\1\2 -", text)
+    return _PATH_TOKEN.sub(r"\1" + TOKEN_ELLIPSIS, _QUERY.sub("", text))
+
+
+class RedactSecrets(logging.Filter):
+    """A handler filter: the record's message (and traceback) pass through `redact`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string must not lose the line
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return True
 
 
 class RequestId:
@@ -49,7 +89,7 @@ def log_unexpected_error(req: falcon.Request, resp, error: Exception, params) ->
     log.error(
         "unhandled error in %s %s (request %s)",
         req.method,
-        req.path,
+        redact(req.path),
         getattr(req.context, "request_id", "-"),
         exc_info=error,
     )
@@ -67,7 +107,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            # RedactSecrets leaves the traceback, redacted, in exc_text.
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
@@ -78,12 +119,38 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
 
 
-class JsonAccessLogger(GunicornLogger):
+class RedactingLogger(GunicornLogger):
+    """gunicorn's logger, with every line of both its logs passed through `redact`.
+
+    The access log's atoms are redacted too (the path's token cut short; no query, no
+    secret header), so even an operator's own `access_log_format` cannot print a secret.
+    """
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in logger.handlers:
+                handler.addFilter(RedactSecrets())
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for name, value in atoms.items():
+            if name.startswith("{") and _SECRET_ATOMS.search(name):
+                atoms[name] = "-"
+            elif isinstance(value, str):
+                atoms[name] = redact(value)
+        atoms["q"] = "-"
+        atoms["r"] = f"{atoms['m']} {atoms['U']} {atoms['H']}"
+        return atoms
+
+
+class JsonAccessLogger(RedactingLogger):
     """gunicorn's logger with JSON lines for both its error log and its access log."""
 
     def setup(self, cfg):

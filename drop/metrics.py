@@ -116,8 +116,6 @@ _STORE.register(StoreCollector())
 class MetricsResource:
     """GET /metrics: Prometheus text format."""
 
-    opens_database = False  # the store collector opens its own connection
-
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = CONTENT_TYPE_LATEST
         resp.data = exposition()

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import peewee
 
+from drop.database import is_pooled
+
 
 class DatabaseConnection:
-    """Opens the connection when a request reaches a resource; closes it after the response.
+    """Gives a request's database connection back once its response is ready.
 
-    Blob bodies are opened and their rows read before the response starts, so nothing
-    needs the connection while a streamed body is still being sent.
+    Nothing is opened up front: peewee connects at the first query, so an upload holds
+    no connection while its bytes arrive, and a 4XX cache hit or /healthz never takes
+    one. Blob bodies are opened and their rows read before the response starts, so
+    nothing needs the connection while a streamed body is still being sent.
+
+    On PostgreSQL the connection goes back to the pool. On SQLite each thread keeps its
+    own connection open: opening one (and setting its pragmas) costs more than most
+    requests.
     """
 
     def __init__(self, database: peewee.DatabaseProxy):
         self._db = database
 
-    def process_resource(self, req, resp, resource, params):
-        # Health and metrics endpoints open their own connection, so a database outage
-        # becomes their answer instead of an error before they run.
-        if not getattr(resource, "opens_database", True):
-            return
-        self._db.connect(reuse_if_open=True)
-
     def process_response(self, req, resp, resource, req_succeeded):
-        if not self._db.is_closed():
+        if is_pooled(self._db.obj) and not self._db.is_closed():
             self._db.close()

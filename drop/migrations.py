@@ -2,10 +2,15 @@
 
 A migration is a module with `apply(database)`; it runs inside a transaction, so a
 failing script leaves the schema as it was (PostgreSQL and SQLite both roll back DDL).
+Each transaction first takes a lock (PostgreSQL: an advisory lock; SQLite: BEGIN
+IMMEDIATE, the database's write lock) and then checks again what is applied, so any
+number of `drop-ops migrate` at once (two web units starting together) apply each
+script exactly once, and the others wait and find nothing left to do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib.util
 from dataclasses import dataclass
@@ -14,6 +19,9 @@ from pathlib import Path
 import peewee
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# The key of the PostgreSQL advisory lock that migrations take: any constant will do,
+# as long as nothing else uses it ("drop" in ASCII).
+ADVISORY_LOCK_KEY = 0x64726F70
 
 
 class AppliedMigration(peewee.Model):
@@ -41,7 +49,8 @@ def available(directory: Path = MIGRATIONS_DIR) -> list[Path]:
 def status(database: peewee.Database, directory: Path = MIGRATIONS_DIR) -> list[MigrationStatus]:
     """Every migration on disk, with when it was applied (None if pending)."""
     with database.bind_ctx([AppliedMigration]):
-        AppliedMigration.create_table(safe=True)
+        with locked_transaction(database):
+            AppliedMigration.create_table(safe=True)
         applied = {m.name: m.applied_at for m in AppliedMigration.select()}
     return [MigrationStatus(p.stem, applied.get(p.stem)) for p in available(directory)]
 
@@ -49,17 +58,35 @@ def status(database: peewee.Database, directory: Path = MIGRATIONS_DIR) -> list[
 def migrate(database: peewee.Database, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply pending migrations in order; return the names applied (empty when up to date)."""
     done = []
-    for entry in status(database, directory):
-        if entry.applied:
-            continue
-        module = _load(directory / f"{entry.name}.py")
-        with database.bind_ctx([AppliedMigration]), database.atomic():
-            module.apply(database)
-            AppliedMigration.create(
-                name=entry.name, applied_at=datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-            )
-        done.append(entry.name)
+    with database.bind_ctx([AppliedMigration]):
+        for entry in status(database, directory):
+            if entry.applied:
+                continue
+            with locked_transaction(database):
+                # Another process may have applied it while this one waited for the lock.
+                if AppliedMigration.get_or_none(AppliedMigration.name == entry.name):
+                    continue
+                _load(directory / f"{entry.name}.py").apply(database)
+                AppliedMigration.create(
+                    name=entry.name,
+                    applied_at=datetime.datetime.now(datetime.UTC).replace(tzinfo=None),
+                )
+            done.append(entry.name)
     return done
+
+
+@contextlib.contextmanager
+def locked_transaction(database: peewee.Database):
+    """A transaction that no other migrating process runs at the same time."""
+    if isinstance(getattr(database, "obj", database), peewee.SqliteDatabase):
+        # IMMEDIATE takes the write lock at BEGIN; a second process waits (busy_timeout).
+        with database.atomic(lock_type="IMMEDIATE"):
+            yield
+    else:
+        with database.atomic():
+            # Released with the transaction, so a crash never leaves it held.
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+            yield
 
 
 def _load(path: Path):

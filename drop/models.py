@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 import peewee
-from playhouse import db_url
+
+from drop.database import open_database  # noqa: F401  (re-exported for callers)
 
 db = peewee.DatabaseProxy()
 
@@ -15,6 +14,8 @@ EXPIRED = "expired"
 DELETED = "deleted"  # removed early by the uploader's delete token
 REVOKED = "revoked"  # removed by an operator
 STATUSES = (LIVE, DOWNLOADED, EXPIRED, DELETED, REVOKED)
+# Drop.id is PostgreSQL's `serial`, a 32-bit integer; no larger id can name a row.
+MAX_DROP_ID = 2**31 - 1
 
 
 class Drop(peewee.Model):
@@ -55,21 +56,8 @@ class DownloadEvent(peewee.Model):
         table_name = "download_event"
 
 
-def open_database(url: str) -> peewee.Database:
-    """A Peewee database for a sqlite:// or postgresql:// URL."""
-    if urlparse(url).scheme == "sqlite":
-        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url[len("sqlite://") :]
-        # WAL lets downloads read while an upload commits; busy_timeout makes
-        # concurrent gunicorn workers wait for the write lock instead of failing.
-        return peewee.SqliteDatabase(
-            path,
-            pragmas={"journal_mode": "wal", "busy_timeout": 10_000, "synchronous": "normal"},
-        )
-    return db_url.connect(url)
-
-
-def init_database(url: str) -> peewee.Database:
+def init_database(url: str, *, pooled: bool = False) -> peewee.Database:
     """Point the shared proxy at the database behind `url` and return it."""
-    database = open_database(url)
+    database = open_database(url, pooled=pooled)
     db.initialize(database)
     return database

@@ -10,10 +10,13 @@ import redis
 
 from drop.config import Config
 from drop.heartbeat import worker_health
-from drop.ops_session import LoginThrottle, SessionSigner
+from drop.limits import Counters, DatabaseCounters, login_limit
+from drop.models import MAX_DROP_ID
+from drop.ops_session import SessionSigner
 from drop.resources.ops_actions import OpsPurge, OpsPurgeProgress, OpsRevoke
-from drop.resources.ops_auth import OpsGuard, OpsLogin, OpsLogout
+from drop.resources.ops_auth import OpsGuard, OpsLogin, OpsLogout, OpsSessions
 from drop.resources.ops_dashboard import OpsDashboard, OpsDropTable, OpsStatsCards
+from drop.session_store import DatabaseSessionStore, RedisSessionStore
 from drop.stats import Stats, collect_stats, human_bytes, queue_length
 from drop.storage import BlobStorage
 from drop.templates import Templates
@@ -26,35 +29,45 @@ def add_ops_routes(
     clock: Callable[[], datetime.datetime],
     *,
     redis_client: redis.Redis | None = None,
+    counters: Counters | None = None,
     enqueue_purge: Callable[[], str] | None = None,
     purge_progress: Callable[[str], dict | None] | None = None,
 ) -> None:
     """Add the dashboard to `app`; without DROP_ADMIN_TOKEN add nothing, so /ops stays 404."""
     if not config.admin_token:
         return
-    signer = SessionSigner(config.secret_key or config.admin_token, config.admin_session_idle)
+    signer = SessionSigner(
+        config.secret_key or config.admin_token,
+        config.admin_session_idle,
+        config.admin_session_max,
+    )
+    store = RedisSessionStore(redis_client) if redis_client else DatabaseSessionStore()
+    sessions = OpsSessions(signer, store)
     templates = Templates(human_bytes=human_bytes, when=when)
     if enqueue_purge is None or purge_progress is None:
         enqueue_purge, purge_progress = _huey_purge(config)
     current_stats = _stats_source(config, storage, clock)
 
-    app.add_middleware(OpsGuard(signer, clock))
+    app.add_middleware(OpsGuard(sessions, clock))
     app.add_route(
         "/ops/login",
         OpsLogin(
             config.admin_token,
-            signer,
-            LoginThrottle(redis_client),
+            sessions,
+            login_limit(counters or DatabaseCounters(), clock),
             templates,
             clock,
             trusted_proxies=config.trusted_proxies,
         ),
     )
-    app.add_route("/ops/logout", OpsLogout())
+    app.add_route("/ops/logout", OpsLogout(sessions))
     app.add_route("/ops", OpsDashboard(templates, current_stats))
     app.add_route("/ops/stats", OpsStatsCards(templates, current_stats))
     app.add_route("/ops/drops", OpsDropTable(templates))
-    app.add_route("/ops/drops/{drop_id:int}/revoke", OpsRevoke(templates, storage, clock))
+    app.add_route(
+        f"/ops/drops/{{drop_id:int(min=1, max={MAX_DROP_ID})}}/revoke",
+        OpsRevoke(templates, storage, clock),
+    )
     app.add_route("/ops/purge", OpsPurge(templates, enqueue_purge))
     app.add_route("/ops/purge/{task_id}", OpsPurgeProgress(templates, purge_progress))
 
@@ -86,7 +99,10 @@ def _huey_purge(config: Config):
     from drop.tasks import huey, purge_expired, purge_progress_key
 
     def enqueue() -> str:
-        return purge_expired(str(config.data_dir), config.purge_retention).id
+        # The queue keeps no results, so enqueueing returns no handle: take the id first.
+        task = purge_expired.s(str(config.data_dir), config.purge_retention)
+        huey.enqueue(task)
+        return task.id
 
     def progress(task_id: str) -> dict | None:
         key = purge_progress_key(task_id)

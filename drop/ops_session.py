@@ -1,65 +1,97 @@
-"""The operator's session: an HMAC-signed cookie with an idle timeout and a CSRF token.
+"""The operator's session: an HMAC-signed cookie with idle and absolute timeouts, a CSRF token.
 
-Nothing is stored server-side. The cookie carries when the operator was last active
-and the CSRF token their forms must echo back; the signature makes both unforgeable
-without the key. Failed logins are counted per client address and throttled.
+The cookie carries the session's id, when it started, when the operator was last active
+and the CSRF token their forms must echo back; the signature makes them unforgeable
+without the key. The id must also be live in the server-side registry
+(drop/session_store.py), so logging out ends a session even for a copy of its cookie.
+Failed logins are limited in drop/limits.py.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-
-import redis
 
 COOKIE_NAME = "drop_ops"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
+# A real cookie is about 200 characters; anything far longer is not ours.
+MAX_COOKIE_CHARS = 1024
 
 
 @dataclass(frozen=True)
 class Session:
+    session_id: str  # the server-side registry's key; logging out removes it
+    started: int  # epoch seconds of the login: the absolute lifetime counts from here
     last_seen: int  # epoch seconds of the operator's last request
     csrf: str
 
+    def seen_at(self, now: int) -> Session:
+        return dataclasses.replace(self, last_seen=now)
+
 
 class SessionSigner:
-    """Issues and checks session cookies; a cookie idle for longer than `idle_seconds` is void."""
+    """Issues and checks session cookies.
 
-    def __init__(self, key_material: str, idle_seconds: int):
+    A cookie idle for longer than `idle_seconds`, or older than `max_seconds` since the
+    login whatever the activity, is void.
+    """
+
+    def __init__(self, key_material: str, idle_seconds: int, max_seconds: int = 12 * 60 * 60):
         # A purpose-bound key: the admin token (or DROP_SECRET_KEY) is never used directly.
-        self._key = hmac.new(key_material.encode(), b"drop-ops session v1", hashlib.sha256).digest()
+        self._key = hmac.new(key_material.encode(), b"drop-ops session v2", hashlib.sha256).digest()
         self.idle_seconds = idle_seconds
+        self.max_seconds = max_seconds
 
     def new_session(self, now: int) -> Session:
-        return Session(now, secrets.token_hex(16))
+        return Session(secrets.token_hex(16), now, now, secrets.token_hex(16))
 
     def dumps(self, session: Session) -> str:
-        payload = json.dumps({"t": session.last_seen, "c": session.csrf}, separators=(",", ":"))
+        payload = json.dumps(
+            {
+                "s": session.session_id,
+                "a": session.started,
+                "t": session.last_seen,
+                "c": session.csrf,
+            },
+            separators=(",", ":"),
+        )
         body = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
         return f"{body}.{self._sign(body)}"
 
     def loads(self, cookie: str | None, now: int) -> Session | None:
-        """The session in `cookie`, or None if it is missing, forged, malformed or idle too long."""
-        if not cookie or cookie.count(".") != 1:
+        """The session in `cookie`, or None if it is missing, forged, malformed or too old.
+
+        The cookie is the client's text: any byte may be in it (a non-ASCII one too),
+        and none of them may be more than "not logged in".
+        """
+        if not cookie or len(cookie) > MAX_COOKIE_CHARS or not cookie.isascii():
+            return None
+        if cookie.count(".") != 1:
             return None
         body, signature = cookie.split(".")
         if not hmac.compare_digest(signature, self._sign(body)):
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            session = Session(int(data["t"]), str(data["c"]))
-        except (ValueError, KeyError, TypeError):
+            session = Session(str(data["s"]), int(data["a"]), int(data["t"]), str(data["c"]))
+        except (ValueError, KeyError, TypeError, OverflowError, binascii.Error):
             return None
         if not now - self.idle_seconds <= session.last_seen <= now + 60:
             return None
+        if not now - self.max_seconds < session.started <= session.last_seen:
+            return None
         return session
+
+    def cookie_lifetime(self, session: Session, now: int) -> int:
+        """Seconds the browser should keep the cookie: the idle time, cut by the absolute end."""
+        return max(0, min(self.idle_seconds, session.started + self.max_seconds - now))
 
     def _sign(self, body: str) -> str:
         return hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
@@ -68,53 +100,3 @@ class SessionSigner:
 def tokens_match(given: str | None, expected: str) -> bool:
     """Constant-time comparison that also accepts a missing value (as a mismatch)."""
     return hmac.compare_digest((given or "").encode(), expected.encode())
-
-
-class LoginThrottle:
-    """At most `max_failures` failed logins per client address in any `window_seconds`.
-
-    Redis-backed when a client is given, so every gunicorn worker shares the count;
-    otherwise counted per process (the embedded mode).
-    """
-
-    def __init__(
-        self,
-        redis_client: redis.Redis | None = None,
-        max_failures: int = 5,
-        window_seconds: int = 300,
-        clock: Callable[[], float] = time.time,
-    ):
-        self._redis = redis_client
-        self.max_failures = max_failures
-        self.window_seconds = window_seconds
-        self._clock = clock
-        self._local: dict[str, list[float]] = {}
-
-    def blocked(self, client: str) -> bool:
-        return self._failures(client) >= self.max_failures
-
-    def record_failure(self, client: str) -> None:
-        # Counted locally as well: if Redis goes away, the throttle keeps working per process.
-        self._local.setdefault(client, []).append(self._clock())
-        if self._redis is not None:
-            key = self._key(client)
-            try:
-                with self._redis.pipeline() as pipe:
-                    pipe.incr(key)
-                    pipe.expire(key, self.window_seconds, nx=True)
-                    pipe.execute()
-            except redis.RedisError:
-                pass
-
-    def _failures(self, client: str) -> int:
-        if self._redis is not None:
-            try:
-                return int(self._redis.get(self._key(client)) or 0)
-            except redis.RedisError:
-                pass
-        recent = [t for t in self._local.get(client, []) if t > self._clock() - self.window_seconds]
-        self._local[client] = recent
-        return len(recent)
-
-    def _key(self, client: str) -> str:
-        return f"drop:ops:login-failures:{client}"

@@ -11,7 +11,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-CHUNK_BYTES = 64 * 1024
+# An upload is copied in pieces this large: four times fewer Python-level reads, hash
+# updates and writes per MiB than 64 KiB. 1 MiB (gunicorn's largest read) would add
+# another 2 MiB to each upload's memory for little more speed.
+CHUNK_BYTES = 256 * 1024
 TEMP_SUFFIX = ".part"
 
 

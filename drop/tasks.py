@@ -12,7 +12,7 @@ from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey, crontab, signals
 
-from drop import drops, metrics, purge
+from drop import drops, limits, metrics, purge
 from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
@@ -22,10 +22,12 @@ log = logging.getLogger(__name__)
 
 
 def build_huey(config: Config):
+    """The queue for `config`. It keeps no task results: nobody reads them (the purge reports
+    its progress under its own key), and a stored result would stay in Redis for ever."""
     if config.redis_url:
-        return RedisHuey("drop", url=config.redis_url)
+        return RedisHuey("drop", url=config.redis_url, results=False)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("drop", filename=str(config.data_dir / "huey.sqlite3"))
+    return SqliteHuey("drop", filename=str(config.data_dir / "huey.sqlite3"), results=False)
 
 
 config = Config.from_env()
@@ -46,9 +48,9 @@ def count_task_failure(signal, task, exc=None):
 
 
 @huey.task(retries=3, retry_delay=10)
-def delete_blob(data_dir: str, token: str) -> bool:
+def delete_blob(data_dir: str, token: str) -> None:
     """Remove a gone drop's blob (scheduled once its last download has been served)."""
-    return BlobStorage(Path(data_dir)).delete(token)
+    BlobStorage(Path(data_dir)).delete(token)
 
 
 @huey.periodic_task(crontab(minute="*"))
@@ -89,6 +91,13 @@ def heartbeat():
     write_heartbeat(config.data_dir, drops.utcnow())
 
 
+@huey.periodic_task(crontab(minute="*/10"))
+def forget_rate_counters() -> int:
+    """Delete limit counters (the database's, without Redis) whose time has passed."""
+    with db.connection_context():
+        return limits.forget_expired(limits.epoch_ms(drops.utcnow()))
+
+
 def purge_progress_key(task_id: str) -> str:
     return f"drop:purge:{task_id}"
 
@@ -97,8 +106,8 @@ def purge_progress_key(task_id: str) -> str:
 def purge_expired(data_dir: str, retention_seconds: int, task=None) -> None:
     """Purge drops gone or expired for longer than the retention (the dashboard's button).
 
-    Progress and outcome are kept under purge_progress_key(task.id) for the page to poll;
-    nothing is returned, so Huey stores no result nobody would read.
+    Progress and outcome are kept under purge_progress_key(task.id) for the page to poll
+    (the queue keeps no task results).
     """
     key = purge_progress_key(task.id)
     with db.connection_context():

@@ -6,16 +6,23 @@ from dataclasses import dataclass
 
 import falcon
 from falcon.util.reader import BufferedReader
+from gunicorn.http.errors import ParseException
 
 from drop import drops
+from drop.clients import client_address
 from drop.config import Config
-from drop.filenames import sanitize_content_type, sanitize_filename
+from drop.disk import FreeSpaceFloor
+from drop.filenames import DEFAULT_CONTENT_TYPE, sanitize_content_type, sanitize_filename
+from drop.limits import TooManyAttempts, UploadQuota
+from drop.serving import ClientTooSlow
 from drop.storage import BlobStorage, TempBlob, UploadTooLarge
 
 # Room in Content-Length for the multipart framing and the small text fields, so the
 # up-front check only refuses bodies that cannot possibly hold an allowed file.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 MAX_PASSWORD_CHARS = 1024
+# Longer than any number a field may hold, and far below int()'s 4,300-digit limit.
+MAX_NUMBER_DIGITS = 18
 
 
 @dataclass(frozen=True)
@@ -34,19 +41,44 @@ def too_large(config: Config) -> falcon.HTTPContentTooLarge:
     )
 
 
-def receive_drop(req: falcon.Request, config: Config, storage: BlobStorage, now) -> drops.NewDrop:
-    """Read an upload request and store it as a new drop (the API's and the page's upload)."""
-    form = read_upload_form(req, config, storage)
-    new = drops.create_drop(
-        storage,
-        form.temp,
-        filename=form.filename,
-        content_type=form.content_type,
-        password=form.password,
-        expires_in=form.expires_in,
-        max_downloads=form.max_downloads,
-        now=now,
-    )
+def receive_drop(
+    req: falcon.Request, config: Config, storage: BlobStorage, now, quota: UploadQuota
+) -> drops.NewDrop:
+    """Read an upload request and store it as a new drop (the API's and the page's upload).
+
+    The client's hourly quota is checked before the body is read, and counts only what
+    was stored.
+    """
+    client = client_address(req, config.trusted_proxies)
+    try:
+        quota.admit(client)
+    except TooManyAttempts as refused:
+        raise falcon.HTTPTooManyRequests(
+            description=f"{refused.reason}; try again in {refused.retry_after} seconds",
+            retry_after=refused.retry_after,
+        ) from None
+    try:
+        form = read_upload_form(req, config, storage)
+    except BaseException:
+        quota.give_back(client)
+        raise
+    try:
+        new = drops.create_drop(
+            storage,
+            form.temp,
+            filename=form.filename,
+            content_type=form.content_type,
+            password=form.password,
+            expires_in=form.expires_in,
+            max_downloads=form.max_downloads,
+            now=now,
+        )
+    except BaseException:
+        quota.give_back(client)
+        # Not moved into place (a full disk, a failed commit): it must not stay behind.
+        form.temp.path.unlink(missing_ok=True)
+        raise
+    quota.stored(client, new.drop.size)
     req.context.uploaded = new.drop  # counted by the metrics middleware
     return new
 
@@ -61,6 +93,9 @@ def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) 
         and req.content_length > config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     ):
         raise too_large(config)
+    # Below the floor, or a file that cannot fit above it, is refused before a byte is read.
+    # (A chunked body's size is unknown: it is admitted while free space is above the floor.)
+    FreeSpaceFloor(storage.root, config.min_free_bytes).require_room(req.content_length or 0)
     if not (req.content_type or "").lower().startswith("multipart/form-data"):
         raise falcon.HTTPBadRequest(description="send the file as multipart/form-data")
     temp = None
@@ -72,7 +107,7 @@ def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) 
             if name == "file":
                 if temp is not None:
                     raise falcon.HTTPBadRequest(description="send exactly one file part")
-                file_part = (filename, part.content_type)
+                file_part = (filename, part_content_type(part))
                 try:
                     temp = storage.receive(part.stream, config.max_upload_bytes)
                 except UploadTooLarge:
@@ -106,8 +141,38 @@ def _multipart_parts(req: falcon.Request, config: Config):
     # has none, so give the parser a reader with a bound of our own: the file part's byte
     # counter still answers 413, and a body can never run on past the limit.
     handler = req.options.media_handlers[falcon.MEDIA_MULTIPART]
-    reader = BufferedReader(req.stream.read, config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES)
+    reader = BufferedReader(
+        _chunked_body_reader(req.stream), config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+    )
     return handler.deserialize(reader, req.content_type, None)
+
+
+def _chunked_body_reader(stream):
+    """`stream.read`, with a malformed or cut-off chunked body answered as a 400.
+
+    gunicorn decodes the chunking while we read, so its complaints (a bad chunk size, the
+    connection closed mid-body) surface here, in the middle of the multipart parser.
+    """
+
+    def read(size: int = -1) -> bytes:
+        try:
+            return stream.read(size)
+        except ClientTooSlow:
+            raise  # a 408, not a malformed body
+        except (OSError, ParseException) as error:
+            raise falcon.HTTPBadRequest(
+                description="the chunked request body is malformed or ends early"
+            ) from error
+
+    return read
+
+
+def part_content_type(part) -> str:
+    """The part's Content-Type; Falcon decodes it as ASCII and raises on any other byte."""
+    try:
+        return part.content_type
+    except UnicodeDecodeError:
+        return DEFAULT_CONTENT_TYPE
 
 
 def part_disposition(part) -> tuple[str | None, str | None]:
@@ -138,7 +203,7 @@ def _bounded_int(fields: dict[str, str], name: str, default: int, maximum: int) 
     raw = fields.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isascii() or not raw.isdigit():
+    if len(raw) > MAX_NUMBER_DIGITS or not raw.isascii() or not raw.isdigit():
         raise falcon.HTTPBadRequest(
             description=f"{name} must be a whole number from 1 to {maximum}"
         )

@@ -16,14 +16,26 @@ except ConfigError as error:
     sys.exit(f"drop: {error}")
 
 bind = os.environ.get("DROP_BIND", "127.0.0.1:8000")
-# Sync workers each hold one request; uploads and downloads mostly wait on the network
-# (or on nginx), so two per core the process may use, plus one.
-workers = int(os.environ.get("DROP_WEB_WORKERS") or len(os.sched_getaffinity(0)) * 2 + 1)
 
-# Uploads of many megabytes on slow links take minutes; a worker busy receiving them
-# must not be killed as stuck.
-timeout = 300
+# Threads, not one request per process: most of a request's life is waiting on the
+# network (uploads arriving, downloads leaving, the database answering), and a thread
+# waits for a few KiB of memory where a process costs tens of MiB. drop's worker
+# (drop/serving.py) is gunicorn's gthread worker plus deadlines for slow clients.
+worker_class = "drop.serving.PacedThreadWorker"
+# One process per core the server may use runs Python in parallel; the threads of each
+# hold the slow clients: a thread sits in a slow upload or a slow request head until
+# its deadline, so there must be plenty of them.
+workers = int(os.environ.get("DROP_WEB_WORKERS") or max(len(os.sched_getaffinity(0)), 2))
+threads = int(os.environ.get("DROP_WEB_THREADS") or 64)
+# Idle connections wait in each worker's poller, not in a thread.
+worker_connections = 2000
+
+# gthread's main loop keeps answering the master while requests run, so `timeout` only
+# catches a worker that is truly stuck; slow requests are bounded by drop/serving.py's
+# progress-based deadlines instead of a wall clock.
+timeout = 30
 graceful_timeout = 60
+# A connection, new or kept alive, is closed after this long without a request byte.
 keepalive = 5
 
 accesslog = "-"
@@ -31,8 +43,13 @@ accesslog = "-"
 # compatibility with the seed's API, and must never reach a log. No request header is
 # logged but the User-Agent (X-Drop-Password and X-Delete-Token carry secrets).
 access_log_format = '%(h)s %({x-request-id}o)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
-if drop_config.log_format == "json":
-    logger_class = "drop.logs.JsonAccessLogger"
+# Both loggers pass every line through drop.logs.redact: gunicorn's own error lines quote
+# the raw request line, query string included.
+logger_class = (
+    "drop.logs.JsonAccessLogger"
+    if drop_config.log_format == "json"
+    else "drop.logs.RedactingLogger"
+)
 # drop's own loggers, in the master and (inherited) in every worker.
 configure_logging(drop_config.log_format)
 

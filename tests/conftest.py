@@ -25,7 +25,8 @@ from drop.app import create_app  # noqa: E402
 from drop.config import Config  # noqa: E402
 from drop.models import db, open_database  # noqa: E402
 from drop.tasks import huey  # noqa: E402
-from tests.support import FakeClock  # noqa: E402
+from tests.log_checks import leaking_lines  # noqa: E402
+from tests.support import FakeClock, LiveServer  # noqa: E402
 
 POSTGRES_URL = os.environ.get(
     "DROP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/drop_test"
@@ -52,7 +53,8 @@ def reset_postgres(url: str) -> None:
     database = open_database(url)
     with database:
         database.execute_sql(
-            'DROP TABLE IF EXISTS "drop", "download_event", "schema_migrations" CASCADE'
+            'DROP TABLE IF EXISTS "drop", "download_event", "rate_counter", "ops_session", '
+            '"schema_migrations" CASCADE'
         )
 
 
@@ -71,14 +73,20 @@ def backend(request) -> str:
 
 @pytest.fixture
 def config(backend, tmp_path, request) -> Config:
-    """A migrated, empty store on the backend under test."""
+    """A migrated, empty store on the backend under test.
+
+    No free-space floor (min_free_bytes=0): the suite must pass on a machine with little
+    disk left; the floor's own tests set one.
+    """
     if backend == "postgres":
         url = request.getfixturevalue("postgres_url")
         request.getfixturevalue("redis_client")
         reset_postgres(url)
-        config = Config(data_dir=tmp_path / "data", database_url=url, redis_url=REDIS_URL)
+        config = Config(
+            data_dir=tmp_path / "data", database_url=url, redis_url=REDIS_URL, min_free_bytes=0
+        )
     else:
-        config = Config(data_dir=tmp_path / "data")
+        config = Config(data_dir=tmp_path / "data", min_free_bytes=0)
     config.data_dir.mkdir(parents=True)
     database = open_database(config.effective_database_url)
     with database:
@@ -115,3 +123,15 @@ def client(app) -> falcon.testing.TestClient:
 @pytest.fixture
 def blob_dir(config) -> Path:
     return config.data_dir / "blobs"
+
+
+@pytest.fixture(autouse=True)
+def live_server_logs_hold_no_secret():
+    """After each test, every log its live servers wrote is checked: no query secret, no
+    secret header, no whole token in a link (the issue's "grep every log line")."""
+    first = len(LiveServer.logs)
+    yield
+    for log in LiveServer.logs[first:]:
+        if log.exists():
+            leaks = leaking_lines(log.read_text(errors="replace"))
+            assert not leaks, f"{log} leaks secrets: {leaks[:3]}"

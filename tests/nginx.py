@@ -28,8 +28,9 @@ class Nginx:
     file is the one an operator installs, unchanged but for its placeholders.
     """
 
-    def __init__(self, workdir: Path, values: dict):
+    def __init__(self, workdir: Path, values: dict, worker_connections: int = 128):
         self.workdir = Path(workdir)
+        self.worker_connections = worker_connections
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.values = dict(values, DROP_LISTEN=f"127.0.0.1:{self.port}", DROP_SERVER_NAME="_")
@@ -54,7 +55,7 @@ class Nginx:
 worker_processes 1;
 pid {self.workdir / "nginx.pid"};
 error_log {self.error_log} info;
-events {{ worker_connections 128; }}
+events {{ worker_connections {self.worker_connections}; }}
 http {{
     include {MIME_TYPES};
     default_type application/octet-stream;

@@ -83,6 +83,9 @@ def drop_env(config, **extra) -> dict[str, str]:
         DROP_DATA_DIR=str(config.data_dir),
         DROP_DATABASE_URL=config.effective_database_url,
         DROP_REDIS_URL=config.redis_url or "",
+        # No free-space floor unless a test sets one: the suite must not depend on the
+        # machine's free disk.
+        DROP_MIN_FREE_BYTES="0",
     )
     env.update({key: str(value) for key, value in extra.items()})
     return env
@@ -91,8 +94,11 @@ def drop_env(config, **extra) -> dict[str, str]:
 class LiveServer:
     """Real gunicorn (and optionally a real Huey consumer) serving a config on 127.0.0.1."""
 
+    # Every log a LiveServer wrote: conftest checks each for secrets after its test.
+    logs: list[Path] = []
+
     def __init__(
-        self, config, workers: int = 2, with_worker: bool = False, gunicorn_args=(), **env
+        self, config, workers: int | None = 2, with_worker: bool = False, gunicorn_args=(), **env
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -102,6 +108,7 @@ class LiveServer:
         self.gunicorn_args = list(gunicorn_args)
         self.processes: list[subprocess.Popen] = []
         self.log = config.data_dir / f"server-{self.port}.log"
+        LiveServer.logs.append(self.log)
 
     def __enter__(self) -> LiveServer:
         log = open(self.log, "wb")
@@ -111,8 +118,7 @@ class LiveServer:
             "gunicorn",
             "-c",
             str(ROOT / "ops" / "gunicorn.conf.py"),
-            "--workers",
-            str(self.workers),
+            *(["--workers", str(self.workers)] if self.workers else []),  # None: the conf's
             "drop.wsgi:app",
         ]
         self.processes.append(subprocess.Popen(web, env=self.env, cwd=ROOT, stdout=log, stderr=log))

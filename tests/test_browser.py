@@ -137,7 +137,9 @@ def test_upload_share_and_download_twice_in_the_browser(valve, visitors):
     recipient = visitors()
     share = recipient.page
     share.goto(share_link)
-    expect(share.locator("h1")).to_have_text("holiday photos.zip")
+    # Protected: the link alone shows neither the name nor the size.
+    expect(share.locator("h1")).to_have_text("A password-protected file")
+    expect(share.locator("#main")).not_to_contain_text("holiday photos")
     expect(share.locator(".downloads-left")).to_have_text("2 downloads left of 2")
     screenshot(share, "share")
 

@@ -65,7 +65,10 @@ def test_pending_migrations_fail_the_database_check(tmp_path):
 
     result = run_cli(Config(data_dir=tmp_path), "check")
     assert result.exit_code == 1, result.output
-    assert "pending migrations 0001_create_drop, 0002_create_download_event" in result.output
+    assert (
+        "pending migrations 0001_create_drop, 0002_create_download_event, "
+        "0003_create_rate_counter" in result.output
+    )
 
 
 def test_bad_configuration_fails_first_and_alone(config):

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from drop import drops
+from drop import drops, migrations
 from drop.models import DOWNLOADED, EXPIRED, LIVE, REVOKED, Drop, db, init_database
 from tests.conftest import reset_postgres
 from tests.ops_support import (
@@ -36,14 +36,21 @@ def test_migrate_twice_is_harmless(config):
         (config.data_dir / "drop.sqlite3").unlink()
     first = run_cli(config, "migrate")
     assert first.exit_code == 0, first.output
-    assert "applied 0001_create_drop, 0002_create_download_event" in first.output
+    assert (
+        "applied 0001_create_drop, 0002_create_download_event, 0003_create_rate_counter"
+        in first.output
+    )
     second = run_cli(config, "migrate")
     assert second.exit_code == 0, second.output
     assert "database is up to date" in second.output
     status = run_cli(config, "migrate", "--status")
     assert status.exit_code == 0, status.output
     lines = status.output.splitlines()
-    assert [line.split()[0] for line in lines] == ["0001_create_drop", "0002_create_download_event"]
+    assert [line.split()[0] for line in lines] == [path.stem for path in migrations.available()]
+    assert [line.split()[0] for line in lines][:2] == [
+        "0001_create_drop",
+        "0002_create_download_event",
+    ]
     assert all(" applied " in line for line in lines)
 
 
@@ -55,9 +62,11 @@ def test_migrate_status_lists_pending_migrations(config):
     result = run_cli(config, "migrate", "--status")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "0001_create_drop  pending",
-        "0002_create_download_event  pending",
+        f"{path.stem}  pending" for path in migrations.available()
     ]
+    assert result.output.startswith(
+        "0001_create_drop  pending\n0002_create_download_event  pending"
+    )
 
 
 def test_stats_on_an_empty_store(store):

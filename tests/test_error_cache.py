@@ -7,6 +7,7 @@ import falcon.testing
 import pytest
 
 from drop.app import create_app
+from drop.error_cache import cache_key
 from drop.models import Drop
 from tests.support import upload
 
@@ -28,8 +29,8 @@ def test_a_410_is_answered_from_the_cache_without_the_database(client):
 def test_a_404_is_cached_per_method_and_path(client, redis_client):
     path = "/api/v1.0/file/" + "f" * 32
     client.simulate_get(path)
-    assert redis_client.exists(f"drop:4xx:GET:{path}")
-    assert not redis_client.exists(f"drop:4xx:HEAD:{path}")
+    assert redis_client.exists(cache_key("GET", path))
+    assert not redis_client.exists(cache_key("HEAD", path))
     assert client.simulate_get(path).headers["X-Drop-Cache"] == "hit"
 
 
@@ -44,7 +45,49 @@ def test_a_cached_405_keeps_its_allow_header(client):
 def test_cached_entries_expire_with_the_ttl(client, redis_client, config):
     path = "/api/v1.0/file/" + "e" * 32
     client.simulate_get(path)
-    assert 0 < redis_client.ttl(f"drop:4xx:GET:{path}") <= config.error_cache_ttl
+    assert 0 < redis_client.ttl(cache_key("GET", path)) <= config.error_cache_ttl
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1.0/nothing-here",
+        "/api/v1.0/file/not-a-token",
+        "/api/v1.0/file/" + "A" * 32,
+        "/api/v1.0/file/" + "a" * 33,
+        "/api/v1.0/file/" + "a" * 32 + "/name/deeper",
+        "/api/v2.0/file/" + "a" * 32,
+        "/api/" + "x" * 5000,
+    ],
+)
+def test_invented_paths_never_become_redis_keys(client, redis_client, path):
+    for _ in range(2):
+        assert client.simulate_get(path).status_code == 404
+    assert redis_client.keys("*") == []
+
+
+@pytest.mark.filterwarnings("ignore::wsgiref.validate.WSGIWarning")  # the invented method
+def test_invented_methods_never_become_redis_keys(client, redis_client):
+    path = "/api/v1.0/file/" + "a" * 32
+    for _ in range(2):
+        assert client.simulate_request("FROBNICATE", path).status_code in (400, 405)
+    assert redis_client.keys("*") == []
+
+
+def test_every_name_after_a_token_shares_one_short_key(client, redis_client):
+    token = "b" * 32
+    for name in ("a.txt", "b.txt", "x" * 2000):
+        client.simulate_get(f"/api/v1.0/file/{token}/{name}")
+    assert redis_client.keys("*") == [cache_key("GET", f"/api/v1.0/file/{token}/a.txt").encode()]
+    assert all(len(key) <= 64 for key in redis_client.keys("*"))
+
+
+def test_cache_keys_live_under_their_own_prefix(client, redis_client):
+    token = "c" * 32
+    client.simulate_get(f"/api/v1.0/file/{token}")
+    client.simulate_delete(f"/api/v1.0/file/{token}/name")
+    assert redis_client.keys("*")
+    assert all(key.startswith(b"drop:4xx:") for key in redis_client.keys("*"))
 
 
 def test_401_is_never_cached(client, redis_client):

@@ -37,6 +37,21 @@ def test_nul_and_control_characters_are_removed(client):
     assert stored_name(client, "evil\x00name\x1b.txt") == "evilname.txt"
 
 
+def test_right_to_left_override_cannot_disguise_the_extension(client):
+    assert stored_name(client, "invoice\u202efdp.exe") == "invoicefdp.exe"
+
+
+@pytest.mark.parametrize(
+    "invisible", ["\u202e", "\u202d", "\u2066", "\u2069", "\u200b", "\u200e", "\ufeff", "\u00ad"]
+)
+def test_invisible_format_characters_are_removed(invisible):
+    assert sanitize_filename(f"re{invisible}port.pdf") == "report.pdf"
+
+
+def test_a_name_of_only_format_characters_falls_back_to_file():
+    assert sanitize_filename("\u202e\u200b") == "file"
+
+
 def test_thousand_character_name_is_cut_to_255_keeping_the_extension(client):
     name = stored_name(client, "a" * 1000 + ".pdf")
     assert len(name) == 255 and name.endswith(".pdf")

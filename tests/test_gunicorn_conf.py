@@ -1,4 +1,4 @@
-"""ops/gunicorn.conf.py: workers from the cores, no query strings logged, trusted proxies."""
+"""ops/gunicorn.conf.py: workers and threads, no query strings logged, trusted proxies."""
 
 from __future__ import annotations
 
@@ -34,8 +34,16 @@ def settings(config, **env) -> dict:
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_workers_follow_the_cores(config):
-    assert settings(config)["workers"] == len(os.sched_getaffinity(0)) * 2 + 1
+    assert settings(config)["workers"] == max(len(os.sched_getaffinity(0)), 2)
     assert settings(config, DROP_WEB_WORKERS=3)["workers"] == 3
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_requests_run_in_threads_of_the_paced_worker(config):
+    found = settings(config)
+    assert found["worker_class"] == "drop.serving.PacedThreadWorker"
+    assert found["threads"] >= 32
+    assert settings(config, DROP_WEB_THREADS=8)["threads"] == 8
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -44,7 +52,6 @@ def test_access_log_format_has_no_query_string(config):
     assert "%(U)s" in found["access_log_format"]
     for atom in ("%(q)s", "%(r)s", "%({x-drop-password}i)s", "%({x-delete-token}i)s"):
         assert atom not in found["access_log_format"]
-    assert found["timeout"] >= 300
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

@@ -75,6 +75,36 @@ def test_protected_drop_shows_a_password_field(client):
     assert 'name="password" type="password"' in client.simulate_get(f"/d/{token}").text
 
 
+@pytest.mark.parametrize("htmx", [False, True])
+def test_protected_drop_page_shows_no_name_size_or_type(client, htmx):
+    made = page_upload(
+        client,
+        b"12345",
+        filename="salaries-2026.xlsx",
+        content_type="application/x-secret",
+        password="pw",
+    )
+    token = share_token(made)
+    for answer in (
+        client.simulate_get(f"/d/{token}", headers=HTMX if htmx else {}),
+        client.simulate_head(f"/d/{token}"),
+        press_download(client, token, "wrong"),
+    ):
+        assert answer.status_code in (200, 401)
+        for secret in ("salaries", "xlsx", "x-secret", "5 bytes"):
+            assert secret not in answer.text
+            assert all(secret not in value for value in answer.headers.values())
+    assert "A password-protected file" in client.simulate_get(f"/d/{token}").text
+    assert downloads_used(token) == 0
+
+
+def test_right_password_reveals_the_name_with_the_file(client):
+    token = share_token(page_upload(client, b"12345", filename="salaries.xlsx", password="pw"))
+    response = press_download(client, token, "pw")
+    assert response.status_code == 200
+    assert 'filename="salaries.xlsx"' in response.headers["Content-Disposition"]
+
+
 @pytest.mark.parametrize("password", [None, "", "wrong"])
 def test_wrong_password_is_shown_inline_with_the_form_and_uses_no_download(client, password):
     token = share_token(page_upload(client, b"secret", password="pw"))

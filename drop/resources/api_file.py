@@ -7,8 +7,10 @@ from collections.abc import Callable
 import falcon
 
 from drop import crypto, drops
+from drop.clients import client_address
 from drop.config import Config
-from drop.downloads import DownloadSender, download_headers, request_password
+from drop.downloads import DownloadSender, download_headers, password_opens, request_password
+from drop.limits import GuessLimit, TooManyAttempts, UploadQuota
 from drop.models import DELETED, Drop
 from drop.resources.page_home import share_path
 from drop.storage import BlobStorage
@@ -24,13 +26,21 @@ def drop_api_url(base: str, token: str) -> str:
 class FileCollection:
     """PUT /api/v1.0/file: store an upload and answer with its link and delete token."""
 
-    def __init__(self, config: Config, storage: BlobStorage, clock: Callable = drops.utcnow):
+    def __init__(
+        self,
+        config: Config,
+        storage: BlobStorage,
+        clock: Callable = drops.utcnow,
+        *,
+        quota: UploadQuota,
+    ):
         self._config = config
         self._storage = storage
         self._clock = clock
+        self._quota = quota
 
     def on_put(self, req: falcon.Request, resp: falcon.Response):
-        new = receive_drop(req, self._config, self._storage, self._clock())
+        new = receive_drop(req, self._config, self._storage, self._clock(), self._quota)
         base = self._config.base_url or req.prefix
         resp.status = falcon.HTTP_201
         resp.media = {
@@ -56,12 +66,20 @@ class FileItem:
         storage: BlobStorage,
         schedule_blob_deletion: Callable[[str], None],
         clock: Callable = drops.utcnow,
+        *,
+        guesses: GuessLimit,
     ):
         self._clock = clock
+        self._guesses = guesses
+        self._trusted_proxies = config.trusted_proxies
         self._schedule_blob_deletion = schedule_blob_deletion
         self._sender = DownloadSender(storage, schedule_blob_deletion, clock, config.accel_redirect)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
+        # Most downloads need no password: one claim serves them. The rest read the
+        # row first, to check the password or to tell 404 from 410.
+        if crypto.is_token(token) and self._sender.send_unprotected(req, resp, token):
+            return
         self._sender.send(req, resp, self._permitted_drop(req, token))
 
     def on_get_named(self, req, resp, token: str, filename: str):
@@ -100,10 +118,23 @@ class FileItem:
             raise falcon.HTTPGone()
         if drop.password_hash:
             password = request_password(req)
-            if not password or not crypto.verify_password(password, drop.password_hash):
+            if not password or not self._password_opens(req, drop, password):
                 raise falcon.HTTPUnauthorized(
                     title="Unauthorized",
                     description="this file needs its password",
                     challenges=['Drop-Password realm="drop"'],
                 )
         return drop
+
+    def _password_opens(self, req: falcon.Request, drop: Drop, password: str) -> bool:
+        client = client_address(req, self._trusted_proxies)
+        try:
+            return password_opens(self._guesses, client, drop, password)
+        except TooManyAttempts as refused:
+            raise falcon.HTTPTooManyRequests(
+                description=(
+                    "too many wrong passwords for this file or from this address; "
+                    f"try again in {refused.retry_after} seconds"
+                ),
+                retry_after=refused.retry_after,
+            ) from None

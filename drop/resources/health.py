@@ -8,6 +8,7 @@ import falcon
 import peewee
 import redis
 
+from drop.disk import FreeSpaceFloor
 from drop.storage import BlobStorage
 
 OK = "ok"
@@ -16,8 +17,6 @@ OK = "ok"
 class Liveness:
     """GET /healthz: 200 while the process can answer at all; touches nothing else."""
 
-    opens_database = False
-
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"status": OK}
 
@@ -25,21 +24,24 @@ class Liveness:
 class Readiness:
     """GET /readyz: the database, Redis (when configured) and blob storage, each checked.
 
+    Storage fails when the data directory takes no writes or has less free space than
+    DROP_MIN_FREE_BYTES (uploads are refused then; downloads still work).
+
     503 names the parts that failed, so a load balancer stops sending traffic and an
     operator sees where to look.
     """
-
-    opens_database = False  # a dead database must give 503 here, not an error earlier
 
     def __init__(
         self,
         database: peewee.DatabaseProxy,
         storage: BlobStorage,
         redis_client: redis.Redis | None = None,
+        floor: FreeSpaceFloor | None = None,
     ):
         self._db = database
         self._storage = storage
         self._redis = redis_client
+        self._floor = floor
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         checks = {"database": self._database(), "storage": self._storage_writable()}
@@ -70,8 +72,12 @@ class Readiness:
     def _storage_writable(self) -> str:
         try:
             self._storage.ensure_dirs()
-            with tempfile.NamedTemporaryFile(dir=self._storage.temp_dir, prefix="readyz-"):
-                pass
+            # One byte, flushed: an empty file still fits on a disk that is full.
+            with tempfile.NamedTemporaryFile(dir=self._storage.temp_dir, prefix="readyz-") as f:
+                f.write(b"r")
+                f.flush()
         except OSError:
             return "not writable"
+        if self._floor is not None and self._floor.below():
+            return "below DROP_MIN_FREE_BYTES"
         return OK

@@ -8,15 +8,17 @@ from collections.abc import Callable
 import falcon
 
 from drop.clients import client_address
+from drop.limits import GuessLimit, TooManyAttempts
 from drop.ops_session import (
     COOKIE_NAME,
     CSRF_FIELD,
     CSRF_HEADER,
-    LoginThrottle,
     Session,
     SessionSigner,
     tokens_match,
 )
+from drop.pages import set_page_headers
+from drop.session_store import SessionStore, SessionStoreUnavailable
 from drop.templates import Templates
 
 LOGIN_PATH = "/ops/login"
@@ -31,17 +33,55 @@ def epoch(moment: datetime.datetime) -> int:
     return int(moment.replace(tzinfo=datetime.UTC).timestamp())
 
 
-def set_session_cookie(req, resp, signer: SessionSigner, session: Session) -> None:
+def set_session_cookie(req, resp, signer: SessionSigner, session: Session, now: int) -> None:
     resp.set_cookie(
         COOKIE_NAME,
         signer.dumps(session),
         path="/ops",
-        max_age=signer.idle_seconds,
+        max_age=signer.cookie_lifetime(session, now),
         # Behind https (gunicorn trusts X-Forwarded-Proto from DROP_TRUSTED_PROXIES only).
         secure=req.scheme == "https",
         http_only=True,
         same_site="Strict",
     )
+
+
+def is_ops_path(path: str) -> bool:
+    return path == "/ops" or path.startswith("/ops/")
+
+
+class OpsSessions:
+    """The dashboard's sessions: the signed cookie, checked against the live registry."""
+
+    def __init__(self, signer: SessionSigner, store: SessionStore):
+        self.signer = signer
+        self._store = store
+
+    def current(self, req: falcon.Request, now: int) -> Session | None:
+        """The request's live session, or None (no cookie, junk, forged, timed out, ended)."""
+        session = self.signer.loads(req.cookies.get(COOKIE_NAME), now)
+        if session is None:
+            return None
+        if not self._call(self._store.is_live, session.session_id, now):
+            return None
+        return session
+
+    def start(self, now: int) -> Session:
+        session = self.signer.new_session(now)
+        self._call(self._store.add, session.session_id, now, now + self.signer.max_seconds)
+        return session
+
+    def end(self, session: Session) -> None:
+        self._call(self._store.end, session.session_id)
+
+    @staticmethod
+    def _call(method, *args):
+        try:
+            return method(*args)
+        except SessionStoreUnavailable:
+            raise falcon.HTTPServiceUnavailable(
+                description="the dashboard's session store is unreachable; try again shortly"
+            ) from None
 
 
 def form_value(req: falcon.Request, name: str) -> str | None:
@@ -59,18 +99,21 @@ class OpsGuard:
 
     Every authenticated request that is the operator's own doing slides the idle
     timeout forward; resources with `refreshes_session = False` (the self-refreshing
-    cards) do not, so an unattended dashboard still logs itself out.
+    cards) do not, so an unattended dashboard still logs itself out. No activity
+    extends a session past its absolute lifetime. Every answer under /ops, pages,
+    fragments, redirects and errors alike, carries the public pages' security headers.
     """
 
-    def __init__(self, signer: SessionSigner, clock: Callable[[], datetime.datetime]):
-        self._signer = signer
+    def __init__(self, sessions: OpsSessions, clock: Callable[[], datetime.datetime]):
+        self._sessions = sessions
+        self._signer = sessions.signer
         self._clock = clock
 
     def process_resource(self, req, resp, resource, params):
         if not getattr(resource, "ops_protected", False):
             return
         now = epoch(self._clock())
-        session = self._signer.loads(req.cookies.get(COOKIE_NAME), now)
+        session = self._sessions.current(req, now)
         if session is None:
             self._refuse(req, resp)
         if req.method not in SAFE_METHODS:
@@ -79,7 +122,12 @@ class OpsGuard:
                 raise falcon.HTTPForbidden(description="the CSRF token is missing or wrong")
         req.context.ops_session = session
         if getattr(resource, "refreshes_session", True):
-            set_session_cookie(req, resp, self._signer, Session(now, session.csrf))
+            set_session_cookie(req, resp, self._signer, session.seen_at(now), now)
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        if is_ops_path(req.path):
+            set_page_headers(resp)
+            resp.set_header("X-Frame-Options", "DENY")
 
     def _refuse(self, req, resp):
         if req.get_header("HX-Request"):
@@ -98,28 +146,34 @@ class OpsLogin:
     def __init__(
         self,
         admin_token: str,
-        signer: SessionSigner,
-        throttle: LoginThrottle,
+        sessions: OpsSessions,
+        throttle: GuessLimit,
         templates: Templates,
         clock: Callable[[], datetime.datetime],
         trusted_proxies: tuple[str, ...] = (),
     ):
         self._admin_token = admin_token
         self._trusted_proxies = trusted_proxies
-        self._signer = signer
+        self._sessions = sessions
         self._throttle = throttle
         self._templates = templates
         self._clock = clock
 
     def on_get(self, req, resp):
-        if self._signer.loads(req.cookies.get(COOKIE_NAME), epoch(self._clock())):
+        if self._sessions.current(req, epoch(self._clock())):
             raise falcon.HTTPSeeOther("/ops")
         self._templates.respond(resp, "ops/login.html", error=None)
 
     def on_post(self, req, resp):
         client = client_address(req, self._trusted_proxies)
-        if self._throttle.blocked(client):
-            resp.set_header("Retry-After", str(self._throttle.window_seconds))
+        given = form_value(req, "token")
+        try:
+            # Counted before the comparison, atomically across every worker.
+            right = self._throttle.check(
+                [f"login:{client}"], lambda: tokens_match(given, self._admin_token)
+            )
+        except TooManyAttempts as refused:
+            resp.set_header("Retry-After", str(refused.retry_after))
             self._templates.respond(
                 resp,
                 "ops/login.html",
@@ -127,25 +181,28 @@ class OpsLogin:
                 error="Too many failed attempts. Wait a few minutes and try again.",
             )
             return
-        if not tokens_match(form_value(req, "token"), self._admin_token):
-            self._throttle.record_failure(client)
+        if not right:
             self._templates.respond(
                 resp, "ops/login.html", status=falcon.HTTP_403, error="That token is not right."
             )
             return
-        session = self._signer.new_session(epoch(self._clock()))
-        set_session_cookie(req, resp, self._signer, session)
+        now = epoch(self._clock())
+        set_session_cookie(req, resp, self._sessions.signer, self._sessions.start(now), now)
         resp.status = falcon.HTTP_303
         resp.location = "/ops"
 
 
 class OpsLogout:
-    """POST: end the session (the cookie is dropped; the next request needs the token again)."""
+    """POST: end the session, server-side: its cookie, or any copy of it, no longer works."""
 
     ops_protected = True
     refreshes_session = False
 
+    def __init__(self, sessions: OpsSessions):
+        self._sessions = sessions
+
     def on_post(self, req, resp):
+        self._sessions.end(req.context.ops_session)
         resp.unset_cookie(COOKIE_NAME, path="/ops", same_site="Strict")
         resp.status = falcon.HTTP_303
         resp.location = LOGIN_PATH

@@ -6,16 +6,19 @@ from collections.abc import Callable
 
 import falcon
 
-from drop.listing import DropFilter, list_drops
+from drop.listing import DropFilter, PageOutOfRange, list_drops
 from drop.models import STATUSES
 from drop.stats import Stats
 from drop.templates import Templates
 
 
 def drop_filter(req: falcon.Request) -> DropFilter:
-    return DropFilter.from_params(
-        req.get_param("status"), req.get_param("name"), req.get_param("page")
-    )
+    try:
+        return DropFilter.from_params(
+            req.get_param("status"), req.get_param("name"), req.get_param("page")
+        )
+    except PageOutOfRange as error:
+        raise falcon.HTTPBadRequest(description=str(error)) from None
 
 
 class OpsDashboard:

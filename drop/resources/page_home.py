@@ -9,6 +9,7 @@ import falcon
 
 from drop import drops, pages, wording
 from drop.config import Config
+from drop.limits import UploadQuota
 from drop.qr import qr_svg
 from drop.storage import BlobStorage
 from drop.templates import Templates
@@ -52,11 +53,14 @@ class HomePage:
         storage: BlobStorage,
         templates: Templates,
         clock: Callable = drops.utcnow,
+        *,
+        quota: UploadQuota,
     ):
         self._config = config
         self._storage = storage
         self._templates = templates
         self._clock = clock
+        self._quota = quota
 
     def on_get(self, req: falcon.Request, resp: falcon.Response):
         pages.set_page_headers(resp)
@@ -74,7 +78,7 @@ class HomePage:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response):
         now = self._clock()
-        new = receive_drop(req, self._config, self._storage, now)
+        new = receive_drop(req, self._config, self._storage, now, self._quota)
         drop = new.drop
         base = self._config.base_url or req.prefix
         share_url = base + share_path(drop.token)

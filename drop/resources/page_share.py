@@ -7,8 +7,10 @@ from collections.abc import Callable
 import falcon
 
 from drop import crypto, drops, pages, wording
+from drop.clients import client_address
 from drop.config import Config
-from drop.downloads import DownloadSender
+from drop.downloads import DownloadSender, password_opens
+from drop.limits import GuessLimit, TooManyAttempts
 from drop.models import DELETED, Drop
 from drop.resources.page_home import delete_path, share_path
 from drop.storage import BlobStorage
@@ -60,9 +62,13 @@ class SharePage:
         templates: Templates,
         schedule_blob_deletion: Callable[[str], None],
         clock: Callable = drops.utcnow,
+        *,
+        guesses: GuessLimit,
     ):
         self._templates = templates
         self._clock = clock
+        self._guesses = guesses
+        self._trusted_proxies = config.trusted_proxies
         self._sender = DownloadSender(storage, schedule_blob_deletion, clock, config.accel_redirect)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
@@ -74,7 +80,18 @@ class SharePage:
         drop = self._available(token)
         if drop.password_hash:
             password = form_field(req, "password")
-            if not password or not crypto.verify_password(password, drop.password_hash):
+            client = client_address(req, self._trusted_proxies)
+            try:
+                right = bool(password) and password_opens(self._guesses, client, drop, password)
+            except TooManyAttempts as refused:
+                resp.set_header("Retry-After", str(refused.retry_after))
+                message = (
+                    "Too many wrong passwords. Wait "
+                    f"{wording.duration(refused.retry_after)} and try again."
+                )
+                self._show(req, resp, drop, falcon.HTTP_429, password_error=message)
+                return
+            if not right:
                 resp.set_header("WWW-Authenticate", 'Drop-Password realm="drop"')
                 message = "That password is not right." if password else "Enter the password."
                 self._show(req, resp, drop, falcon.HTTP_401, password_error=message)

@@ -1,0 +1,24 @@
+"""What no log line may hold: shared by the log tests and the suite-wide check in conftest."""
+
+from __future__ import annotations
+
+import re
+
+# A password or delete key in a query string, a secret header with its value, or a whole
+# download token in a link's path (logs show its first 8 characters).
+_LEAKS = [
+    re.compile(r"[?&](password|key)=", re.IGNORECASE),
+    re.compile(r"x-(drop-password|delete-token)\W+\w", re.IGNORECASE),
+    re.compile(r"/(file|d)/[0-9a-f]{32}(?![0-9a-f])"),
+]
+
+
+def leaking_lines(text: str, secrets: tuple[str, ...] = ()) -> list[str]:
+    """The lines of a log that hold a query secret, a secret header, a whole token in a
+    link, or any of `secrets`."""
+    return [
+        line
+        for line in text.splitlines()
+        if any(pattern.search(line) for pattern in _LEAKS)
+        or any(secret in line for secret in secrets)
+    ]

@@ -23,6 +23,7 @@ from drop.middleware import DatabaseConnection
 from drop.models import db, init_database
 from drop.ops import add_ops_routes
 from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
+from drop.resources.api_openapi import OpenAPIDocument
 from drop.resources.health import Liveness, Readiness
 from drop.resources.page_home import HomePage
 from drop.resources.page_share import DeletePage, SharePage
@@ -88,6 +89,7 @@ def create_app(
     app.add_route(f"{API_PREFIX}/file", FileCollection(config, storage, clock, quota=quota))
     app.add_route(f"{API_PREFIX}/file/{{token}}", files)
     app.add_route(f"{API_PREFIX}/file/{{token}}/{{filename}}", files, suffix="named")
+    app.add_route(f"{API_PREFIX}/openapi.json", OpenAPIDocument(config))
     add_static_routes(app)
     app.add_route("/", HomePage(config, storage, templates, clock, quota=quota))
     app.add_route(

@@ -14,6 +14,7 @@ def test_upload_answers_201_with_the_seed_fields_and_more(client):
     assert body["status"] == "File Uploaded Successfully"
     assert re.fullmatch(r"[0-9a-f]{32}", body["token"])
     assert body["url"] == f"http://falconframework.org/api/v1.0/file/{body['token']}"
+    assert body["share_url"] == f"http://falconframework.org/d/{body['token']}"
     assert body["max_downloads"] == 1
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["expires_at"])
     assert re.fullmatch(r"[0-9a-f]{32}", body["delete_token"])
@@ -67,6 +68,7 @@ def test_base_url_setting_shapes_the_link(config, clock, immediate_huey):
     app = create_app(dataclasses.replace(config, base_url="https://drop.example"), clock=clock)
     body = upload(falcon.testing.TestClient(app)).json
     assert body["url"] == f"https://drop.example/api/v1.0/file/{body['token']}"
+    assert body["share_url"] == f"https://drop.example/d/{body['token']}"
 
 
 def test_no_temp_file_is_left_after_a_successful_upload(client, config):
@@ -77,3 +79,11 @@ def test_no_temp_file_is_left_after_a_successful_upload(client, config):
 def test_upload_accepts_post_as_well(client):
     body, headers = multipart(b"x")
     assert client.simulate_post(UPLOAD, body=body, headers=headers).status_code == 201
+
+
+def test_share_url_opens_the_page_without_using_the_download(client):
+    body = upload(client, b"one time").json
+    page = client.simulate_get(body["share_url"].removeprefix("http://falconframework.org"))
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert client.simulate_get(f"{UPLOAD}/{body['token']}").content == b"one time"

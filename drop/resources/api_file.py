@@ -12,6 +12,7 @@ from drop.config import Config
 from drop.downloads import DownloadSender, download_headers, password_opens, request_password
 from drop.limits import GuessLimit, TooManyAttempts, UploadQuota
 from drop.models import DELETED, Drop
+from drop.resources.page_home import share_path
 from drop.storage import BlobStorage
 from drop.uploads import receive_drop
 
@@ -45,6 +46,8 @@ class FileCollection:
         resp.media = {
             "status": "File Uploaded Successfully",
             "url": drop_api_url(base, new.drop.token),
+            # The page link: safe to paste into a chat, whose link preview uses no download.
+            "share_url": base + share_path(new.drop.token),
             "token": new.drop.token,
             "expires_at": new.drop.expires_at.isoformat(timespec="seconds") + "Z",
             "max_downloads": new.drop.max_downloads,

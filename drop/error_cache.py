@@ -6,6 +6,7 @@ import json
 import logging
 import re
 
+import falcon
 import redis
 
 log = logging.getLogger(__name__)
@@ -15,6 +16,7 @@ log = logging.getLogger(__name__)
 CACHEABLE = {404, 405, 410}
 CACHE_HEADER = "X-Drop-Cache"
 KEY_PREFIX = "drop:4xx:"
+ENTRY_VERSION = b"2"  # entries are b"2|<status>|<Allow>|<JSON body>"
 # Only the paths the API really has, with a token of the real shape: an invented path
 # or method never becomes a key in Redis (the queue's database). The name part of
 # /file/<token>/<name> is ignored by the API, so it is not part of the key either.
@@ -43,11 +45,15 @@ class ErrorCache:
         cached = self._call(self._redis.get, key)
         if cached is None:
             return
-        entry = json.loads(cached)
-        resp.status = entry["status"]
-        resp.media = entry["body"]
-        for name, value in entry["headers"].items():
-            resp.set_header(name, value)
+        # The entry is the answer as sent, so a hit parses and encodes nothing.
+        version, status, allow, body = cached.split(b"|", 3)
+        if version != ENTRY_VERSION:
+            return  # written by an older drop: answered afresh, then stored again
+        resp.status = int(status)
+        resp.data = body
+        resp.content_type = falcon.MEDIA_JSON
+        if allow:
+            resp.set_header("Allow", allow.decode())
         resp.set_header(CACHE_HEADER, "hit")
         req.context.error_cache_hit = True
         resp.complete = True
@@ -58,9 +64,12 @@ class ErrorCache:
             return
         if resp.status_code not in CACHEABLE:
             return
-        headers = {name: resp.get_header(name) for name in ("Allow",) if resp.get_header(name)}
-        entry = {"status": resp.status_code, "body": resp.media, "headers": headers}
-        if self._call(self._redis.set, key, json.dumps(entry), ex=self._ttl) is not None:
+        body = resp.data
+        if body is None:
+            body = json.dumps(resp.media, ensure_ascii=False).encode()
+        allow = (resp.get_header("Allow") or "").encode()
+        entry = b"|".join((ENTRY_VERSION, str(resp.status_code).encode(), allow, body))
+        if self._call(self._redis.set, key, entry, ex=self._ttl) is not None:
             resp.set_header(CACHE_HEADER, "miss")
 
     def _call(self, method, *args, **kwargs):

@@ -7,6 +7,9 @@ deadlines a public server needs (the same ideas as Apache's mod_reqtimeout):
 
 - a new connection waits in the poller, not in a thread, until its first byte arrives
   (at most gunicorn's `keepalive` seconds);
+- a request head that arrives in pieces waits in the poller too, until it is whole: a
+  thread only takes a request whose line and headers are all there, so clients that
+  trickle their headers cost no thread;
 - the request line and headers must arrive within `header_timeout` seconds;
 - a body may pause for at most `client_timeout` seconds, and must keep an average of
   `min_upload_rate` bytes a second once its first `client_timeout` seconds are over: a
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from gunicorn.http.errors import NoMoreData
-from gunicorn.workers.gthread import TConn, ThreadWorker
+from gunicorn.workers.gthread import _DEFER, TConn, ThreadWorker
 
 from drop.config import Config
 
@@ -54,19 +57,50 @@ class ClientDeadlines:
         return cls(config.header_timeout, config.client_timeout, config.min_upload_rate)
 
 
+# What a thread looks at before it takes a request: the bytes already received.
+HEAD_PEEK_BYTES = 64 * 1024
+HEAD_ENDS = (b"\r\n\r\n", b"\n\n")
+
+
+class Head:
+    WHOLE, PARTIAL, CLOSED = "whole", "partial", "closed"
+
+
 class PacedSocket(socket.socket):
     """A client connection whose reads carry a deadline: the head's, then the body's."""
 
     deadlines: ClientDeadlines
     timed_out: bool
+    head_since: float | None  # when the first byte of the coming request head arrived
 
     @classmethod
     def adopt(cls, sock: socket.socket, deadlines: ClientDeadlines) -> PacedSocket:
         paced = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
         paced.deadlines = deadlines
         paced.timed_out = False
+        paced.head_since = None
         paced.expect_head()
         return paced
+
+    def peek_head(self) -> str:
+        """Whether the next request's whole head has arrived, without reading it."""
+        try:
+            data = socket.socket.recv(self, HEAD_PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return Head.PARTIAL
+        except OSError:
+            return Head.CLOSED
+        if not data:
+            return Head.CLOSED
+        if self.head_since is None:
+            self.head_since = time.monotonic()
+        if len(data) >= HEAD_PEEK_BYTES or any(end in data for end in HEAD_ENDS):
+            return Head.WHOLE  # or too large to wait for: gunicorn's limits refuse it
+        return Head.PARTIAL
+
+    def head_overdue(self) -> bool:
+        started = self.head_since
+        return started is not None and time.monotonic() - started > self.deadlines.header_timeout
 
     def expect_head(self) -> None:
         self._started = time.monotonic()
@@ -74,6 +108,7 @@ class PacedSocket(socket.socket):
         self._received = 0
 
     def expect_body(self) -> None:
+        self.head_since = None  # the next request's head is timed from its first byte
         self._started = time.monotonic()
         self._in_body = True
         self._received = 0
@@ -145,8 +180,19 @@ class PacedThreadWorker(ThreadWorker):
         )
 
     def handle(self, conn):
-        if isinstance(conn.sock, PacedSocket):
-            conn.sock.expect_head()
+        paced = conn.sock if isinstance(conn.sock, PacedSocket) else None
+        if paced is None:
+            return super().handle(conn)
+        pipelined = conn.parser is not None and conn.parser.unreader.buf.getvalue()
+        if not pipelined:
+            head = paced.peek_head()
+            if head == Head.CLOSED or (head == Head.PARTIAL and paced.head_overdue()):
+                return False  # gone, or too slow: closed
+            if head == Head.PARTIAL:
+                # Back to the poller until more arrives (gthread's own "defer", which
+                # also closes it after `keepalive` seconds without a byte).
+                return _DEFER
+        paced.expect_head()
         return super().handle(conn)
 
     def handle_request(self, req, conn) -> bool:

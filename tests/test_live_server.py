@@ -119,6 +119,8 @@ def test_a_256_mib_upload_grows_the_worker_no_more_than_a_16_mib_one(backend):
     figures = upload_rss("--then-mib", "256")
     assert figures["second_file_bytes"] == 256 * 1024 * 1024
     # In the same worker, after a 16 MiB upload, the peak barely moves: the growth is a
-    # fixed overhead of receive buffers. Only the allocator's placement of those buffers
-    # varies (a few hundred KiB); buffering the file would add hundreds of MiB.
-    assert figures["growth_after_second_upload_kib"] <= figures["upload_growth_kib"] + 512, figures
+    # fixed overhead of receive buffers. How large those are varies with timing (gunicorn
+    # reads up to 1 MiB at once when the socket holds that much, as on a busy machine),
+    # never with the file's size; buffering the file would add hundreds of MiB.
+    growth_16, growth_256 = figures["upload_growth_kib"], figures["growth_after_second_upload_kib"]
+    assert growth_256 <= growth_16 + 1536, figures

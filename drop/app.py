@@ -27,6 +27,7 @@ from drop.resources.api_openapi import OpenAPIDocument
 from drop.resources.health import Liveness, Readiness
 from drop.resources.page_home import HomePage
 from drop.resources.page_share import DeletePage, SharePage
+from drop.resources.raw_upload import RawUpload
 from drop.serving import ClientTooSlow
 from drop.static import add_static_routes
 from drop.storage import BlobStorage
@@ -104,6 +105,8 @@ def create_app(
         Readiness(db, storage, client, floor=FreeSpaceFloor(storage.root, config.min_free_bytes)),
     )
     app.add_route("/metrics", MetricsResource())
+    # Last, and below every literal path: `curl -T file https://drop/` (PUT /<name>).
+    app.add_route("/{name}", RawUpload(config, storage, clock, quota=quota))
     return app
 
 

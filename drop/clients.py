@@ -36,3 +36,16 @@ def _is_address(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def header_text(req: falcon.Request, name: str) -> str | None:
+    """A header's value as the client typed it. WSGI hands headers over decoded as Latin-1,
+    and a terminal sends UTF-8: a password sent in a header must match the one typed into
+    the page."""
+    value = req.get_header(name)
+    if value is None:
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value

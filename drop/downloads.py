@@ -7,6 +7,7 @@ from collections.abc import Callable
 import falcon
 
 from drop import crypto, drops
+from drop.clients import header_text
 from drop.filenames import content_disposition, sanitize_content_type
 from drop.limits import GuessLimit
 from drop.models import Drop
@@ -17,7 +18,7 @@ PASSWORD_HEADER = "X-Drop-Password"
 
 def request_password(req: falcon.Request) -> str | None:
     """The password from the X-Drop-Password header, or the seed's `password` query parameter."""
-    return req.get_header(PASSWORD_HEADER) or req.get_param("password")
+    return header_text(req, PASSWORD_HEADER) or req.get_param("password")
 
 
 def password_opens(guesses: GuessLimit, client: str, drop: Drop, password: str) -> bool:

@@ -1,4 +1,5 @@
-"""One error serializer: JSON {"error": "<reason phrase>"} for the API, HTML for the web page."""
+"""One error serializer: JSON {"error": "<reason phrase>"} for the API, HTML for the web page,
+one line of plain text for command-line uploads (`curl -T`)."""
 
 from __future__ import annotations
 
@@ -51,13 +52,35 @@ def serialize_error(req: falcon.Request, resp: falcon.Response, error: falcon.HT
     resp.append_header("Vary", "Accept")
 
 
+def prefers_json_to_text(req: falcon.Request) -> bool:
+    """Whether a command-line client asked for JSON (curl itself sends `Accept: */*`)."""
+    return req.client_prefers((falcon.MEDIA_TEXT, falcon.MEDIA_JSON)) == falcon.MEDIA_JSON
+
+
+def serialize_error_text(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError):
+    """`413 Payload Too Large: files may be at most … bytes`, on one line for a terminal."""
+    line = f"{error.status_code} {reason(error.status_code)}"
+    if error.description:
+        line += f": {error.description}"
+    resp.text = line + "\n"
+    resp.content_type = falcon.MEDIA_TEXT
+    resp.append_header("Vary", "Accept")
+
+
 def error_serializer(templates: Templates):
     """JSON under /api/ (and for clients that ask for it); a readable page everywhere else.
 
-    htmx requests get only the message fragment, which the page swaps in place.
+    htmx requests get only the message fragment, which the page swaps in place. A PUT
+    outside the API is a command-line upload (the page never sends one): plain text.
     """
 
     def serialize(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+        if req.method == "PUT" and not req.path.startswith("/api/"):
+            if prefers_json_to_text(req):
+                serialize_error(req, resp, error)
+            else:
+                serialize_error_text(req, resp, error)
+            return
         if (
             req.path.startswith("/api/")
             or req.client_prefers((falcon.MEDIA_HTML, falcon.MEDIA_JSON)) != falcon.MEDIA_HTML

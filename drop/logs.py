@@ -38,7 +38,8 @@ TOKEN_ELLIPSIS = "..."
 # A secret header with its value, as a raw request quoted in a message shows it (gunicorn's
 # debug line for a cut-off request prints the bytes it had; "\r\n" stays escaped there).
 _SECRET_HEADER = re.compile(
-    r"(x-drop-password|x-delete-token|x-csrf-token|cookie|authorization)(\s*:)[^\r\n\\]*",
+    r"(x-drop-password|drop-password|x-delete-token|drop-delete-token|x-csrf-token|cookie|"
+    r"authorization)(\s*:)[^\r\n\\]*",
     re.IGNORECASE,
 )
 # Request headers and environ entries whose values are secrets or carry the query.

@@ -35,6 +35,7 @@ def nginx_values(config: Config, *, listen: str, server_name: str, upstream: str
         "DROP_UPSTREAM": upstream,
         # A multipart body is the file plus its framing and the small text fields.
         "DROP_CLIENT_MAX_BODY_SIZE": str(config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES),
+        "DROP_MAX_UPLOAD_BYTES": str(config.max_upload_bytes),
         "DROP_ACCEL_REDIRECT": config.accel_redirect,
         "DROP_BLOB_DIR": str(config.blob_dir.resolve()),
         "DROP_STATIC_DIR": str(STATIC_DIR),

@@ -1,7 +1,12 @@
-"""Reads an upload's multipart body: the file streamed to disk, the options validated."""
+"""Receives an upload: the file streamed to disk, the options validated, the drop created.
+
+Two request shapes arrive here: the multipart form (the API's and the page's) and the raw
+body of `curl -T` (drop.raw_uploads). Both go through `store_upload` and `receive_file`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import falcon
@@ -26,13 +31,18 @@ MAX_NUMBER_DIGITS = 18
 
 
 @dataclass(frozen=True)
+class UploadOptions:
+    password: str | None
+    expires_in: int
+    max_downloads: int
+
+
+@dataclass(frozen=True)
 class UploadForm:
     temp: TempBlob
     filename: str
     content_type: str
-    password: str | None
-    expires_in: int
-    max_downloads: int
+    options: UploadOptions
 
 
 def too_large(config: Config) -> falcon.HTTPContentTooLarge:
@@ -44,10 +54,24 @@ def too_large(config: Config) -> falcon.HTTPContentTooLarge:
 def receive_drop(
     req: falcon.Request, config: Config, storage: BlobStorage, now, quota: UploadQuota
 ) -> drops.NewDrop:
-    """Read an upload request and store it as a new drop (the API's and the page's upload).
+    """Read a multipart upload and store it as a new drop (the API's and the page's upload)."""
+    return store_upload(
+        req, config, storage, now, quota, lambda: read_upload_form(req, config, storage)
+    )
+
+
+def store_upload(
+    req: falcon.Request,
+    config: Config,
+    storage: BlobStorage,
+    now,
+    quota: UploadQuota,
+    read_upload: Callable[[], UploadForm],
+) -> drops.NewDrop:
+    """Store what `read_upload` streams from the request as a new drop, whatever its shape.
 
     The client's hourly quota is checked before the body is read, and counts only what
-    was stored.
+    was stored. No temp file outlives a failure.
     """
     client = client_address(req, config.trusted_proxies)
     try:
@@ -58,7 +82,7 @@ def receive_drop(
             retry_after=refused.retry_after,
         ) from None
     try:
-        form = read_upload_form(req, config, storage)
+        form = read_upload()
     except BaseException:
         quota.give_back(client)
         raise
@@ -68,9 +92,9 @@ def receive_drop(
             form.temp,
             filename=form.filename,
             content_type=form.content_type,
-            password=form.password,
-            expires_in=form.expires_in,
-            max_downloads=form.max_downloads,
+            password=form.options.password,
+            expires_in=form.options.expires_in,
+            max_downloads=form.options.max_downloads,
             now=now,
         )
     except BaseException:
@@ -83,19 +107,45 @@ def receive_drop(
     return new
 
 
+def admit_body(
+    req: falcon.Request, config: Config, storage: BlobStorage, overhead_bytes: int = 0
+) -> None:
+    """Refuse, before a byte is read, a body too large for the limit (413) or the disk (507).
+
+    `overhead_bytes`: what the body may carry besides the file (the multipart framing).
+    A chunked body's size is unknown: it is admitted while free space is above the floor,
+    and `receive_file` counts its bytes.
+    """
+    if req.content_length and req.content_length > config.max_upload_bytes + overhead_bytes:
+        raise too_large(config)
+    FreeSpaceFloor(storage.root, config.min_free_bytes).require_room(req.content_length or 0)
+
+
+def receive_file(stream, config: Config, storage: BlobStorage) -> TempBlob:
+    """Stream the file's bytes to a temp file; 413 past the limit, the temp file then gone."""
+    try:
+        return storage.receive(stream, config.max_upload_bytes)
+    except UploadTooLarge:
+        raise too_large(config) from None
+
+
+def upload_options(fields: Mapping[str, str | None], config: Config) -> UploadOptions:
+    """The drop's options from the form's fields (or the raw upload's headers); 400 if bad."""
+    return UploadOptions(
+        password=_password(fields.get("password")),
+        expires_in=_bounded_int(
+            fields, "expires_in", config.default_expires_in, config.max_expires_in
+        ),
+        max_downloads=_bounded_int(fields, "max_downloads", 1, config.max_downloads),
+    )
+
+
 def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) -> UploadForm:
     """Stream the `file` part to a temp file and validate the other fields.
 
     Raises a 4xx HTTPError for anything wrong; the temp file never outlives a failure.
     """
-    if (
-        req.content_length
-        and req.content_length > config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
-    ):
-        raise too_large(config)
-    # Below the floor, or a file that cannot fit above it, is refused before a byte is read.
-    # (A chunked body's size is unknown: it is admitted while free space is above the floor.)
-    FreeSpaceFloor(storage.root, config.min_free_bytes).require_room(req.content_length or 0)
+    admit_body(req, config, storage, MULTIPART_OVERHEAD_BYTES)
     if not (req.content_type or "").lower().startswith("multipart/form-data"):
         raise falcon.HTTPBadRequest(description="send the file as multipart/form-data")
     temp = None
@@ -108,10 +158,7 @@ def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) 
                 if temp is not None:
                     raise falcon.HTTPBadRequest(description="send exactly one file part")
                 file_part = (filename, part_content_type(part))
-                try:
-                    temp = storage.receive(part.stream, config.max_upload_bytes)
-                except UploadTooLarge:
-                    raise too_large(config) from None
+                temp = receive_file(part.stream, config, storage)
             elif name in ("password", "expires_in", "max_downloads"):
                 fields[name] = part.get_text() or ""
         if temp is None:
@@ -120,11 +167,7 @@ def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) 
             temp=temp,
             filename=sanitize_filename(file_part[0]),
             content_type=sanitize_content_type(file_part[1]),
-            password=_password(fields.get("password")),
-            expires_in=_bounded_int(
-                fields, "expires_in", config.default_expires_in, config.max_expires_in
-            ),
-            max_downloads=_bounded_int(fields, "max_downloads", 1, config.max_downloads),
+            options=upload_options(fields, config),
         )
     except BaseException:
         if temp is not None:
@@ -142,29 +185,30 @@ def _multipart_parts(req: falcon.Request, config: Config):
     # counter still answers 413, and a body can never run on past the limit.
     handler = req.options.media_handlers[falcon.MEDIA_MULTIPART]
     reader = BufferedReader(
-        _chunked_body_reader(req.stream), config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+        BodyReader(req.stream).read, config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     )
     return handler.deserialize(reader, req.content_type, None)
 
 
-def _chunked_body_reader(stream):
-    """`stream.read`, with a malformed or cut-off chunked body answered as a 400.
+class BodyReader:
+    """A request body whose malformed or cut-off chunked encoding is answered as a 400.
 
     gunicorn decodes the chunking while we read, so its complaints (a bad chunk size, the
-    connection closed mid-body) surface here, in the middle of the multipart parser.
+    connection closed mid-body) surface here, in the middle of a parser or a copy.
     """
 
-    def read(size: int = -1) -> bytes:
+    def __init__(self, stream):
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
         try:
-            return stream.read(size)
+            return self._stream.read(size)
         except ClientTooSlow:
             raise  # a 408, not a malformed body
         except (OSError, ParseException) as error:
             raise falcon.HTTPBadRequest(
                 description="the chunked request body is malformed or ends early"
             ) from error
-
-    return read
 
 
 def part_content_type(part) -> str:
@@ -199,8 +243,8 @@ def _password(raw: str | None) -> str | None:
     return raw
 
 
-def _bounded_int(fields: dict[str, str], name: str, default: int, maximum: int) -> int:
-    raw = fields.get(name, "").strip()
+def _bounded_int(fields: Mapping[str, str | None], name: str, default: int, maximum: int) -> int:
+    raw = (fields.get(name) or "").strip()
     if not raw:
         return default
     if len(raw) > MAX_NUMBER_DIGITS or not raw.isascii() or not raw.isdigit():

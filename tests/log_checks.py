@@ -9,6 +9,7 @@ import re
 _LEAKS = [
     re.compile(r"[?&](password|key)=", re.IGNORECASE),
     re.compile(r"x-(drop-password|delete-token)\W+\w", re.IGNORECASE),
+    re.compile(r"drop-(password|delete-token)\W+\w", re.IGNORECASE),
     re.compile(r"/(file|d)/[0-9a-f]{32}(?![0-9a-f])"),
 ]
 

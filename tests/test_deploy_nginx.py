@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 from contextlib import ExitStack, contextmanager
 
 import pytest
@@ -248,3 +250,33 @@ def test_nginx_answers_json_when_drop_is_down(config, tmp_path):
         response = requests.get(nginx.url + "/api/v1.0/file/" + "0" * 32, timeout=10)
     assert response.status_code == 503
     assert response.json() == {"error": "Service Unavailable"}
+
+
+def test_curl_T_through_nginx_prints_a_link_and_a_file_far_over_the_limit_gets_one_line(
+    config, tmp_path
+):
+    report = tmp_path / "report.pdf"
+    report.write_bytes(os.urandom(MAX_UPLOAD))
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(MAX_UPLOAD + 128 * 1024))
+    with deployment(config, tmp_path) as (nginx, server, _):
+        made = subprocess.run(
+            ["curl", "-sS", "-T", str(report), nginx.url + "/"], capture_output=True, timeout=60
+        )
+        link = made.stdout.decode()
+        assert re.fullmatch(re.escape(nginx.url) + r"/d/[0-9a-f]{32}\n", link), made
+        got = requests.get(link.strip().replace("/d/", "/api/v1.0/file/"), timeout=30)
+        assert got.content == report.read_bytes()
+
+        refused = subprocess.run(
+            ["curl", "-sS", "-D", "-", "-T", str(big), nginx.url + "/"],
+            capture_output=True,
+            timeout=60,
+        )
+        head, _, body = refused.stdout.decode().rpartition("\r\n\r\n")
+        head = head.rpartition("\r\n\r\n")[2]  # after a "100 Continue"
+        assert head.startswith("HTTP/1.1 413 "), head
+        assert "Content-Type: text/plain; charset=utf-8" in head
+        assert body == f"413 Payload Too Large: files may be at most {MAX_UPLOAD} bytes\n"
+        # nginx's answer: drop never saw the request.
+        assert [e["path"] for e in access_lines(server) if e["method"] == "PUT"] == ["/report.pdf"]

@@ -22,6 +22,7 @@ API_PASSWORD = "api-pass-Zq81"
 PAGE_PASSWORD = "page-pass-Kx27"
 WRONG_PASSWORD = "wrong-guess-Pm55"
 RAW_PASSWORD = "raw-line-Hy42"
+CURL_PASSWORD = "curl-pass-Wd63"
 
 
 def send_raw(server, request_line: bytes) -> bytes:
@@ -68,7 +69,22 @@ def suite_style_traffic(server) -> tuple[str, ...]:
 
     gone = session.delete(url, headers={"X-Delete-Token": delete_token}, timeout=10)
     assert gone.status_code == 204
-    return (API_PASSWORD, PAGE_PASSWORD, WRONG_PASSWORD, RAW_PASSWORD, delete_token, page_key)
+
+    curl = session.put(  # `curl -T`: options and the delete token travel in headers
+        server.url + "/raw.txt", data=b"raw", headers={"Drop-Password": CURL_PASSWORD}, timeout=10
+    )
+    assert curl.status_code == 201
+    curl_delete_token = curl.headers["Drop-Delete-Token"]
+    return (
+        API_PASSWORD,
+        PAGE_PASSWORD,
+        WRONG_PASSWORD,
+        RAW_PASSWORD,
+        CURL_PASSWORD,
+        delete_token,
+        page_key,
+        curl_delete_token,
+    )
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -116,6 +132,11 @@ def test_access_lines_show_the_first_8_characters_of_a_token(config):
             "No more data after: b'GET /x HTTP/1.1\\r\\nX-Drop-Password: -\\r\\n'",
         ),
         ("Cookie: drop_ops=abc.def", "Cookie: -"),
+        (
+            "b'PUT /a.txt HTTP/1.1\\r\\nDrop-Password: hunter2\\r\\n'",
+            "b'PUT /a.txt HTTP/1.1\\r\\nDrop-Password: -\\r\\n'",
+        ),
+        ("Drop-Delete-Token: 0a1b2c", "Drop-Delete-Token: -"),
     ],
 )
 def test_redact_strips_queries_and_shortens_tokens_in_paths(line, shown):
@@ -198,6 +219,7 @@ def test_the_suite_wide_check_recognises_each_kind_of_leak():
         'GET /api/v1.0/file/x?password=abc HTTP/1.1"',
         "GET /d/x/delete?key=abc",
         "X-Drop-Password: hunter2",
+        "Drop-Password: hunter2",
         f"GET /api/v1.0/file/{token} HTTP/1.1",
         f"GET /d/{token}",
     ]

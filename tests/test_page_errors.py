@@ -39,7 +39,7 @@ def test_unknown_page_path_is_a_readable_404(client):
 
 
 def test_wrong_method_on_a_page_is_a_readable_405_with_allow(client):
-    response = client.simulate_put("/")
+    response = client.simulate_delete("/")  # PUT / is a curl -T without a name
     assert response.status_code == 405
     assert "Method Not Allowed" in response.text
     assert "GET" in response.headers["Allow"]

@@ -23,6 +23,20 @@ def drop_api_url(base: str, token: str) -> str:
     return f"{base}{API_PREFIX}/file/{token}"
 
 
+def upload_answer(new: drops.NewDrop, base: str) -> dict:
+    """The JSON of a 201 for a stored upload (the API's, and `curl -T` asking for JSON)."""
+    return {
+        "status": "File Uploaded Successfully",
+        "url": drop_api_url(base, new.drop.token),
+        # The page link: safe to paste into a chat, whose link preview uses no download.
+        "share_url": base + share_path(new.drop.token),
+        "token": new.drop.token,
+        "expires_at": new.drop.expires_at.isoformat(timespec="seconds") + "Z",
+        "max_downloads": new.drop.max_downloads,
+        "delete_token": new.delete_token,
+    }
+
+
 class FileCollection:
     """PUT /api/v1.0/file: store an upload and answer with its link and delete token."""
 
@@ -41,18 +55,8 @@ class FileCollection:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response):
         new = receive_drop(req, self._config, self._storage, self._clock(), self._quota)
-        base = self._config.base_url or req.prefix
         resp.status = falcon.HTTP_201
-        resp.media = {
-            "status": "File Uploaded Successfully",
-            "url": drop_api_url(base, new.drop.token),
-            # The page link: safe to paste into a chat, whose link preview uses no download.
-            "share_url": base + share_path(new.drop.token),
-            "token": new.drop.token,
-            "expires_at": new.drop.expires_at.isoformat(timespec="seconds") + "Z",
-            "max_downloads": new.drop.max_downloads,
-            "delete_token": new.delete_token,
-        }
+        resp.media = upload_answer(new, self._config.base_url or req.prefix)
 
     on_post = on_put
 

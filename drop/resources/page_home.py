@@ -11,6 +11,7 @@ from drop import drops, pages, wording
 from drop.config import Config
 from drop.limits import UploadQuota
 from drop.qr import qr_svg
+from drop.raw_uploads import NAMELESS
 from drop.storage import BlobStorage
 from drop.templates import Templates
 from drop.uploads import MAX_PASSWORD_CHARS, receive_drop
@@ -45,7 +46,10 @@ def delete_path(token: str) -> str:
 
 
 class HomePage:
-    """GET /: the upload form. POST /: store the upload and show its share link."""
+    """GET /: the upload form. POST /: store the upload and show its share link.
+
+    PUT / is a `curl -T` upload without a name (drop.raw_uploads): a 400 saying so.
+    """
 
     def __init__(
         self,
@@ -75,6 +79,10 @@ class HomePage:
         )
 
     on_head = on_get
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response):
+        # `curl -T - https://drop/` reads stdin and so has no name to put in the URL.
+        raise falcon.HTTPBadRequest(description=NAMELESS)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response):
         now = self._clock()

@@ -353,13 +353,22 @@ def nginx_conf(
     upstream: str = typer.Option(
         "127.0.0.1:8000", envvar="DROP_BIND", help="Where gunicorn listens (DROP_BIND)."
     ),
+    access_log: str | None = typer.Option(
+        None,
+        help="This site's access log (no query strings, tokens cut short).",
+        show_default="/var/log/nginx/drop.access.log",
+    ),
 ):
     """Print ops/nginx.conf filled in (DROP_ACCEL_REDIRECT must be set)."""
-    from drop.nginx_conf import nginx_values, render_nginx_conf
+    from drop.nginx_conf import ACCESS_LOG, nginx_values, render_nginx_conf
 
     try:
         values = nginx_values(
-            load_config(), listen=listen, server_name=server_name, upstream=upstream
+            load_config(),
+            listen=listen,
+            server_name=server_name,
+            upstream=upstream,
+            access_log=access_log or ACCESS_LOG,
         )
     except ValueError as error:
         typer.echo(f"drop-ops: {error}", err=True)

@@ -10,6 +10,7 @@ from drop.static import HTMX_DIR, ROOT, STATIC_DIR
 from drop.uploads import MULTIPART_OVERHEAD_BYTES
 
 TEMPLATE = ROOT / "ops" / "nginx.conf"
+ACCESS_LOG = "/var/log/nginx/drop.access.log"
 
 
 class NginxTemplate(string.Template):
@@ -25,7 +26,9 @@ class NginxTemplate(string.Template):
     """
 
 
-def nginx_values(config: Config, *, listen: str, server_name: str, upstream: str) -> dict:
+def nginx_values(
+    config: Config, *, listen: str, server_name: str, upstream: str, access_log: str = ACCESS_LOG
+) -> dict:
     """The placeholders' values for a drop running with `config` behind nginx."""
     if not config.accel_redirect:
         raise ValueError("set DROP_ACCEL_REDIRECT (for example /_drop_blobs): nginx sends blobs")
@@ -40,6 +43,7 @@ def nginx_values(config: Config, *, listen: str, server_name: str, upstream: str
         "DROP_BLOB_DIR": str(config.blob_dir.resolve()),
         "DROP_STATIC_DIR": str(STATIC_DIR),
         "DROP_HTMX_DIR": str(HTMX_DIR),
+        "DROP_ACCESS_LOG": access_log,
     }
 
 

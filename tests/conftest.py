@@ -26,6 +26,7 @@ from drop.config import Config  # noqa: E402
 from drop.models import db, open_database  # noqa: E402
 from drop.tasks import huey  # noqa: E402
 from tests.log_checks import leaking_lines  # noqa: E402
+from tests.nginx import Nginx  # noqa: E402
 from tests.support import FakeClock, LiveServer  # noqa: E402
 
 POSTGRES_URL = os.environ.get(
@@ -127,11 +128,12 @@ def blob_dir(config) -> Path:
 
 @pytest.fixture(autouse=True)
 def live_server_logs_hold_no_secret():
-    """After each test, every log its live servers wrote is checked: no query secret, no
-    secret header, no whole token in a link (the issue's "grep every log line")."""
-    first = len(LiveServer.logs)
+    """After each test, every log its live servers wrote, and nginx's access logs, are
+    checked: no query secret, no secret header, no whole token in a link (the issue's
+    "grep every log line")."""
+    first, first_nginx = len(LiveServer.logs), len(Nginx.access_logs)
     yield
-    for log in LiveServer.logs[first:]:
+    for log in LiveServer.logs[first:] + Nginx.access_logs[first_nginx:]:
         if log.exists():
             leaks = leaking_lines(log.read_text(errors="replace"))
             assert not leaks, f"{log} leaks secrets: {leaks[:3]}"

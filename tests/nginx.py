@@ -7,6 +7,7 @@ between a proxy opening a blob and the deletion task deterministic.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,23 +20,40 @@ from tests.support import free_port, wait_for_http, wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 MIME_TYPES = Path("/etc/nginx/mime.types")
+# A line of the site's `drop_private` access log (ops/nginx.conf): combined's layout with
+# the path for the request line, then the request id and the time taken.
+_ACCESS_LINE = re.compile(
+    r'(?P<address>\S+) - - \[(?P<time>[^\]]+)\] "(?P<method>\S*) (?P<path>.*) (?P<protocol>\S*)" '
+    r'(?P<status>\d{3}) (?P<bytes>\d+) "-" "(?P<user_agent>.*)" (?P<request_id>\S+) '
+    r"(?P<seconds>[\d.]+)"
+)
 
 
 class Nginx:
     """nginx serving ops/nginx.conf (filled with `values`) on a free 127.0.0.1 port.
 
     The main context (pid, logs, temp paths) is the test's own, in `workdir`; the site
-    file is the one an operator installs, unchanged but for its placeholders.
+    file is the one an operator installs, unchanged but for its placeholders. Like Debian's
+    nginx.conf, the http block logs in `combined` format (to `default_access_log`); the
+    site's own access log, `access_log`, takes its place for drop's requests.
     """
+
+    access_logs: list[Path] = []  # every access log it wrote, for the suite-wide check
 
     def __init__(self, workdir: Path, values: dict, worker_connections: int = 128):
         self.workdir = Path(workdir)
         self.worker_connections = worker_connections
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.values = dict(values, DROP_LISTEN=f"127.0.0.1:{self.port}", DROP_SERVER_NAME="_")
         self.error_log = self.workdir / "error.log"
-        self.access_log = self.workdir / "access.log"
+        self.access_log = self.workdir / "drop.access.log"
+        self.default_access_log = self.workdir / "access.log"
+        self.values = dict(
+            values,
+            DROP_LISTEN=f"127.0.0.1:{self.port}",
+            DROP_SERVER_NAME="_",
+            DROP_ACCESS_LOG=str(self.access_log),
+        )
         self.process: subprocess.Popen | None = None
 
     def write_config(self) -> Path:
@@ -59,9 +77,7 @@ events {{ worker_connections {self.worker_connections}; }}
 http {{
     include {MIME_TYPES};
     default_type application/octet-stream;
-    # $uri is where the request ended up: the blob location after an X-Accel-Redirect.
-    log_format drop_test '$request_method $request_uri $uri $status $body_bytes_sent';
-    access_log {self.access_log} drop_test;
+    access_log {self.default_access_log};
     client_body_temp_path {temp["body"]};
     proxy_temp_path {temp["proxy"]};
     fastcgi_temp_path {temp["fastcgi"]};
@@ -81,6 +97,7 @@ http {{
             text=True,
         )
         assert check.returncode == 0, check.stderr
+        Nginx.access_logs += [self.access_log, self.default_access_log]
         self.process = subprocess.Popen(
             [NGINX, "-c", str(main), "-p", str(self.workdir), "-g", "daemon off;"],
             stdout=subprocess.DEVNULL,
@@ -102,11 +119,13 @@ http {{
             self.process.wait()
 
     def access_entries(self) -> list[dict]:
-        keys = ("method", "request_uri", "uri", "status", "bytes")
-        return [
-            dict(zip(keys, line.split(), strict=True))
-            for line in self.access_log.read_text().splitlines()
-        ]
+        """The site's access log, a dict per line (`path` is $uri with tokens cut short)."""
+        entries = []
+        for line in self.access_log.read_text().splitlines():
+            match = _ACCESS_LINE.fullmatch(line)
+            assert match, f"not a drop_private line: {line!r}"
+            entries.append(match.groupdict())
+        return entries
 
 
 class HoldingRelay:

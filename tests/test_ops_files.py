@@ -44,6 +44,35 @@ def test_nginx_conf_command_fills_every_placeholder():
     # the upload limit plus room for the multipart framing
     assert "client_max_body_size 104923136;" in result.output
     assert "$proxy_add_x_forwarded_for" in result.output  # nginx's own variables survive
+    assert "access_log /var/log/nginx/drop.access.log drop_private;" in result.output
+
+
+def test_nginx_conf_command_takes_the_access_log_path():
+    result = CliRunner().invoke(
+        cli, ["nginx-conf", "--access-log", "/srv/log/drop.log"], env=env_example()
+    )
+    assert result.exit_code == 0, result.output
+    assert "access_log /srv/log/drop.log drop_private;" in result.output
+
+
+def test_nginx_access_log_format_names_no_query_header_or_raw_path():
+    text = (OPS / "nginx.conf").read_text()
+    layout = re.search(r"log_format drop_private\s+((?:'[^']*'\s*)+);", text).group(1)
+    variables = set(re.findall(r"\$(\w+)", layout))
+    # No $request, $request_uri, $args or $query_string (the query), no header but the
+    # User-Agent, and the path only through the map that cuts tokens short.
+    assert variables == {
+        "remote_addr",
+        "time_local",
+        "request_method",
+        "drop_log_uri",
+        "server_protocol",
+        "status",
+        "body_bytes_sent",
+        "http_user_agent",
+        "request_id",
+        "request_time",
+    }
 
 
 def test_nginx_conf_command_needs_accel_redirect():

@@ -10,14 +10,12 @@ from dataclasses import dataclass, field
 import peewee
 
 from drop import crypto
-from drop.group_commit import GroupCommit
+from drop.group_commit import durable_write
 from drop.models import DOWNLOADED, EXPIRED, LIVE, Drop, db
 from drop.storage import BlobStorage, TempBlob
 
 log = logging.getLogger(__name__)
 
-# Claims and new rows on SQLite share transactions and fsyncs (see drop.group_commit).
-_sqlite_writes = GroupCommit(db)
 
 # An upload renames its blob into place a moment before its row commits; a blob with
 # no row younger than this may be one of those, so the sweep leaves it alone.
@@ -113,10 +111,7 @@ def _insert_row(drop: Drop) -> None:
     columns = ", ".join(f'"{name}"' for name in values)
     marks = ", ".join([db.param] * len(values))
     sql = f'INSERT INTO "drop" ({columns}) VALUES ({marks})'
-    if isinstance(db.obj, peewee.SqliteDatabase):
-        _sqlite_writes.run(lambda: db.execute_sql(sql, list(values.values())))
-    else:
-        db.execute_sql(sql, list(values.values()))
+    durable_write(lambda: db.execute_sql(sql, list(values.values())))
 
 
 def find_drop(token: str) -> Drop | None:
@@ -150,7 +145,7 @@ def claim_download(
     params = [DOWNLOADED, now, token, LIVE, now]
     claim = _claim_sql(unprotected_only)
     if isinstance(db.obj, peewee.SqliteDatabase):
-        return _sqlite_writes.run(lambda: _claim_and_count(claim, params, now))
+        return durable_write(lambda: _claim_and_count(claim, params, now))
     sql = f"""WITH claimed AS ({claim}),
         counted AS (INSERT INTO "download_event" ("downloaded_at") SELECT {db.param} FROM claimed)
         SELECT * FROM claimed"""

@@ -22,6 +22,8 @@ from typing import TypeVar
 
 import peewee
 
+from drop.models import db
+
 T = TypeVar("T")
 
 MAX_BATCH = 64
@@ -87,3 +89,17 @@ class GroupCommit:
             return
         for future, result in done:
             future.set_result(result)
+
+
+_sqlite_writes = GroupCommit(db)
+
+
+def durable_write(write: Callable[[], T]) -> T:
+    """Run a small write that must be durable before drop answers, and return its result.
+
+    On SQLite it shares a transaction and an fsync with the other threads' writes; on
+    PostgreSQL it runs at once on the caller's connection.
+    """
+    if isinstance(db.obj, peewee.SqliteDatabase):
+        return _sqlite_writes.run(write)
+    return write()

@@ -29,6 +29,7 @@ from typing import Protocol
 import redis
 
 from drop.config import Config
+from drop.group_commit import durable_write
 from drop.models import db
 from drop.wording import file_size, plural
 
@@ -263,7 +264,7 @@ class DatabaseCounters:
         locked = f"(rate_counter.expires_at > {now} AND rate_counter.locked_until > {now})"
         first_lock = now + backoff.lock_ms(1) if backoff.lock_ms(1) else 0
         first_expiry = max(first_lock, now) + backoff.forget_seconds * 1000
-        row = db.execute_sql(
+        row = _write(
             "INSERT INTO rate_counter (name, hits, locked_until, expires_at, grant_id) "
             f"VALUES ({db.param}, 1, {first_lock}, {first_expiry}, {nonce}) "
             "ON CONFLICT (name) DO UPDATE SET "
@@ -274,16 +275,16 @@ class DatabaseCounters:
             f"grant_id = CASE WHEN {locked} THEN rate_counter.grant_id ELSE {nonce} END "
             "RETURNING locked_until, grant_id",
             (key,),
-        ).fetchone()
+        )
         return Attempt(row[1] == nonce, row[0])
 
     def release_attempt(self, key: str, locked_until: int) -> None:
-        db.execute_sql(
+        sql = (
             "UPDATE rate_counter SET hits = CASE WHEN hits > 0 THEN hits - 1 ELSE 0 END, "
             f"locked_until = CASE WHEN locked_until = {int(locked_until)} THEN 0 "
-            f"ELSE locked_until END WHERE name = {db.param}",
-            (_short(key),),
+            f"ELSE locked_until END WHERE name = {db.param}"
         )
+        durable_write(lambda: db.execute_sql(sql, (_short(key),)))
 
     def add_to_window(
         self, key: str, amount: int, limit: int, now: int, window_seconds: int
@@ -293,7 +294,7 @@ class DatabaseCounters:
         stale = f"(rate_counter.expires_at <= {now})"
         total = f"(CASE WHEN {stale} THEN 0 ELSE rate_counter.hits END)"
         refused = f"({total} >= {limit})" if limit and amount >= 0 else "(1 = 0)"
-        row = db.execute_sql(
+        row = _write(
             "INSERT INTO rate_counter (name, hits, locked_until, expires_at, grant_id) "
             f"VALUES ({db.param}, {max(int(amount), 0)}, 0, {resets}, {nonce}) "
             "ON CONFLICT (name) DO UPDATE SET "
@@ -303,8 +304,14 @@ class DatabaseCounters:
             f"grant_id = CASE WHEN {refused} THEN rate_counter.grant_id ELSE {nonce} END "
             "RETURNING hits, expires_at, grant_id",
             (_short(key),),
-        ).fetchone()
+        )
         return WindowCount(row[2] == nonce, row[0], row[1])
+
+
+def _write(sql: str, params: tuple) -> tuple:
+    # An upsert … RETURNING, durable before drop answers like the drop's own writes: on
+    # SQLite it shares a transaction and an fsync with them (drop.group_commit).
+    return durable_write(lambda: db.execute_sql(sql, params).fetchone())
 
 
 def forget_expired(now: int, batch: int = 1000) -> int:

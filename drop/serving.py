@@ -57,6 +57,8 @@ class ClientDeadlines:
         return cls(config.header_timeout, config.client_timeout, config.min_upload_rate)
 
 
+MAX_RECV_BYTES = 256 * 1024
+
 # What a thread looks at before it takes a request: the bytes already received.
 HEAD_PEEK_BYTES = 64 * 1024
 HEAD_ENDS = (b"\r\n\r\n", b"\n\n")
@@ -122,6 +124,10 @@ class PacedSocket(socket.socket):
         return self._started + limits.client_timeout + self._received / limits.min_upload_rate
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        # gunicorn asks for up to 1 MiB of a body at once, and gets it whenever the socket
+        # holds that much (a busy moment): the memory an upload takes would then depend on
+        # timing. A quarter of that keeps it small and the same from one upload to the next.
+        bufsize = min(bufsize, MAX_RECV_BYTES)
         remaining = self._deadline() - time.monotonic()
         if remaining <= 0:
             self._give_up()

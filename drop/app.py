@@ -111,14 +111,27 @@ def create_app(
 
 
 def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[[str], None]:
-    # Imported here: drop.tasks builds its Huey from the environment at import time.
-    from drop.tasks import build_huey, schedule_blob_deletion
+    """Deletion through the Huey queue, wired at the first deletion rather than at start.
 
-    # With Redis, queue through the app's own pool: short timeouts, behind the breaker.
-    storage = build_huey(config, client.connection_pool).storage if client is not None else None
-    return functools.partial(
-        schedule_blob_deletion,
-        config.data_dir,
-        delay_seconds=config.delete_grace_seconds,
-        storage=storage,
-    )
+    drop.tasks opens the embedded queue's SQLite file when it is imported, and a worker
+    must boot and serve downloads even when that cannot be done (a full disk). If it
+    fails at a deletion, BlobDeletion logs it and the sweep deletes the blob later.
+    """
+    schedule = None
+
+    def schedule_deletion(token: str) -> None:
+        nonlocal schedule
+        if schedule is None:
+            from drop.tasks import build_huey, schedule_blob_deletion
+
+            # With Redis, queue through the app's own pool: short timeouts, the breaker.
+            storage = build_huey(config, client.connection_pool).storage if client else None
+            schedule = functools.partial(
+                schedule_blob_deletion,
+                config.data_dir,
+                delay_seconds=config.delete_grace_seconds,
+                storage=storage,
+            )
+        schedule(token)
+
+    return schedule_deletion

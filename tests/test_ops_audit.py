@@ -18,6 +18,7 @@ from drop.app import create_app
 from drop.audit import AuditEvent
 from drop.models import db
 from drop.ops_session import COOKIE_NAME
+from tests.ops_support import refuse_audit_inserts
 from tests.support import upload
 from tests.test_ops_dashboard import ADMIN_TOKEN, drop_id, login, session_of
 
@@ -165,13 +166,14 @@ def test_no_stored_field_holds_a_secret(ops):
 
 def test_a_failing_record_leaves_every_answer_as_it_was(ops, caplog):
     token = upload(ops).json["token"]
-    AuditEvent.drop_table()  # the database refuses every insert from now on
+    refuse_audit_inserts(db.obj)
     caplog.set_level(logging.WARNING, logger="drop.audit")
     assert login(ops, WRONG).status_code == 403
     cookies, csrf = session_of(ops)
     assert act(ops, f"/ops/drops/{drop_id(token)}/revoke", cookies, csrf).status_code == 200
     assert ops.simulate_get(f"/api/v1.0/file/{token}").status_code == 410
     assert act(ops, "/ops/logout", cookies, csrf).status_code == 303
+    assert AuditEvent.select().count() == 0
     records = [r for r in caplog.records if r.name == "drop.audit"]
     assert {r.levelno for r in records} == {logging.WARNING}
     recorded = [re.match(r"audit trail: could not record (\w+): ", r.getMessage()) for r in records]

@@ -18,6 +18,7 @@ from drop.app import create_app
 from drop.audit import AuditEvent
 from drop.models import db
 from drop.ops_session import COOKIE_NAME
+from tests.html_checks import foreign_urls, unlabelled_controls
 from tests.ops_support import refuse_audit_inserts
 from tests.support import upload
 from tests.test_ops_dashboard import ADMIN_TOKEN, drop_id, login, session_of
@@ -222,6 +223,8 @@ def test_the_audit_page_shows_the_newest_events_first_with_the_security_headers(
     assert token not in text
     assert "198.51.100.20" in text and actor_of(cookies) in text and "anonymous" in text
     assert "kept for 90 days" in text
+    assert unlabelled_controls(text) == []
+    assert foreign_urls(text, "http://falconframework.org") == []
 
 
 def test_the_audit_page_is_paged_and_htmx_gets_just_the_table(ops, clock):

@@ -128,7 +128,7 @@ def purge(
     live drops without their blob, and stale temp files of abandoned
     uploads; --fix repairs them.
     """
-    from drop import crypto, drops
+    from drop import audit, crypto, drops
     from drop import purge as purging
     from drop.stats import human_bytes
     from drop.storage import BlobStorage
@@ -179,12 +179,31 @@ def purge(
             )
         else:
             typer.echo("nothing to purge")
+            result = purging.PurgeResult(0, 0)
         if not dry_run:
             purging.prune_download_events(now)
-        _reconcile(storage, now, fix=fix and not dry_run)
+            audit.trim(now, datetime.timedelta(seconds=config.audit_retention))
+        found = _reconcile(storage, now, fix=fix and not dry_run)
+        if not dry_run:
+            mode = "token" if token is not None else "all" if everything else "expired"
+            detail = {
+                "mode": mode,
+                "older_than_seconds": int(retention.total_seconds()),
+                "fix": fix,
+                "drops": result.drops,
+                "bytes_freed": result.bytes_freed,
+                "orphan_blobs": len(found.orphan_blobs),
+                "missing_blobs": len(found.missing_blobs),
+                "stale_temps": len(found.stale_temps),
+            }
+            target = {"all": "all drops", "expired": "expired drops"}.get(mode)
+            if token is not None:
+                detail["token_prefix"] = audit.token_prefix(token)
+                target = f"drop {audit.token_prefix(token)}"
+            audit.record(audit.PURGE, actor=audit.CLI_ACTOR, at=now, target=target, detail=detail)
 
 
-def _reconcile(storage, now: datetime.datetime, *, fix: bool) -> None:
+def _reconcile(storage, now: datetime.datetime, *, fix: bool):
     from drop import purge as purging
     from drop.stats import human_bytes
 
@@ -207,6 +226,7 @@ def _reconcile(storage, now: datetime.datetime, *, fix: bool) -> None:
         typer.echo(f"{summary}: fixed")
     else:
         typer.echo(f"{summary}: run with --fix to repair")
+    return found
 
 
 @cli.command()
@@ -272,6 +292,39 @@ def _stats_table(figures) -> str:
             for d in summaries
         ]
     return "\n".join(lines)
+
+
+@cli.command()
+def audit(
+    limit: int = typer.Option(
+        50, "--limit", min=1, max=10_000, metavar="N", help="How many events, newest first."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array, for scripts."),
+):
+    """Show the audit trail: what operators did, newest first.
+
+    Each event has its time (UTC), the actor (a dashboard session's
+    short id, `cli` for drop-ops, `anonymous` for a failed login), the
+    client address, the action, what it acted on and its details.
+    Events are kept for DROP_AUDIT_RETENTION.
+    """
+    from drop import audit as trail
+
+    config = load_config()
+    with connected(config):
+        events = trail.newest(limit)
+    if as_json:
+        typer.echo(json.dumps([event.as_json() for event in events], indent=2))
+        return
+    if not events:
+        typer.echo("no audit events")
+    for event in events:
+        details = ", ".join(f"{key}={value}" for key, value in event.details.items())
+        typer.echo(
+            f"{event.occurred_at:%Y-%m-%d %H:%M:%S}  {event.actor:<9}  "
+            f"{event.address or '-':<15}  {event.label:<17}  {event.target or '-'}"
+            + (f"  ({details})" if details else "")
+        )
 
 
 @cli.command()

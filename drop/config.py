@@ -45,6 +45,7 @@ class Config:
     admin_session_idle: int = 30 * 60
     admin_session_max: int = 12 * 60 * 60  # a session ends this long after login, active or not
     purge_retention: int = 7 * DAY
+    audit_retention: int = 90 * DAY  # operator actions (drop/audit.py) are kept this long
     worker_stale_seconds: int = 3 * 60
     min_free_bytes: int = 1024 * MIB
     log_format: str = "text"
@@ -100,6 +101,7 @@ class Config:
             admin_session_idle=_positive_int(env, "DROP_ADMIN_SESSION_IDLE", 30 * 60),
             admin_session_max=_positive_int(env, "DROP_ADMIN_SESSION_MAX", 12 * 60 * 60),
             purge_retention=_non_negative_int(env, "DROP_PURGE_RETENTION", 7 * DAY),
+            audit_retention=_positive_int(env, "DROP_AUDIT_RETENTION", 90 * DAY),
             worker_stale_seconds=_positive_int(env, "DROP_WORKER_STALE_SECONDS", 3 * 60),
             min_free_bytes=_non_negative_int(env, "DROP_MIN_FREE_BYTES", 1024 * MIB),
             log_format=(env.get("DROP_LOG_FORMAT") or "text").strip().lower(),

@@ -18,6 +18,20 @@ class PageOutOfRange(ValueError):
     """A page number past MAX_PAGE: a well-formed number, but no page there can exist."""
 
 
+def page_number(page: str | None) -> int:
+    """A page number from a query parameter; nonsense is page 1.
+
+    Raises PageOutOfRange for a number past MAX_PAGE.
+    """
+    try:
+        number = max(int(page or 1), 1)
+    except ValueError:  # not a number, or one longer than int() reads
+        number = 1
+    if number > MAX_PAGE:
+        raise PageOutOfRange(f"page must be from 1 to {MAX_PAGE}")
+    return number
+
+
 @dataclass(frozen=True)
 class DropFilter:
     status: str = ""  # "" for every status
@@ -31,12 +45,7 @@ class DropFilter:
         Raises PageOutOfRange for a page number past MAX_PAGE.
         """
         status = status if status in STATUSES else ""
-        try:
-            number = max(int(page or 1), 1)
-        except ValueError:  # not a number, or one longer than int() reads
-            number = 1
-        if number > MAX_PAGE:
-            raise PageOutOfRange(f"page must be from 1 to {MAX_PAGE}")
+        number = page_number(page)
         # Stored names hold no control characters (filenames.py), so dropping them changes
         # no match; PostgreSQL refuses a NUL in a query outright.
         name = "".join(c for c in (name or "") if unicodedata.category(c) != "Cc")

@@ -15,6 +15,7 @@ from drop.limits import Counters, DatabaseCounters, login_limit
 from drop.models import MAX_DROP_ID
 from drop.ops_session import SessionSigner
 from drop.resources.ops_actions import OpsPurge, OpsPurgeProgress, OpsRevoke
+from drop.resources.ops_audit import OpsAuditPage, OpsAuditTrail
 from drop.resources.ops_auth import OpsGuard, OpsLogin, OpsLogout, OpsSessions
 from drop.resources.ops_dashboard import OpsDashboard, OpsDropTable, OpsStatsCards
 from drop.session_store import DatabaseSessionStore
@@ -47,6 +48,7 @@ def add_ops_routes(
     if enqueue_purge is None or purge_progress is None:
         enqueue_purge, purge_progress = _huey_purge(config, redis_client)
     current_stats = _stats_source(config, storage, clock, redis_client)
+    audit_trail = OpsAuditTrail(clock, config.trusted_proxies)
 
     app.add_middleware(OpsGuard(sessions, clock))
     app.add_route(
@@ -57,19 +59,23 @@ def add_ops_routes(
             login_limit(counters or DatabaseCounters(), clock),
             templates,
             clock,
+            audit_trail,
             trusted_proxies=config.trusted_proxies,
         ),
     )
-    app.add_route("/ops/logout", OpsLogout(sessions))
+    app.add_route("/ops/logout", OpsLogout(sessions, audit_trail))
     app.add_route("/ops", OpsDashboard(templates, current_stats))
     app.add_route("/ops/stats", OpsStatsCards(templates, current_stats))
     app.add_route("/ops/drops", OpsDropTable(templates))
     app.add_route(
         f"/ops/drops/{{drop_id:int(min=1, max={MAX_DROP_ID})}}/revoke",
-        OpsRevoke(templates, storage, clock),
+        OpsRevoke(templates, storage, clock, audit_trail),
     )
-    app.add_route("/ops/purge", OpsPurge(templates, enqueue_purge))
+    app.add_route(
+        "/ops/purge", OpsPurge(templates, enqueue_purge, audit_trail, config.purge_retention)
+    )
     app.add_route("/ops/purge/{task_id}", OpsPurgeProgress(templates, purge_progress))
+    app.add_route("/ops/audit", OpsAuditPage(templates, config.audit_retention))
 
 
 def when(moment: datetime.datetime | None) -> str:

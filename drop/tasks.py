@@ -13,7 +13,7 @@ from pathlib import Path
 from huey import RedisHuey, SqliteHuey, crontab, signals
 from huey.storage import BaseStorage
 
-from drop import drops, limits, metrics, purge
+from drop import audit, drops, limits, metrics, purge
 from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
@@ -115,6 +115,22 @@ def forget_rate_counters() -> int:
     """Delete limit counters (the database's, without Redis) whose time has passed."""
     with db.connection_context():
         return limits.forget_expired(limits.epoch_ms(drops.utcnow()))
+
+
+# Up to 100 batches of 1000 rows a run: a backlog (a flood of refused logins) is worked
+# off by the next runs, and by drop-ops purge, which trims to the end.
+AUDIT_TRIM_BATCHES = 100
+
+
+@huey.periodic_task(crontab(minute="*/10"))
+def trim_audit_trail() -> int:
+    """Delete audit events older than DROP_AUDIT_RETENTION, a bounded number per run."""
+    with db.connection_context():
+        return audit.trim(
+            drops.utcnow(),
+            datetime.timedelta(seconds=config.audit_retention),
+            max_batches=AUDIT_TRIM_BATCHES,
+        )
 
 
 def purge_progress_key(task_id: str) -> str:

@@ -74,3 +74,21 @@ def plant_orphan_blob(config, content: bytes = b"orphan", age_seconds: int = 360
     past = path.stat().st_mtime - age_seconds
     os.utime(path, (past, past))
     return token
+
+
+def refuse_audit_inserts(database) -> None:
+    """Make the database refuse every new audit event (a trigger), as a failing insert would."""
+    if database.__class__.__name__.startswith("Sqlite"):
+        database.execute_sql(
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event "
+            "BEGIN SELECT RAISE(ABORT, 'audit inserts refused'); END"
+        )
+        return
+    database.execute_sql(
+        "CREATE OR REPLACE FUNCTION refuse_audit() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'audit inserts refused'; END $$ LANGUAGE plpgsql"
+    )
+    database.execute_sql(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_audit()"
+    )

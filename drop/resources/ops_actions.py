@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import drops
+from drop import audit, drops
 from drop.models import REVOKED, Drop
+from drop.resources.ops_audit import OpsAuditTrail
 from drop.storage import BlobStorage
 from drop.templates import Templates
 
@@ -26,18 +27,27 @@ class OpsRevoke:
         templates: Templates,
         storage: BlobStorage,
         clock: Callable[[], datetime.datetime],
+        audit_trail: OpsAuditTrail,
     ):
         self._templates = templates
         self._storage = storage
         self._clock = clock
+        self._audit_trail = audit_trail
 
     def on_post(self, req, resp, drop_id: int):
         drop = Drop.get_or_none(Drop.id == drop_id)
         if drop is None:
             raise falcon.HTTPNotFound()
-        drops.end_drop(drop.token, REVOKED, self._clock())
+        was_live = drops.end_drop(drop.token, REVOKED, self._clock())
         # Whatever the state was: a revoked drop keeps nothing on disk.
         self._storage.delete(drop.token)
+        prefix = audit.token_prefix(drop.token)
+        self._audit_trail.record(
+            req,
+            audit.REVOKE,
+            target=f"drop {drop.id} {prefix}",
+            detail={"drop_id": drop.id, "token_prefix": prefix, "was_live": was_live},
+        )
         self._templates.respond(resp, "ops/_drop_row.html", drop=Drop.get_by_id(drop.id))
 
 
@@ -46,12 +56,26 @@ class OpsPurge:
 
     ops_protected = True
 
-    def __init__(self, templates: Templates, enqueue_purge: Callable[[], str]):
+    def __init__(
+        self,
+        templates: Templates,
+        enqueue_purge: Callable[[], str],
+        audit_trail: OpsAuditTrail,
+        retention_seconds: int,
+    ):
         self._templates = templates
         self._enqueue_purge = enqueue_purge
+        self._audit_trail = audit_trail
+        self._retention_seconds = retention_seconds
 
     def on_post(self, req, resp):
         task_id = self._enqueue_purge()
+        self._audit_trail.record(
+            req,
+            audit.PURGE_STARTED,
+            target="expired drops",
+            detail={"task": task_id, "older_than_seconds": self._retention_seconds},
+        )
         self._templates.respond(
             resp, "ops/_purge.html", status=falcon.HTTP_202, task_id=task_id, progress=None
         )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import falcon
 
+from drop import audit
 from drop.clients import client_address
 from drop.limits import GuessLimit, TooManyAttempts
 from drop.ops_session import (
@@ -18,6 +19,7 @@ from drop.ops_session import (
     tokens_match,
 )
 from drop.pages import set_page_headers
+from drop.resources.ops_audit import OpsAuditTrail
 from drop.session_store import SessionStore, SessionStoreUnavailable
 from drop.templates import Templates
 
@@ -150,9 +152,11 @@ class OpsLogin:
         throttle: GuessLimit,
         templates: Templates,
         clock: Callable[[], datetime.datetime],
+        audit_trail: OpsAuditTrail,
         trusted_proxies: tuple[str, ...] = (),
     ):
         self._admin_token = admin_token
+        self._audit_trail = audit_trail
         self._trusted_proxies = trusted_proxies
         self._sessions = sessions
         self._throttle = throttle
@@ -173,6 +177,9 @@ class OpsLogin:
                 [f"login:{client}"], lambda: tokens_match(given, self._admin_token)
             )
         except TooManyAttempts as refused:
+            self._audit_trail.record(
+                req, audit.LOGIN_REFUSED, detail={"retry_after": refused.retry_after}
+            )
             resp.set_header("Retry-After", str(refused.retry_after))
             self._templates.respond(
                 resp,
@@ -182,12 +189,15 @@ class OpsLogin:
             )
             return
         if not right:
+            self._audit_trail.record(req, audit.LOGIN_FAILED)
             self._templates.respond(
                 resp, "ops/login.html", status=falcon.HTTP_403, error="That token is not right."
             )
             return
         now = epoch(self._clock())
-        set_session_cookie(req, resp, self._sessions.signer, self._sessions.start(now), now)
+        session = self._sessions.start(now)
+        self._audit_trail.record(req, audit.LOGIN, session=session)
+        set_session_cookie(req, resp, self._sessions.signer, session, now)
         resp.status = falcon.HTTP_303
         resp.location = "/ops"
 
@@ -198,11 +208,13 @@ class OpsLogout:
     ops_protected = True
     refreshes_session = False
 
-    def __init__(self, sessions: OpsSessions):
+    def __init__(self, sessions: OpsSessions, audit_trail: OpsAuditTrail):
         self._sessions = sessions
+        self._audit_trail = audit_trail
 
     def on_post(self, req, resp):
         self._sessions.end(req.context.ops_session)
+        self._audit_trail.record(req, audit.LOGOUT)
         resp.unset_cookie(COOKIE_NAME, path="/ops", same_site="Strict")
         resp.status = falcon.HTTP_303
         resp.location = LOGIN_PATH

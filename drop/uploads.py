@@ -14,11 +14,12 @@ from falcon.util.reader import BufferedReader
 from gunicorn.http.errors import ParseException
 
 from drop import drops
-from drop.clients import client_address
+from drop.clients import client_address, user_agent
 from drop.config import Config
 from drop.disk import FreeSpaceFloor
 from drop.filenames import DEFAULT_CONTENT_TYPE, sanitize_content_type, sanitize_filename
 from drop.limits import TooManyAttempts, UploadQuota
+from drop.models import MAX_AGENT_CHARS
 from drop.serving import ClientTooSlow
 from drop.storage import BlobStorage, TempBlob, UploadTooLarge
 
@@ -96,6 +97,7 @@ def store_upload(
             expires_in=form.options.expires_in,
             max_downloads=form.options.max_downloads,
             now=now,
+            **_uploader(req, client, config),
         )
     except BaseException:
         quota.give_back(client)
@@ -105,6 +107,16 @@ def store_upload(
     quota.stored(client, new.drop.size)
     req.context.uploaded = new.drop  # counted by the metrics middleware
     return new
+
+
+def _uploader(req: falcon.Request, address: str, config: Config) -> dict[str, str | None]:
+    """Who uploaded, for the operator, or nothing at all when DROP_UPLOADER_RETENTION is 0."""
+    if not config.uploader_retention:
+        return {"uploader_address": None, "uploader_agent": None}
+    return {
+        "uploader_address": address,
+        "uploader_agent": user_agent(req, MAX_AGENT_CHARS),
+    }
 
 
 def admit_body(

@@ -19,7 +19,7 @@ from drop.app import create_app
 from drop.models import Drop, db, init_database
 from drop.storage import BlobStorage
 from tests.page_support import press_download, share_token
-from tests.support import UPLOAD, LiveServer, multipart
+from tests.support import UPLOAD, LiveServer, multipart, wait_until
 from tests.test_ops_dashboard import ADMIN_TOKEN, session_of
 
 ADDRESS = "203.0.113.7"
@@ -187,3 +187,22 @@ def test_behind_a_trusted_proxy_real_gunicorn_stores_the_real_client(config):
         assert response.status_code == 201, response.text
     with init_database(config.effective_database_url):
         assert uploader_of(response.json()["token"]) == (ADDRESS, AGENT)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_the_real_worker_forgets_the_uploader_after_a_short_retention(config):
+    """End to end: gunicorn stores the uploader, the worker's periodic sweep (once a
+    minute) erases it, the drop still downloads, and no log line names the address."""
+    with LiveServer(config, workers=1, with_worker=True, DROP_UPLOADER_RETENTION=1) as live:
+        body, content_type = multipart()
+        made = requests.put(
+            live.url + UPLOAD, data=body, headers={**content_type, **BEHIND_NGINX}, timeout=10
+        ).json()
+        with init_database(config.effective_database_url):
+            assert uploader_of(made["token"]) == (ADDRESS, AGENT)
+            assert wait_until(lambda: uploader_of(made["token"]) == (None, None), timeout=90)
+        download = requests.get(made["url"], timeout=10)
+        assert download.content == b"hello drop\n"
+    log = live.log.read_text()
+    assert "1 uploaders forgotten" in log
+    assert ADDRESS not in log and AGENT not in log

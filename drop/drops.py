@@ -88,6 +88,8 @@ def create_drop(
     erase_uploaders clears them; without an address no agent is kept either, since the
     address is what marks a row as still holding its uploader.
     """
+    if not uploader_address:
+        uploader_agent = None
     token = crypto.new_token()
     delete_token = crypto.new_token()
     drop = Drop(
@@ -103,10 +105,9 @@ def create_drop(
         max_downloads=max_downloads,
         downloads=0,
         status=LIVE,
+        # Cut to the columns' widths: PostgreSQL refuses a longer value outright.
         uploader_address=uploader_address[:MAX_ADDRESS_CHARS] if uploader_address else None,
-        uploader_agent=uploader_agent[:MAX_AGENT_CHARS]
-        if uploader_address and uploader_agent
-        else None,
+        uploader_agent=uploader_agent[:MAX_AGENT_CHARS] if uploader_agent else None,
     )
     storage.commit(temp, token)
     try:

@@ -61,7 +61,8 @@ def delete_blob(data_dir: str, token: str) -> None:
 
 @huey.periodic_task(crontab(minute="*"))
 def sweep() -> dict:
-    """Expire due drops; remove blobs nothing needs and stale temp files."""
+    """Expire due drops; remove blobs nothing needs and stale temp files; forget uploaders
+    older than DROP_UPLOADER_RETENTION."""
     with db.connection_context():
         report = drops.sweep(
             BlobStorage(config.data_dir),

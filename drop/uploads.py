@@ -97,7 +97,9 @@ def store_upload(
             expires_in=form.options.expires_in,
             max_downloads=form.options.max_downloads,
             now=now,
-            **_uploader(req, client, config),
+            # Who uploaded, for the operator; nothing at all with a retention of 0.
+            uploader_address=client if config.uploader_retention else None,
+            uploader_agent=user_agent(req, MAX_AGENT_CHARS) if config.uploader_retention else None,
         )
     except BaseException:
         quota.give_back(client)
@@ -107,16 +109,6 @@ def store_upload(
     quota.stored(client, new.drop.size)
     req.context.uploaded = new.drop  # counted by the metrics middleware
     return new
-
-
-def _uploader(req: falcon.Request, address: str, config: Config) -> dict[str, str | None]:
-    """Who uploaded, for the operator, or nothing at all when DROP_UPLOADER_RETENTION is 0."""
-    if not config.uploader_retention:
-        return {"uploader_address": None, "uploader_agent": None}
-    return {
-        "uploader_address": address,
-        "uploader_agent": user_agent(req, MAX_AGENT_CHARS),
-    }
 
 
 def admit_body(

@@ -289,6 +289,7 @@ def _stats_table(figures) -> str:
         lines += [
             f"  {d.token_prefix}  {human_bytes(d.size):>10}  "
             f"created {d.created_at:%Y-%m-%d %H:%M}  {d.filename}"
+            + (f"  (uploaded from {d.uploader})" if d.uploader else "")
             for d in summaries
         ]
     return "\n".join(lines)

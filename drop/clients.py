@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 
 import falcon
 
@@ -49,3 +50,12 @@ def header_text(req: falcon.Request, name: str) -> str | None:
         return value.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return value
+
+
+def user_agent(req: falcon.Request, max_chars: int) -> str | None:
+    """The client's User-Agent as text fit to show an operator: no control characters
+    (a terminal escape, a newline that forges a line), at most `max_chars` long, None
+    when absent or empty."""
+    raw = header_text(req, "User-Agent") or ""
+    text = "".join(c for c in raw if unicodedata.category(c) != "Cc").strip()
+    return text[:max_chars] or None

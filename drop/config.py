@@ -66,6 +66,8 @@ class Config:
     # Upload floods, per client address (0: no limit).
     uploads_per_hour: int = 100
     upload_bytes_per_hour: int = 10 * GIB
+    # How long a drop remembers its uploader's address and User-Agent (0: never stored).
+    uploader_retention: int = 7 * DAY
 
     @property
     def blob_dir(self) -> Path:
@@ -114,6 +116,7 @@ class Config:
             password_backoff_cap=_positive_int(env, "DROP_PASSWORD_BACKOFF_CAP", 900),
             uploads_per_hour=_non_negative_int(env, "DROP_UPLOADS_PER_HOUR", 100),
             upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
+            uploader_retention=_non_negative_int(env, "DROP_UPLOADER_RETENTION", 7 * DAY),
         )
         config.validate()
         return config

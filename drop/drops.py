@@ -11,7 +11,7 @@ import peewee
 
 from drop import crypto
 from drop.group_commit import durable_write
-from drop.models import DOWNLOADED, EXPIRED, LIVE, Drop, db
+from drop.models import DOWNLOADED, EXPIRED, LIVE, MAX_ADDRESS_CHARS, MAX_AGENT_CHARS, Drop, db
 from drop.storage import BlobStorage, TempBlob
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 ORPHAN_GRACE_SECONDS = 15 * 60
 # An upload still receiving bytes keeps touching its temp file.
 STALE_TEMP_SECONDS = 60 * 60
+# Uploader erasure (erase_uploaders): rows per statement, statements per sweep.
+UPLOADER_ERASE_BATCH = 1000
+UPLOADER_ERASE_MAX_BATCHES = 100
 
 
 def utcnow() -> datetime.datetime:
@@ -61,6 +64,7 @@ class SweepReport:
     blobs_deleted: list[str] = field(default_factory=list)
     orphans_deleted: list[str] = field(default_factory=list)
     temps_deleted: int = 0
+    uploaders_erased: int = 0
 
 
 def create_drop(
@@ -73,8 +77,17 @@ def create_drop(
     expires_in: int,
     max_downloads: int,
     now: datetime.datetime,
+    uploader_address: str | None = None,
+    uploader_agent: str | None = None,
 ) -> NewDrop:
-    """Move an upload into place, then commit its row: no row ever points at a partial blob."""
+    """Move an upload into place, then commit its row: no row ever points at a partial blob.
+
+    `uploader_address` and `uploader_agent` are kept for the operator until
+    erase_uploaders clears them; without an address no agent is kept either, since the
+    address is what marks a row as still holding its uploader.
+    """
+    if not uploader_address:
+        uploader_agent = None
     token = crypto.new_token()
     delete_token = crypto.new_token()
     drop = Drop(
@@ -90,6 +103,9 @@ def create_drop(
         max_downloads=max_downloads,
         downloads=0,
         status=LIVE,
+        # Cut to the columns' widths: PostgreSQL refuses a longer value outright.
+        uploader_address=uploader_address[:MAX_ADDRESS_CHARS] if uploader_address else None,
+        uploader_agent=uploader_agent[:MAX_AGENT_CHARS] if uploader_agent else None,
     )
     storage.commit(temp, token)
     try:
@@ -200,13 +216,50 @@ def expire_due(now: datetime.datetime) -> list[str]:
         return [row.token for row in rows]
 
 
-def sweep(storage: BlobStorage, now: datetime.datetime, grace_seconds: int = 0) -> SweepReport:
-    """Expire due drops and remove every blob that no live drop needs, plus stale temp files.
+def erase_uploaders(
+    now: datetime.datetime,
+    retention_seconds: int,
+    batch_size: int = UPLOADER_ERASE_BATCH,
+    max_batches: int = UPLOADER_ERASE_MAX_BATCHES,
+) -> int:
+    """Forget the uploader of every drop created more than `retention_seconds` ago, live or
+    not; return how many rows were cleared.
+
+    In batches of `batch_size` rows, one short statement each, at most `max_batches` per
+    call: a backlog (a retention just shortened) is worked off over several sweeps instead
+    of in one long lock. The partial index of migration 0006 holds only rows that still
+    have an address, so each batch reads just the rows it clears.
+    """
+    p = db.param
+    sql = f"""UPDATE "drop" SET "uploader_address" = NULL, "uploader_agent" = NULL
+        WHERE "id" IN (SELECT "id" FROM "drop"
+            WHERE "uploader_address" IS NOT NULL AND "created_at" <= {p} LIMIT {p})"""
+    cutoff = now - datetime.timedelta(seconds=retention_seconds)
+    erased = 0
+    for _ in range(max_batches):
+        with db.atomic():
+            cleared = db.execute_sql(sql, (cutoff, batch_size)).rowcount
+        erased += cleared
+        if cleared < batch_size:
+            break
+    return erased
+
+
+def sweep(
+    storage: BlobStorage,
+    now: datetime.datetime,
+    grace_seconds: int = 0,
+    uploader_retention: int | None = None,
+) -> SweepReport:
+    """Expire due drops and remove every blob that no live drop needs, plus stale temp files;
+    forget uploaders older than `uploader_retention` seconds (None: leave them).
 
     A drop that went away less than `grace_seconds` ago keeps its blob: a proxy serving
     its last download (X-Accel-Redirect) may not have opened the file yet.
     """
     report = SweepReport(expired=expire_due(now))
+    if uploader_retention is not None:
+        report.uploaders_erased = erase_uploaders(now, uploader_retention)
     on_disk = dict(storage.blob_tokens())
     keep = set()
     known = set()

@@ -16,6 +16,9 @@ REVOKED = "revoked"  # removed by an operator
 STATUSES = (LIVE, DOWNLOADED, EXPIRED, DELETED, REVOKED)
 # Drop.id is PostgreSQL's `serial`, a 32-bit integer; no larger id can name a row.
 MAX_DROP_ID = 2**31 - 1
+# The widths of the uploader columns (migration 0006).
+MAX_ADDRESS_CHARS = 64
+MAX_AGENT_CHARS = 512
 
 
 class Drop(peewee.Model):
@@ -32,6 +35,10 @@ class Drop(peewee.Model):
     downloads = peewee.IntegerField(default=0)
     status = peewee.CharField(max_length=16, default=LIVE)
     gone_at = peewee.DateTimeField(null=True)
+    # Who uploaded it (migration 0006), for the operator only; NULL once
+    # DROP_UPLOADER_RETENTION has passed, and never set when it is 0.
+    uploader_address = peewee.CharField(max_length=MAX_ADDRESS_CHARS, null=True)
+    uploader_agent = peewee.CharField(max_length=MAX_AGENT_CHARS, null=True)
 
     class Meta:
         database = db

@@ -30,6 +30,15 @@ class DropSummary:
     size: int
     created_at: datetime.datetime
     expires_at: datetime.datetime
+    uploader_address: str | None = None  # None once DROP_UPLOADER_RETENTION has passed
+    uploader_agent: str | None = None
+
+    @property
+    def uploader(self) -> str:
+        """'203.0.113.7, curl/8.5.0', or '' when the uploader is not (or no longer) known."""
+        if not self.uploader_address:
+            return ""
+        return ", ".join(filter(None, (self.uploader_address, self.uploader_agent)))
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,15 @@ def human_bytes(count: int) -> str:
 
 def _summaries(query) -> list[DropSummary]:
     return [
-        DropSummary(d.token[:8], d.filename, d.size, d.created_at, d.expires_at)
+        DropSummary(
+            d.token[:8],
+            d.filename,
+            d.size,
+            d.created_at,
+            d.expires_at,
+            d.uploader_address,
+            d.uploader_agent,
+        )
         for d in query.limit(TOP)
     ]
 

@@ -61,18 +61,30 @@ def delete_blob(data_dir: str, token: str) -> None:
 
 @huey.periodic_task(crontab(minute="*"))
 def sweep() -> dict:
-    """Expire due drops; remove blobs nothing needs and stale temp files."""
+    """Expire due drops; remove blobs nothing needs and stale temp files; forget uploaders
+    older than DROP_UPLOADER_RETENTION."""
     with db.connection_context():
         report = drops.sweep(
-            BlobStorage(config.data_dir), drops.utcnow(), config.delete_grace_seconds
+            BlobStorage(config.data_dir),
+            drops.utcnow(),
+            config.delete_grace_seconds,
+            uploader_retention=config.uploader_retention,
         )
-    if report.expired or report.blobs_deleted or report.orphans_deleted or report.temps_deleted:
+    if (
+        report.expired
+        or report.blobs_deleted
+        or report.orphans_deleted
+        or report.temps_deleted
+        or report.uploaders_erased
+    ):
         log.info(
-            "sweep: %d expired, %d blobs and %d orphans deleted, %d temp files removed",
+            "sweep: %d expired, %d blobs and %d orphans deleted, %d temp files removed, "
+            "%d uploaders forgotten",
             len(report.expired),
             len(report.blobs_deleted),
             len(report.orphans_deleted),
             report.temps_deleted,
+            report.uploaders_erased,
         )
     return {"expired": len(report.expired), "blobs_deleted": len(report.blobs_deleted)}
 

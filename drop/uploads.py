@@ -14,11 +14,12 @@ from falcon.util.reader import BufferedReader
 from gunicorn.http.errors import ParseException
 
 from drop import drops
-from drop.clients import client_address
+from drop.clients import client_address, user_agent
 from drop.config import Config
 from drop.disk import FreeSpaceFloor
 from drop.filenames import DEFAULT_CONTENT_TYPE, sanitize_content_type, sanitize_filename
 from drop.limits import TooManyAttempts, UploadQuota
+from drop.models import MAX_AGENT_CHARS
 from drop.serving import ClientTooSlow
 from drop.storage import BlobStorage, TempBlob, UploadTooLarge
 
@@ -96,6 +97,9 @@ def store_upload(
             expires_in=form.options.expires_in,
             max_downloads=form.options.max_downloads,
             now=now,
+            # Who uploaded, for the operator; nothing at all with a retention of 0.
+            uploader_address=client if config.uploader_retention else None,
+            uploader_agent=user_agent(req, MAX_AGENT_CHARS) if config.uploader_retention else None,
         )
     except BaseException:
         quota.give_back(client)

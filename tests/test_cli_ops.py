@@ -121,6 +121,25 @@ def test_stats_table_is_readable(store):
     assert "report.pdf" in result.output
 
 
+def test_stats_lists_the_uploader_while_it_is_kept(store):
+    known = plant_drop(store, b"x" * 2048, filename="report.pdf")
+    plant_drop(store, b"x", filename="forgotten.txt")
+    Drop.update(uploader_address="203.0.113.7", uploader_agent="curl/8.5.0").where(
+        Drop.id == known.id
+    ).execute()
+    table = run_cli(store, "stats")
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    report_line = next(line for line in lines if "report.pdf" in line)
+    assert report_line.endswith("report.pdf  (uploaded from 203.0.113.7, curl/8.5.0)")
+    assert next(line for line in lines if "forgotten.txt" in line).endswith("forgotten.txt")
+    figures = json.loads(run_cli(store, "stats", "--json").output)
+    by_name = {d["filename"]: d for d in figures["largest_live"]}
+    assert by_name["report.pdf"]["uploader_address"] == "203.0.113.7"
+    assert by_name["report.pdf"]["uploader_agent"] == "curl/8.5.0"
+    assert by_name["forgotten.txt"]["uploader_address"] is None
+
+
 def test_bytes_on_disk_shows_what_the_database_does_not_know(store):
     plant_drop(store, b"12345")
     plant_orphan_blob(store, b"123")

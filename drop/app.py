@@ -14,9 +14,14 @@ from drop.blob_deletion import BlobDeletion
 from drop.breaker import guarded_pool, redis_breaker
 from drop.config import Config
 from drop.database import UNAVAILABLE_ERRORS
-from drop.disk import FreeSpaceFloor, disk_full_error
+from drop.disk import disk_full_error
 from drop.error_cache import ErrorCache
-from drop.errors import client_too_slow, database_unavailable, error_serializer
+from drop.errors import (
+    client_too_slow,
+    database_unavailable,
+    error_serializer,
+    storage_unavailable,
+)
 from drop.logs import RequestId, log_unexpected_error
 from drop.metrics import MetricsResource, RequestMetrics
 from drop.middleware import DatabaseConnection
@@ -30,7 +35,7 @@ from drop.resources.page_share import DeletePage, SharePage
 from drop.resources.raw_upload import RawUpload
 from drop.serving import ClientTooSlow
 from drop.static import add_static_routes
-from drop.storage import BlobStorage
+from drop.storage import StorageUnavailable, open_storage, task_s3_settings
 from drop.templates import Templates
 
 # Text fields (password, expires_in, max_downloads) are tiny; the file part is streamed
@@ -48,8 +53,8 @@ def create_app(
     """Build the WSGI app from `config` (default: the environment)."""
     config = config or Config.from_env()
     init_database(config.effective_database_url, pooled=True)
-    storage = BlobStorage(config.data_dir)
-    storage.ensure_dirs()
+    storage = open_storage(config)
+    storage.ensure_ready()
     client = None
     if config.redis_url:
         # One pool for every Redis call a request makes (cache, queue, /readyz, dashboard),
@@ -82,6 +87,7 @@ def create_app(
     # The database down, locked or out of connections: 503; its disk full: 507.
     app.add_error_handler(UNAVAILABLE_ERRORS, database_unavailable)
     app.add_error_handler(ClientTooSlow, client_too_slow)
+    app.add_error_handler(StorageUnavailable, storage_unavailable)
     multipart = MultipartFormHandler()
     multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
@@ -102,7 +108,7 @@ def create_app(
     app.add_route("/healthz", Liveness())
     app.add_route(
         "/readyz",
-        Readiness(db, storage, client, floor=FreeSpaceFloor(storage.root, config.min_free_bytes)),
+        Readiness(db, storage, client),
     )
     app.add_route("/metrics", MetricsResource())
     # Last, and below every literal path: `curl -T file https://drop/` (PUT /<name>).
@@ -131,6 +137,7 @@ def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[
                 config.data_dir,
                 delay_seconds=config.delete_grace_seconds,
                 storage=storage,
+                s3=task_s3_settings(config),
             )
         schedule(token)
 

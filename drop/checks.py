@@ -16,6 +16,7 @@ from drop.config import Config
 from drop.heartbeat import worker_health
 from drop.models import open_database
 from drop.stats import human_bytes
+from drop.storage import S3, open_storage
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def check_redis(config: Config) -> CheckResult:
 
 
 def check_storage(config: Config) -> CheckResult:
+    if config.storage == S3:
+        return check_object_store(config)
     probe = config.data_dir / "tmp" / f"check-{uuid.uuid4().hex}.part"
     try:
         probe.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +81,15 @@ def check_storage(config: Config) -> CheckResult:
             f"(DROP_MIN_FREE_BYTES is {human_bytes(config.min_free_bytes)})",
         )
     return CheckResult("storage", True, f"{config.data_dir} writable, {human_bytes(free)} free")
+
+
+def check_object_store(config: Config) -> CheckResult:
+    """The bucket answers and takes a probe object (put, then delete), with our credentials."""
+    storage = open_storage(config)
+    problem = storage.probe()
+    if problem is not None:
+        return CheckResult("storage", False, problem)
+    return CheckResult("storage", True, f"{storage.describe()} writable")
 
 
 def check_worker(config: Config) -> CheckResult:

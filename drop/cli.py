@@ -131,7 +131,7 @@ def purge(
     from drop import audit, crypto, drops
     from drop import purge as purging
     from drop.stats import human_bytes
-    from drop.storage import BlobStorage
+    from drop.storage import open_storage
 
     if sum((expired, everything, token is not None)) > 1:
         raise typer.BadParameter("use only one of --expired, --all and --token")
@@ -141,7 +141,7 @@ def purge(
     config = load_config()
     if retention is None:
         retention = datetime.timedelta(seconds=config.purge_retention)
-    storage = BlobStorage(config.data_dir)
+    storage = open_storage(config)
     now = drops.utcnow()
     with connected(config):
         doomed = purging.select_purgeable(
@@ -150,7 +150,7 @@ def purge(
         if token is not None and not doomed:
             typer.echo("drop-ops: no drop has that token", err=True)
             raise typer.Exit(1)
-        on_disk = sum(purging.blob_size(storage, drop.token) for drop in doomed)
+        on_disk = sum(storage.size_of(drop.token) for drop in doomed)
         if dry_run:
             for drop in doomed[:LISTED]:
                 typer.echo(
@@ -208,16 +208,16 @@ def _reconcile(storage, now: datetime.datetime, *, fix: bool):
     from drop.stats import human_bytes
 
     found = purging.reconcile(storage, now)
-    for token, size in found.orphan_blobs:
-        typer.echo(f"blob without a row: {token} ({human_bytes(size)})")
+    for blob in found.orphan_blobs:
+        typer.echo(f"blob without a row: {blob.token} ({human_bytes(blob.size)})")
     for token in found.missing_blobs:
         typer.echo(f"live drop without its blob: {token[:8]}")
-    for temp in found.stale_temps:
-        typer.echo(f"stale temp file: {temp}")
+    for stale in found.stale_temps:
+        typer.echo(f"stale upload: {stale}")
     summary = (
         f"storage: {len(found.orphan_blobs)} blobs without a row, "
         f"{len(found.missing_blobs)} live drops without their blob, "
-        f"{len(found.stale_temps)} stale temp files"
+        f"{len(found.stale_temps)} stale uploads"
     )
     if found.clean:
         typer.echo(f"{summary}: storage and database agree")
@@ -242,14 +242,14 @@ def stats(
     from drop import drops
     from drop.heartbeat import worker_health
     from drop.stats import collect_stats, queue_length
-    from drop.storage import BlobStorage
+    from drop.storage import open_storage
     from drop.tasks import build_huey
 
     config = load_config()
     now = drops.utcnow()
     with connected(config):
         figures = collect_stats(
-            BlobStorage(config.data_dir),
+            open_storage(config),
             now,
             queue_length=queue_length(build_huey(config)),
             worker=worker_health(config.data_dir, now, config.worker_stale_seconds),

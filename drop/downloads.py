@@ -11,7 +11,7 @@ from drop.clients import header_text
 from drop.filenames import content_disposition, sanitize_content_type
 from drop.limits import GuessLimit
 from drop.models import Drop
-from drop.storage import BlobStorage, blob_key
+from drop.storage import BlobStorage
 
 PASSWORD_HEADER = "X-Drop-Password"
 
@@ -53,8 +53,10 @@ def download_headers(drop: Drop | drops.ClaimedDrop) -> dict[str, str]:
 class DownloadSender:
     """Claims one download of a drop and answers with its bytes, for the API and the page alike.
 
-    With `accel_redirect` set, nginx sends the bytes (X-Accel-Redirect) and drop only
-    decides; otherwise the blob is streamed, so gunicorn can use sendfile().
+    With `accel_redirect` set, nginx sends the bytes (X-Accel-Redirect: the file, or on
+    S3 a presigned URL nginx proxies) and drop only decides; with `redirect_presigned`
+    (S3 only) the client is sent to a presigned URL; otherwise the blob is streamed, so
+    gunicorn can use sendfile() (a local file) or send the object on in bounded chunks.
     """
 
     def __init__(
@@ -63,11 +65,13 @@ class DownloadSender:
         schedule_blob_deletion: Callable[[str], None],
         clock: Callable,
         accel_redirect: str | None = None,
+        redirect_presigned: bool = False,
     ):
         self._storage = storage
         self._schedule_blob_deletion = schedule_blob_deletion
         self._clock = clock
         self._accel_redirect = accel_redirect
+        self._redirect_presigned = redirect_presigned
 
     def send(self, req: falcon.Request, resp: falcon.Response, drop: Drop, gone=falcon.HTTPGone):
         """Answer with the drop's bytes, or raise `gone()` when no download is left."""
@@ -83,7 +87,7 @@ class DownloadSender:
         return self._serve(req, resp, token, unprotected_only=True)
 
     def _serve(self, req, resp, token: str, *, unprotected_only: bool) -> bool:
-        if self._accel_redirect:
+        if self._accel_redirect or self._redirect_presigned:
             # nginx opens the blob only after this answer reaches it.
             if not self._storage.exists(token):
                 return False
@@ -93,7 +97,13 @@ class DownloadSender:
             if claimed.last:
                 # Scheduled with the configured grace delay (DROP_DELETE_GRACE_SECONDS).
                 self._schedule_blob_deletion(token)
-            resp.set_header("X-Accel-Redirect", f"{self._accel_redirect}/{blob_key(token)}")
+            if self._redirect_presigned:
+                # The store sends the bytes, and drop's headers as response overrides.
+                resp.status = falcon.HTTP_302
+                resp.location = self._storage.redirect_url(token, download_headers(claimed))
+            else:
+                target = f"{self._accel_redirect}/{self._storage.accel_path(token)}"
+                resp.set_header("X-Accel-Redirect", target)
         else:
             # Open before claiming: a missing blob must not use up a download.
             try:

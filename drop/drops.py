@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 from dataclasses import dataclass, field
 
 import peewee
@@ -12,7 +11,8 @@ import peewee
 from drop import crypto
 from drop.group_commit import durable_write
 from drop.models import DOWNLOADED, EXPIRED, LIVE, MAX_ADDRESS_CHARS, MAX_AGENT_CHARS, Drop, db
-from drop.storage import BlobStorage, TempBlob
+from drop.storage import BlobStorage, StoredBlob, TempBlob
+from drop.timestamps import naive_utc_epoch
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def create_drop(
     """
     if not uploader_address:
         uploader_agent = None
-    token = crypto.new_token()
+    token = temp.token  # chosen when the upload arrived: on S3 it names the object already
     delete_token = crypto.new_token()
     drop = Drop(
         token=token,
@@ -107,11 +107,11 @@ def create_drop(
         uploader_address=uploader_address[:MAX_ADDRESS_CHARS] if uploader_address else None,
         uploader_agent=uploader_agent[:MAX_AGENT_CHARS] if uploader_agent else None,
     )
-    storage.commit(temp, token)
+    storage.commit(temp)
     try:
         _insert_row(drop)
     except BaseException:
-        storage.delete(token)
+        storage.discard(temp)
         raise
     return NewDrop(drop, delete_token)
 
@@ -260,11 +260,11 @@ def sweep(
     report = SweepReport(expired=expire_due(now))
     if uploader_retention is not None:
         report.uploaders_erased = erase_uploaders(now, uploader_retention)
-    on_disk = dict(storage.blob_tokens())
+    stored = {blob.token: blob for blob in storage.list_blobs()}
     keep = set()
     known = set()
     recently_gone = now - datetime.timedelta(seconds=grace_seconds)
-    tokens = list(on_disk)
+    tokens = list(stored)
     for start in range(0, len(tokens), 500):
         chunk = tokens[start : start + 500]
         query = Drop.select(Drop.token, Drop.status, Drop.gone_at).where(Drop.token.in_(chunk))
@@ -272,45 +272,29 @@ def sweep(
             known.add(row.token)
             if row.status == LIVE or (row.gone_at and row.gone_at > recently_gone):
                 keep.add(row.token)
-    for token, stat in on_disk.items():
-        if token in keep:
-            continue
-        if token in known:
-            if storage.delete(token):
-                report.blobs_deleted.append(token)
-        elif past_orphan_grace(stat, now) and delete_orphan_blob(storage, token, now):
+    report.blobs_deleted = storage.delete_many(token for token in tokens if token in known - keep)
+    for token, blob in stored.items():
+        if token not in known and delete_orphan_blob(storage, blob, now):
             report.orphans_deleted.append(token)
-    for temp in storage.stale_temp_files(STALE_TEMP_SECONDS):
-        temp.unlink(missing_ok=True)
+    for stale in storage.stale_uploads(now, STALE_TEMP_SECONDS):
+        storage.remove_stale_upload(stale)
         report.temps_deleted += 1
     return report
 
 
-def past_orphan_grace(stat: os.stat_result, now: datetime.datetime) -> bool:
+def past_orphan_grace(modified: float, now: datetime.datetime) -> bool:
     """Whether a blob without a row is too old to be an upload about to commit its row."""
-    return _utc_timestamp(stat.st_mtime) < now.timestamp() - ORPHAN_GRACE_SECONDS
+    return modified < naive_utc_epoch(now) - ORPHAN_GRACE_SECONDS
 
 
-def delete_orphan_blob(storage: BlobStorage, token: str, now: datetime.datetime) -> bool:
+def delete_orphan_blob(storage: BlobStorage, blob: StoredBlob, now: datetime.datetime) -> bool:
     """Delete a blob found without a row, unless it is young or its row has appeared since.
 
-    Callers list the disk, then read rows; looking again right before deleting keeps an
+    Callers list the store, then read rows; looking again right before deleting keeps an
     upload that committed in between.
     """
-    try:
-        stat = storage.path_for(token).stat()
-    except FileNotFoundError:
+    if not past_orphan_grace(blob.modified, now):
         return False
-    if not past_orphan_grace(stat, now) or Drop.select().where(Drop.token == token).exists():
+    if Drop.select().where(Drop.token == blob.token).exists():
         return False
-    return storage.delete(token)
-
-
-def _utc_timestamp(epoch_seconds: float) -> float:
-    # `now` is naive UTC; .timestamp() on it reads it as local time, so convert st_mtime
-    # the same way to compare like with like.
-    return (
-        datetime.datetime.fromtimestamp(epoch_seconds, datetime.UTC)
-        .replace(tzinfo=None)
-        .timestamp()
-    )
+    return storage.delete(blob.token)

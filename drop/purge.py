@@ -9,12 +9,11 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from drop import drops
 from drop.models import LIVE, REVOKED, DownloadEvent, Drop, db
 from drop.stats import WINDOWS
-from drop.storage import BlobStorage
+from drop.storage import BlobStorage, StaleUpload, StoredBlob
 
 CHUNK = 500
 
@@ -29,9 +28,10 @@ class PurgeResult:
 class Reconciliation:
     """Where the blob directory and the database disagree."""
 
-    orphan_blobs: list[tuple[str, int]] = field(default_factory=list)  # (token, size): no row
+    orphan_blobs: list[StoredBlob] = field(default_factory=list)  # no row
     missing_blobs: list[str] = field(default_factory=list)  # live drops without their blob
-    stale_temps: list[Path] = field(default_factory=list)  # abandoned uploads
+    # Abandoned uploads: temp files, S3 multipart uploads whose node died.
+    stale_temps: list[StaleUpload] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -74,14 +74,15 @@ def purge_drops(
     in between leaves an orphan blob, which reconciliation finds.
     """
     count = freed = 0
-    for drop in doomed:
+    doomed = list(doomed)
+    for start in range(0, len(doomed), CHUNK):
+        batch = doomed[start : start + CHUNK]
         with db.atomic():
-            deleted = Drop.delete().where(Drop.id == drop.id).execute()
-        size = blob_size(storage, drop.token)
-        if storage.delete(drop.token):
-            freed += size
-        count += deleted
-        progress(1)
+            count += Drop.delete().where(Drop.id.in_([drop.id for drop in batch])).execute()
+        sizes = {drop.token: storage.size_of(drop.token) for drop in batch}
+        # One DeleteObjects request per batch on S3.
+        freed += sum(sizes[token] for token in storage.delete_many(sizes) if sizes[token])
+        progress(len(batch))
     return PurgeResult(count, freed)
 
 
@@ -93,23 +94,23 @@ def prune_download_events(now: datetime.datetime) -> int:
 
 
 def reconcile(storage: BlobStorage, now: datetime.datetime) -> Reconciliation:
-    """Compare blobs on disk with the rows in the database; change nothing."""
+    """Compare the stored blobs with the rows in the database; change nothing."""
     found = Reconciliation()
-    on_disk = dict(storage.blob_tokens())
+    on_disk = {blob.token: blob for blob in storage.list_blobs()}
     known = set()
     tokens = list(on_disk)
     for start in range(0, len(tokens), CHUNK):
         chunk = tokens[start : start + CHUNK]
         known.update(row.token for row in Drop.select(Drop.token).where(Drop.token.in_(chunk)))
-    for token, stat in sorted(on_disk.items()):
-        if token not in known and drops.past_orphan_grace(stat, now):
-            found.orphan_blobs.append((token, stat.st_size))
+    for token, blob in sorted(on_disk.items()):
+        if token not in known and drops.past_orphan_grace(blob.modified, now):
+            found.orphan_blobs.append(blob)
     for row in Drop.select(Drop.token).where(Drop.status == LIVE).order_by(Drop.id):
         # An upload that committed after the listing has a row but no entry in it; its blob
         # was renamed into place before the row, so looking again tells the two apart.
         if row.token not in on_disk and not storage.exists(row.token):
             found.missing_blobs.append(row.token)
-    found.stale_temps = sorted(storage.stale_temp_files(drops.STALE_TEMP_SECONDS))
+    found.stale_temps = storage.stale_uploads(now, drops.STALE_TEMP_SECONDS)
     return found
 
 
@@ -121,17 +122,10 @@ def repair(storage: BlobStorage, found: Reconciliation, now: datetime.datetime) 
     Each finding is checked again right before it is acted on: uploads keep committing
     while an operator reads the report.
     """
-    for token, _size in found.orphan_blobs:
-        drops.delete_orphan_blob(storage, token, now)
+    for blob in found.orphan_blobs:
+        drops.delete_orphan_blob(storage, blob, now)
     for token in found.missing_blobs:
         if not storage.exists(token):
             drops.end_drop(token, REVOKED, now)
-    for temp in found.stale_temps:
-        temp.unlink(missing_ok=True)
-
-
-def blob_size(storage: BlobStorage, token: str) -> int:
-    try:
-        return storage.path_for(token).stat().st_size
-    except FileNotFoundError:
-        return 0
+    for stale in found.stale_temps:
+        storage.remove_stale_upload(stale)

@@ -46,7 +46,7 @@ class Stats:
     generated_at: datetime.datetime
     by_status: dict[str, int]
     bytes_live: int  # what the database says live drops hold
-    bytes_on_disk: int  # what the blob directory really holds
+    bytes_on_disk: int  # what the blob store really holds (the directory or the bucket)
     uploads: dict[str, int]  # per window in WINDOWS
     downloads: dict[str, int]
     largest_live: list[DropSummary]
@@ -80,7 +80,7 @@ def collect_stats(
         generated_at=now,
         by_status=by_status,
         bytes_live=int(bytes_live),
-        bytes_on_disk=storage.bytes_on_disk(),
+        bytes_on_disk=storage.bytes_stored(),
         uploads={
             name: Drop.select().where(Drop.created_at > now - span).count()
             for name, span in WINDOWS.items()

@@ -17,7 +17,7 @@ from drop import audit, drops, limits, metrics, purge
 from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
-from drop.storage import BlobStorage
+from drop.storage import open_storage, open_storage_for_task
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,12 @@ def count_task_failure(signal, task, exc=None):
 
 
 @huey.task(retries=3, retry_delay=10)
-def delete_blob(data_dir: str, token: str) -> None:
-    """Remove a gone drop's blob (scheduled once its last download has been served)."""
-    BlobStorage(Path(data_dir)).delete(token)
+def delete_blob(data_dir: str, token: str, s3: dict | None = None) -> None:
+    """Remove a gone drop's blob (scheduled once its last download has been served).
+
+    `s3`: the bucket's settings when blobs live in S3 (drop.storage.open_storage_for_task).
+    """
+    open_storage_for_task(data_dir, s3).delete(token)
 
 
 @huey.periodic_task(crontab(minute="*"))
@@ -65,7 +68,7 @@ def sweep() -> dict:
     older than DROP_UPLOADER_RETENTION."""
     with db.connection_context():
         report = drops.sweep(
-            BlobStorage(config.data_dir),
+            open_storage(config),
             drops.utcnow(),
             config.delete_grace_seconds,
             uploader_retention=config.uploader_retention,
@@ -90,10 +93,14 @@ def sweep() -> dict:
 
 
 def schedule_blob_deletion(
-    data_dir: Path, token: str, delay_seconds: int = 0, storage: BaseStorage | None = None
+    data_dir: Path,
+    token: str,
+    delay_seconds: int = 0,
+    storage: BaseStorage | None = None,
+    s3: dict | None = None,
 ) -> None:
     """Queue deletion of a blob, after `delay_seconds` when a proxy still has to open it."""
-    enqueue(delete_blob.s(str(data_dir), token, delay=delay_seconds or None), storage)
+    enqueue(delete_blob.s(str(data_dir), token, s3, delay=delay_seconds or None), storage)
 
 
 def enqueue(task, storage: BaseStorage | None = None) -> None:
@@ -150,7 +157,7 @@ def purge_progress_key(task_id: str) -> str:
 
 
 @huey.task(context=True)
-def purge_expired(data_dir: str, retention_seconds: int, task=None) -> None:
+def purge_expired(data_dir: str, retention_seconds: int, s3: dict | None = None, task=None) -> None:
     """Purge drops gone or expired for longer than the retention (the dashboard's button).
 
     Progress and outcome are kept under purge_progress_key(task.id) for the page to poll
@@ -171,7 +178,7 @@ def purge_expired(data_dir: str, retention_seconds: int, task=None) -> None:
             if done % 50 == 0:
                 huey.put(key, {"state": "running", "done": done, "total": len(doomed)})
 
-        result = purge.purge_drops(BlobStorage(Path(data_dir)), doomed, progress)
+        result = purge.purge_drops(open_storage_for_task(data_dir, s3), doomed, progress)
         purge.prune_download_events(now)
     outcome = {
         "state": "done",

@@ -243,7 +243,7 @@ def test_reconciliation_reports_without_fix_and_repairs_with_it(store):
     assert report.exit_code == 0, report.output
     assert f"blob without a row: {orphan}" in report.output
     assert f"live drop without its blob: {lost.token[:8]}" in report.output
-    assert f"stale temp file: {stale}" in report.output
+    assert f"stale upload: {stale}" in report.output
     assert "run with --fix to repair" in report.output
     assert blob_exists(store, orphan) and stale.exists()
     assert Drop.get_by_id(lost.id).status == LIVE

@@ -77,7 +77,13 @@ class FileItem:
         self._guesses = guesses
         self._trusted_proxies = config.trusted_proxies
         self._schedule_blob_deletion = schedule_blob_deletion
-        self._sender = DownloadSender(storage, schedule_blob_deletion, clock, config.accel_redirect)
+        self._sender = DownloadSender(
+            storage,
+            schedule_blob_deletion,
+            clock,
+            config.accel_redirect,
+            redirect_presigned=config.s3_redirect == "presigned",
+        )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
         # Most downloads need no password: one claim serves them. The rest read the

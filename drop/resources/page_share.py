@@ -69,7 +69,13 @@ class SharePage:
         self._clock = clock
         self._guesses = guesses
         self._trusted_proxies = config.trusted_proxies
-        self._sender = DownloadSender(storage, schedule_blob_deletion, clock, config.accel_redirect)
+        self._sender = DownloadSender(
+            storage,
+            schedule_blob_deletion,
+            clock,
+            config.accel_redirect,
+            redirect_presigned=config.s3_redirect == "presigned",
+        )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
         self._show(req, resp, self._available(token))

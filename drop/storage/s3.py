@@ -1,0 +1,413 @@
+"""Blobs in an S3-compatible object store (SeaweedFS, Garage, Ceph RGW, MinIO, AWS, R2, B2).
+
+Every web node and worker sees the same bucket, so a drop uploaded on one node downloads
+from any other. Credentials come from boto3's standard chain (AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, a profile, an instance role), never from drop's own settings.
+
+An upload streams into a multipart upload as its body arrives: one part (PART_BYTES) in
+memory at most, no threads. Each multipart upload in flight has a row in
+`multipart_upload` (migration 0009), touched with every part, so a reconciliation on any
+node can tell an upload still running from one whose node died, and abort only the latter.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from drop import crypto
+from drop.metrics import STORAGE_ERRORS, STORAGE_LATENCY
+from drop.models import MultipartUpload
+from drop.storage import S3, StaleUpload, StorageUnavailable, StoredBlob, TempBlob, UploadTooLarge
+from drop.storage import blob_key as token_key
+from drop.timestamps import naive_utc_epoch
+
+# Parts of 8 MiB: above S3's 5 MiB minimum, and a 1 GiB upload is 128 parts of S3's 10,000.
+PART_BYTES = 8 * 1024 * 1024
+# Reads from the request body, and chunks of a download sent on to the client.
+CHUNK_BYTES = 256 * 1024
+# DeleteObjects takes at most 1000 keys a request.
+DELETE_BATCH = 1000
+# Presigned URLs for nginx (X-Accel-Redirect) live this long: enough to open the object.
+PRESIGNED_SECONDS = 60
+ADDRESSING_STYLES = ("path", "virtual")
+MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Which bucket, where; no credential (boto3's chain supplies those)."""
+
+    bucket: str
+    endpoint_url: str | None = None  # None: AWS itself
+    region: str | None = None
+    prefix: str = ""  # keys start with this ("drop/"), so a bucket can be shared
+    addressing_style: str = "path"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def boto_config(settings: S3Settings) -> BotoConfig:
+    """What keeps non-AWS stores working: SigV4 for presigned URLs too, and checksums only
+    where S3 requires them (boto3 1.36+ sends and checks CRC32 on every request by default,
+    which Backblaze B2, Wasabi and rclone's ranged reads refuse)."""
+    return BotoConfig(
+        signature_version="s3v4",
+        s3={"addressing_style": settings.addressing_style},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        connect_timeout=5,
+        read_timeout=30,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+
+
+class S3Blob:
+    """An object's body for a response, sent on in bounded chunks; runs a callback once closed.
+
+    Iterable rather than file-like: Falcon hands a file-like object to the server's
+    file_wrapper in 8 KiB reads, while this yields CHUNK_BYTES at a time.
+    """
+
+    def __init__(self, body, on_error: Callable[[Exception], None]):
+        self._body = body
+        self._on_error = on_error
+        self._on_close: Callable[[], None] | None = None
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._body.iter_chunks(CHUNK_BYTES)
+        except (BotoCoreError, OSError) as error:
+            self._on_error(error)
+            raise
+
+    def read(self, size: int = -1) -> bytes:
+        return self._body.read(None if size < 0 else size)
+
+    def after_close(self, callback: Callable[[], None]) -> None:
+        self._on_close = callback
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._body.close()
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            on_close()
+
+
+class S3Storage:
+    """Blobs as objects `<prefix>ab/<token>` in one bucket."""
+
+    kind = S3
+
+    def __init__(self, settings: S3Settings):
+        self.settings = settings
+        self.bucket = settings.bucket
+        self.prefix = settings.prefix
+        self._client = None
+        self._client_pid = None
+
+    # --- plumbing
+
+    @property
+    def client(self):
+        # One client per process: gunicorn forks its workers after the app is built, and
+        # a client's connection pool must not be shared across a fork.
+        if self._client is None or self._client_pid != os.getpid():
+            self._client = boto3.session.Session().client(
+                "s3",
+                endpoint_url=self.settings.endpoint_url,
+                region_name=self.settings.region,
+                config=boto_config(self.settings),
+            )
+            self._client_pid = os.getpid()
+        return self._client
+
+    def describe(self) -> str:
+        where = self.settings.endpoint_url or "AWS"
+        return f"s3://{self.bucket}/{self.prefix} at {where}"
+
+    def key(self, token: str) -> str:
+        return self.prefix + token_key(token)
+
+    @contextmanager
+    def _request(self, operation: str):
+        """Time one request; a missing object is FileNotFoundError, any other failure
+        StorageUnavailable naming the store and the error code (never a credential)."""
+        started = time.perf_counter()
+        try:
+            yield
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", "unknown"))
+            if code in MISSING:
+                raise FileNotFoundError(code) from error
+            self._failed(operation)
+            raise StorageUnavailable(f"{self.describe()}: {operation} failed: {code}") from error
+        except BotoCoreError as error:
+            self._failed(operation)
+            raise StorageUnavailable(
+                f"{self.describe()}: {operation} failed: {type(error).__name__}"
+            ) from error
+        finally:
+            STORAGE_LATENCY.labels(operation).observe(time.perf_counter() - started)
+
+    def _failed(self, operation: str) -> None:
+        STORAGE_ERRORS.labels(operation).inc()
+
+    # --- the interface
+
+    def ensure_ready(self) -> None:
+        pass  # nothing local; the bucket is the operator's (drop-ops check tests it)
+
+    def admit(self, incoming_bytes: int) -> None:
+        pass  # the store's capacity is not ours to guess; a refused write is a 503
+
+    def receive(self, stream, limit: int) -> TempBlob:
+        """Stream the body into the object of a new token: one PutObject when it fits in a
+        part, else a multipart upload completed only once the body is whole."""
+        token = crypto.new_token()
+        key = self.key(token)
+        digest = hashlib.sha256()
+        size = 0
+        part = bytearray()
+        upload: MultipartWriter | None = None
+        try:
+            while chunk := stream.read(CHUNK_BYTES):
+                size += len(chunk)
+                if size > limit:
+                    raise UploadTooLarge()
+                digest.update(chunk)
+                part += chunk
+                if len(part) >= PART_BYTES:
+                    if upload is None:
+                        upload = MultipartWriter(self, key)
+                    upload.send(part)
+                    part = bytearray()
+            if upload is None:
+                with self._request("put_object"):
+                    self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(part))
+            else:
+                if part:
+                    upload.send(part)
+                upload.complete()
+        except BaseException:
+            if upload is not None:
+                upload.abort()
+            raise
+        return TempBlob(token, size, digest.hexdigest())
+
+    def commit(self, temp: TempBlob) -> None:
+        pass  # the object took its final key when the upload completed
+
+    def discard(self, temp: TempBlob) -> None:
+        self.delete(temp.token)
+
+    def open(self, token: str) -> S3Blob:
+        with self._request("get_object"):
+            response = self.client.get_object(Bucket=self.bucket, Key=self.key(token))
+        return S3Blob(response["Body"], lambda error: self._failed("get_object"))
+
+    def presigned_url(
+        self, token: str, expires_in: int = PRESIGNED_SECONDS, overrides: dict | None = None
+    ) -> str:
+        """A SigV4 URL that GETs the blob for `expires_in` seconds (signed here, no request)."""
+        params = {"Bucket": self.bucket, "Key": self.key(token), **(overrides or {})}
+        with self._request("presign"):
+            return self.client.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=expires_in
+            )
+
+    def accel_path(self, token: str) -> str:
+        """The presigned URL without its scheme and host: nginx's internal location proxies
+        it to the store (ops/nginx.conf), which checks the signature and serves Range."""
+        url = urlsplit(self.presigned_url(token))
+        return f"{url.path.lstrip('/')}?{url.query}"
+
+    def redirect_url(self, token: str, headers: dict[str, str]) -> str:
+        # S3 answers with these instead of the object's own (response-* overrides).
+        overrides = {
+            "ResponseContentType": headers["Content-Type"],
+            "ResponseContentDisposition": headers["Content-Disposition"],
+            "ResponseCacheControl": headers["Cache-Control"],
+        }
+        return self.presigned_url(token, overrides=overrides)
+
+    def exists(self, token: str) -> bool:
+        try:
+            self._head(token)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def size_of(self, token: str) -> int:
+        try:
+            return self._head(token)["ContentLength"]
+        except FileNotFoundError:
+            return 0
+
+    def _head(self, token: str) -> dict:
+        with self._request("head_object"):
+            return self.client.head_object(Bucket=self.bucket, Key=self.key(token))
+
+    def delete(self, token: str) -> bool:
+        # S3 answers a DELETE of a missing key with 204 too: look first to say which.
+        if not self.exists(token):
+            return False
+        with self._request("delete_object"):
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(token))
+        return True
+
+    def delete_many(self, tokens: Iterable[str]) -> list[str]:
+        """DeleteObjects, DELETE_BATCH keys a request; the tokens whose key is gone."""
+        tokens = list(tokens)
+        deleted = []
+        for start in range(0, len(tokens), DELETE_BATCH):
+            batch = tokens[start : start + DELETE_BATCH]
+            objects = [{"Key": self.key(token)} for token in batch]
+            with self._request("delete_objects"):
+                response = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+                )
+            failed = {error["Key"] for error in response.get("Errors", [])}
+            deleted += [token for token in batch if self.key(token) not in failed]
+        return deleted
+
+    def list_blobs(self) -> Iterator[StoredBlob]:
+        """ListObjectsV2 page by page (1000 keys each); keys that are no blob are skipped."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        with self._request("list_objects"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for item in page.get("Contents", []):
+                    token = item["Key"].rsplit("/", 1)[-1]
+                    if crypto.is_token(token) and item["Key"] == self.key(token):
+                        yield StoredBlob(token, item["Size"], item["LastModified"].timestamp())
+
+    def stale_uploads(self, now: datetime.datetime, older_than_seconds: float) -> list[StaleUpload]:
+        """Multipart uploads with no sign of life (a part sent, per their row; without a
+        row, their start) for `older_than_seconds`: their node died or gave up."""
+        cutoff = naive_utc_epoch(now) - older_than_seconds
+        stale = []
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        with self._request("list_multipart_uploads"):
+            pages = list(paginator.paginate(Bucket=self.bucket, Prefix=self.prefix))
+        for page in pages:
+            uploads = page.get("Uploads", [])
+            touched = {
+                row.upload_id: naive_utc_epoch(row.touched_at)
+                for row in MultipartUpload.select().where(
+                    MultipartUpload.upload_id.in_([u["UploadId"] for u in uploads])
+                )
+            }
+            for upload in uploads:
+                alive_at = touched.get(upload["UploadId"], upload["Initiated"].timestamp())
+                if alive_at < cutoff:
+                    name = f"multipart upload of {upload['Key']} ({upload['UploadId'][:12]}…)"
+                    stale.append(StaleUpload(name, (upload["Key"], upload["UploadId"])))
+        return stale
+
+    def remove_stale_upload(self, stale: StaleUpload) -> None:
+        key, upload_id = stale.handle
+        abort_multipart(self, key, upload_id)
+
+    def bytes_stored(self) -> int:
+        return sum(blob.size for blob in self.list_blobs())
+
+    def probe(self) -> str | None:
+        """Put and delete a tiny object: the bucket is reachable and takes writes."""
+        key = f"{self.prefix}probe-{uuid.uuid4().hex}"
+        try:
+            with self._request("put_object"):
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=b"drop")
+            with self._request("delete_object"):
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (StorageUnavailable, FileNotFoundError) as error:
+            return str(error)
+        return None
+
+    def readiness(self) -> str | None:
+        return "unreachable or not writable" if self.probe() is not None else None
+
+
+class MultipartWriter:
+    """One multipart upload in flight, recorded in `multipart_upload` until it ends."""
+
+    def __init__(self, storage: S3Storage, key: str):
+        self._storage = storage
+        self._key = key
+        self._parts: list[dict] = []
+        with storage._request("create_multipart_upload"):
+            response = storage.client.create_multipart_upload(Bucket=storage.bucket, Key=key)
+        self.upload_id = response["UploadId"]
+        now = _utcnow()
+        MultipartUpload.insert(
+            upload_id=self.upload_id, key=key, started_at=now, touched_at=now
+        ).execute()
+
+    def send(self, data: bytearray) -> None:
+        number = len(self._parts) + 1
+        with self._storage._request("upload_part"):
+            response = self._storage.client.upload_part(
+                Bucket=self._storage.bucket,
+                Key=self._key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=data,
+            )
+        self._parts.append({"ETag": response["ETag"], "PartNumber": number})
+        # The sign of life a reconciliation looks for before it aborts an old upload.
+        MultipartUpload.update(touched_at=_utcnow()).where(
+            MultipartUpload.upload_id == self.upload_id
+        ).execute()
+
+    def complete(self) -> None:
+        with self._storage._request("complete_multipart_upload"):
+            self._storage.client.complete_multipart_upload(
+                Bucket=self._storage.bucket,
+                Key=self._key,
+                UploadId=self.upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        _forget(self.upload_id)
+
+    def abort(self) -> None:
+        """Abort, keeping the request's own error: a store that is down leaves the upload
+        (and its row) to the next reconciliation."""
+        with suppress(StorageUnavailable):
+            abort_multipart(self._storage, self._key, self.upload_id)
+
+
+def abort_multipart(storage: S3Storage, key: str, upload_id: str) -> None:
+    try:
+        with storage._request("abort_multipart_upload"):
+            storage.client.abort_multipart_upload(
+                Bucket=storage.bucket, Key=key, UploadId=upload_id
+            )
+    except FileNotFoundError:
+        pass  # already gone
+    except StorageUnavailable as error:
+        if "NoSuchUpload" not in str(error):
+            raise
+    _forget(upload_id)
+
+
+def _forget(upload_id: str) -> None:
+    MultipartUpload.delete().where(MultipartUpload.upload_id == upload_id).execute()
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)

@@ -45,7 +45,6 @@ S3_SUITE = {
     "test_api_errors",
     "test_raw_upload",
     "test_page_delete",
-    "test_s3_storage",
 }
 
 

@@ -1,0 +1,165 @@
+"""Blobs in S3 (SeaweedFS): multipart uploads, their reconciliation, a store that fails.
+
+The API behaviour itself runs against S3 in the S3_SUITE modules (tests/conftest.py);
+these are the parts only an object store has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from drop import drops
+from drop.app import create_app
+from drop.heartbeat import write_heartbeat
+from drop.models import Drop, MultipartUpload
+from drop.storage import open_storage
+from drop.storage.s3 import PART_BYTES
+from tests.ops_support import now, run_cli
+from tests.seaweedfs import SECRET_KEY
+from tests.support import UPLOAD, free_port, upload
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def blob_store() -> str:
+    return "s3"
+
+
+@pytest.fixture
+def big_config(config):
+    return dataclasses.replace(config, max_upload_bytes=64 * MIB)
+
+
+@pytest.fixture
+def big_client(big_config, clock, immediate_huey):
+    import falcon.testing
+
+    return falcon.testing.TestClient(create_app(big_config, clock=clock))
+
+
+def test_a_file_of_several_parts_is_stored_whole_with_its_hash(big_client, s3_store):
+    content = os.urandom(2 * PART_BYTES + 12345)
+    created = big_client.simulate_put(UPLOAD, **multipart_kwargs(content))
+    assert created.status_code == 201, created.text
+    token = created.json["token"]
+    assert s3_store.keys() == [f"{token[:2]}/{token}"]
+    assert s3_store.multipart_uploads() == []
+    assert MultipartUpload.select().count() == 0  # the in-flight row ended with the upload
+    row = Drop.get(Drop.token == token)
+    assert (row.size, row.sha256) == (len(content), hashlib.sha256(content).hexdigest())
+    assert big_client.simulate_get(f"/api/v1.0/file/{token}").content == content
+    assert s3_store.keys() == []  # the one download was the last
+
+
+def test_an_upload_over_the_limit_aborts_its_multipart_upload(config, clock, s3_store):
+    import falcon.testing
+
+    small = dataclasses.replace(config, max_upload_bytes=PART_BYTES + 1)
+    client = falcon.testing.TestClient(create_app(small, clock=clock))
+    refused = client.simulate_put(UPLOAD, **multipart_kwargs(os.urandom(2 * PART_BYTES)))
+    assert refused.status_code == 413
+    assert s3_store.multipart_uploads() == []
+    assert s3_store.keys() == []
+    assert MultipartUpload.select().count() == 0
+    assert Drop.select().count() == 0
+
+
+def test_reconciliation_aborts_a_multipart_upload_whose_node_died(config, clock, s3_store):
+    storage = open_storage(config)
+    key = storage.key("c" * 32)
+    started = s3_store.s3.create_multipart_upload(Bucket=s3_store.bucket, Key=key)
+    # What a node killed mid-upload leaves: the upload in the store, its row here.
+    MultipartUpload.create(
+        upload_id=started["UploadId"], key=key, started_at=clock(), touched_at=clock()
+    )
+    assert drops.sweep(storage, clock()).temps_deleted == 0  # it may still be running
+    assert len(s3_store.multipart_uploads()) == 1
+    clock.advance(drops.STALE_TEMP_SECONDS + 60)
+    assert drops.sweep(storage, clock()).temps_deleted == 1
+    assert s3_store.multipart_uploads() == []
+    assert MultipartUpload.select().count() == 0
+
+
+def test_the_sweep_deletes_blobs_of_gone_drops_in_one_batch(client, config, clock, s3_store):
+    tokens = [upload(client, b"x" * n).json["token"] for n in (1, 2, 3)]
+    Drop.update(status="expired", gone_at=clock()).execute()
+    report = drops.sweep(open_storage(config), clock())
+    assert sorted(report.blobs_deleted) == sorted(tokens)
+    assert s3_store.keys() == []
+
+
+@pytest.fixture
+def down_client(config, clock, immediate_huey):
+    """The app pointed at an object store that is not there (nothing listens on the port)."""
+    import falcon.testing
+
+    gone = dataclasses.replace(config, s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
+    return falcon.testing.TestClient(create_app(gone, clock=clock))
+
+
+def test_a_store_that_is_down_answers_uploads_503_with_retry_after(down_client):
+    response = upload(down_client)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert response.json["error"]
+    assert Drop.select().count() == 0
+
+
+def test_a_store_that_is_down_answers_downloads_503(client, down_client):
+    token = upload(client).json["token"]
+    assert down_client.simulate_get(f"/api/v1.0/file/{token}").status_code == 503
+    assert Drop.get(Drop.token == token).downloads == 0  # no download used up
+
+
+def test_readyz_names_a_store_that_is_down(down_client, client):
+    assert client.simulate_get("/readyz").json["checks"]["storage"] == "ok"
+    ready = down_client.simulate_get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json["failed"] == ["storage"]
+
+
+def test_a_wrong_secret_key_fails_the_check_in_one_line_naming_the_store(config, s3_store):
+    write_heartbeat(config.data_dir, now())
+    good = run_cli(config, "check", DROP_MIN_FREE_BYTES="1")
+    assert good.exit_code == 0, good.output
+    bad = run_cli(config, "check", AWS_SECRET_ACCESS_KEY="not-" + SECRET_KEY)
+    assert bad.exit_code == 1, bad.output
+    failed = [line for line in bad.output.splitlines() if line.startswith("FAIL")]
+    assert len(failed) == 1, bad.output
+    assert f"s3://{s3_store.bucket}/ at {s3_store.endpoint_url}" in failed[0]
+    assert "SignatureDoesNotMatch" in failed[0] or "AccessDenied" in failed[0]
+    assert "not-" + SECRET_KEY not in bad.output
+
+
+def test_metrics_time_each_request_to_the_store(client):
+    before = {op: storage_requests(client, op) for op in ("put_object", "get_object")}
+    token = upload(client).json["token"]
+    client.simulate_get(f"/api/v1.0/file/{token}")
+    for operation, count in before.items():
+        assert storage_requests(client, operation) > count
+
+
+def multipart_kwargs(content: bytes) -> dict:
+    from tests.support import multipart
+
+    body, headers = multipart(content, filename="big.bin", content_type="application/octet-stream")
+    return {"body": body, "headers": headers}
+
+
+def storage_requests(client, operation: str) -> float:
+    """How many requests to the store /metrics has timed for `operation`."""
+    text = client.simulate_get("/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (
+                sample.name == "drop_storage_request_duration_seconds_count"
+                and sample.labels.get("operation") == operation
+            ):
+                return sample.value
+    return 0.0

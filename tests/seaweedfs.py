@@ -90,7 +90,7 @@ class SeaweedFS:
             "AWS_SECRET_ACCESS_KEY": secret_key,
         }
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
@@ -103,7 +103,7 @@ class SeaweedFS:
             self.s3.abort_multipart_upload(
                 Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
             )
-        keys = self.keys()
+        keys = self.object_keys()
         for start in range(0, len(keys), 1000):
             objects = [{"Key": key} for key in keys[start : start + 1000]]
             self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": objects})

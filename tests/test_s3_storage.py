@@ -48,13 +48,13 @@ def test_a_file_of_several_parts_is_stored_whole_with_its_hash(big_client, s3_st
     created = big_client.simulate_put(UPLOAD, **multipart_kwargs(content))
     assert created.status_code == 201, created.text
     token = created.json["token"]
-    assert s3_store.keys() == [f"{token[:2]}/{token}"]
+    assert s3_store.object_keys() == [f"{token[:2]}/{token}"]
     assert s3_store.multipart_uploads() == []
     assert MultipartUpload.select().count() == 0  # the in-flight row ended with the upload
     row = Drop.get(Drop.token == token)
     assert (row.size, row.sha256) == (len(content), hashlib.sha256(content).hexdigest())
     assert big_client.simulate_get(f"/api/v1.0/file/{token}").content == content
-    assert s3_store.keys() == []  # the one download was the last
+    assert s3_store.object_keys() == []  # the one download was the last
 
 
 def test_an_upload_over_the_limit_aborts_its_multipart_upload(config, clock, s3_store):
@@ -65,7 +65,7 @@ def test_an_upload_over_the_limit_aborts_its_multipart_upload(config, clock, s3_
     refused = client.simulate_put(UPLOAD, **multipart_kwargs(os.urandom(2 * PART_BYTES)))
     assert refused.status_code == 413
     assert s3_store.multipart_uploads() == []
-    assert s3_store.keys() == []
+    assert s3_store.object_keys() == []
     assert MultipartUpload.select().count() == 0
     assert Drop.select().count() == 0
 
@@ -91,7 +91,7 @@ def test_the_sweep_deletes_blobs_of_gone_drops_in_one_batch(client, config, cloc
     Drop.update(status="expired", gone_at=clock()).execute()
     report = drops.sweep(open_storage(config), clock())
     assert sorted(report.blobs_deleted) == sorted(tokens)
-    assert s3_store.keys() == []
+    assert s3_store.object_keys() == []
 
 
 @pytest.fixture

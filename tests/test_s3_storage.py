@@ -163,3 +163,22 @@ def storage_requests(client, operation: str) -> float:
             ):
                 return sample.value
     return 0.0
+
+
+def test_presigned_redirect_mode_sends_the_client_to_the_store(config, clock, immediate_huey):
+    import falcon.testing
+    import requests
+
+    redirecting = dataclasses.replace(config, s3_redirect="presigned")
+    client = falcon.testing.TestClient(create_app(redirecting, clock=clock))
+    token = upload(client, b"from the store itself", filename="r.txt", max_downloads=2).json[
+        "token"
+    ]
+    answer = client.simulate_get(f"/api/v1.0/file/{token}")
+    assert answer.status_code == 302
+    location = answer.headers["Location"]
+    assert "X-Amz-Signature=" in location and "X-Amz-Expires=60" in location
+    fetched = requests.get(location, timeout=10)
+    assert fetched.content == b"from the store itself"
+    assert fetched.headers["Content-Disposition"].startswith("attachment")
+    assert Drop.get(Drop.token == token).downloads == 1

@@ -88,8 +88,9 @@ class BlobStorage(Protocol):
     def admit(self, incoming_bytes: int) -> None:
         """Raise an HTTPError (507) when `incoming_bytes` more cannot be stored."""
 
-    def receive(self, stream, limit: int) -> TempBlob:
-        """Copy `stream` in chunks under a new token, counting and hashing; never past `limit`.
+    def receive(self, stream, limit: int, token: str | None = None) -> TempBlob:
+        """Copy `stream` in chunks under a new token (or `token`), counting and hashing;
+        never past `limit`.
 
         Raises UploadTooLarge past the limit; nothing received survives a failure.
         """

@@ -69,8 +69,11 @@ class LocalStorage:
     def path_for(self, token: str) -> Path:
         return self.blob_dir / blob_key(token)
 
-    def receive(self, stream, limit: int) -> TempBlob:
-        """Copy `stream` to a temp file in chunks, counting bytes; never more than `limit`."""
+    def receive(self, stream, limit: int, token: str | None = None) -> TempBlob:
+        """Copy `stream` to a temp file in chunks, counting bytes; never more than `limit`.
+
+        `token`: store under this one (a blob copied from another store), else a new one.
+        """
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         path = self.temp_dir / (secrets.token_hex(16) + TEMP_SUFFIX)
         digest = hashlib.sha256()
@@ -88,7 +91,7 @@ class LocalStorage:
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        return TempBlob(crypto.new_token(), size, digest.hexdigest(), handle=path)
+        return TempBlob(token or crypto.new_token(), size, digest.hexdigest(), handle=path)
 
     def commit(self, temp: TempBlob) -> None:
         """Move a received upload into place atomically and make the rename durable."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import os
 import time
 import uuid
@@ -110,6 +111,38 @@ class S3Blob:
             on_close()
 
 
+class PartBody(io.RawIOBase):
+    """The first `length` bytes of a buffer as a seekable file, read without a copy of the
+    whole (botocore takes bytes or a file, not a memoryview; it may seek back to retry)."""
+
+    def __init__(self, buffer: bytearray, length: int):
+        self._view = memoryview(buffer)[:length]
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        count = min(len(target), len(self._view) - self._position)
+        target[:count] = self._view[self._position : self._position + count]
+        self._position += count
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
+        self._position = max(0, min(base[whence] + offset, len(self._view)))
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+
 class S3Storage:
     """Blobs as objects `<prefix>ab/<token>` in one bucket."""
 
@@ -177,14 +210,17 @@ class S3Storage:
     def admit(self, incoming_bytes: int) -> None:
         pass  # the store's capacity is not ours to guess; a refused write is a 503
 
-    def receive(self, stream, limit: int) -> TempBlob:
-        """Stream the body into the object of a new token: one PutObject when it fits in a
-        part, else a multipart upload completed only once the body is whole."""
-        token = crypto.new_token()
+    def receive(self, stream, limit: int, token: str | None = None) -> TempBlob:
+        """Stream the body into the object of a new token (or `token`): one PutObject when
+        it fits in a part, else a multipart upload completed only once the body is whole."""
+        token = token or crypto.new_token()
         key = self.key(token)
         digest = hashlib.sha256()
         size = 0
-        part = bytearray()
+        # One buffer for the whole upload, filled in place and sent part by part: no
+        # part-sized allocation per part (which would fragment the heap over a 1 GiB body).
+        part = bytearray(PART_BYTES)
+        filled = 0
         upload: MultipartWriter | None = None
         try:
             while chunk := stream.read(CHUNK_BYTES):
@@ -192,18 +228,23 @@ class S3Storage:
                 if size > limit:
                     raise UploadTooLarge()
                 digest.update(chunk)
-                part += chunk
-                if len(part) >= PART_BYTES:
-                    if upload is None:
-                        upload = MultipartWriter(self, key)
-                    upload.send(part)
-                    part = bytearray()
+                taken = 0
+                while taken < len(chunk):
+                    fits = min(len(chunk) - taken, PART_BYTES - filled)
+                    part[filled : filled + fits] = chunk[taken : taken + fits]
+                    filled += fits
+                    taken += fits
+                    if filled == PART_BYTES:
+                        if upload is None:
+                            upload = MultipartWriter(self, key)
+                        upload.send(PartBody(part, filled))
+                        filled = 0
             if upload is None:
                 with self._request("put_object"):
-                    self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(part))
+                    self.client.put_object(Bucket=self.bucket, Key=key, Body=PartBody(part, filled))
             else:
-                if part:
-                    upload.send(part)
+                if filled:
+                    upload.send(PartBody(part, filled))
                 upload.complete()
         except BaseException:
             if upload is not None:
@@ -358,7 +399,7 @@ class MultipartWriter:
             upload_id=self.upload_id, key=key, started_at=now, touched_at=now
         ).execute()
 
-    def send(self, data: bytearray) -> None:
+    def send(self, data: PartBody) -> None:
         number = len(self._parts) + 1
         with self._storage._request("upload_part"):
             response = self._storage.client.upload_part(

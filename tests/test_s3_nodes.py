@@ -142,9 +142,10 @@ def test_uploads_to_s3_grow_the_worker_by_one_part_not_the_file(s3_store):
     figures = upload_rss(s3_store, "--then-mib", "1024")
     assert figures["file_bytes"] == 16 * MIB
     assert figures["upload_growth_kib"] < 24 * 1024, figures
-    # A 1 GiB upload in the same worker: the peak stays where the 16 MiB one put it, give
-    # or take gunicorn's receive buffers (up to 1 MiB a read on a busy machine), as in
-    # test_live_server.py. Buffering the file would add 1024 MiB. Measured: 4.4 MiB after
-    # the 16 MiB upload, 5.3 MiB after the 1 GiB one.
+    # A 1 GiB upload in the same worker: the peak stays about where the 16 MiB one put it.
+    # What still moves it, by up to a few MiB from run to run on a busy machine, is fixed
+    # in size: gunicorn's receive buffers (up to 1 MiB a read, as in test_live_server.py)
+    # and the HTTP client's send buffers. Buffering the file would add 1024 MiB. Measured:
+    # 11.5 to 13.1 MiB after the 16 MiB upload, 12.4 to 16.2 MiB after the 1 GiB one.
     growth_16, growth_1g = figures["upload_growth_kib"], figures["growth_after_second_upload_kib"]
-    assert growth_1g <= growth_16 + 1536, figures
+    assert growth_1g <= growth_16 + 4096, figures

@@ -177,13 +177,3 @@ def open_storage_for_task(data_dir: str, s3_settings: dict | None) -> BlobStorag
     from drop.storage.local import LocalStorage
 
     return LocalStorage(Path(data_dir))
-
-
-def __getattr__(name: str):
-    # `from drop.storage import BlobFile`/`LocalStorage` keeps working for the local
-    # backend's callers without importing boto3 for them.
-    if name in ("LocalStorage", "BlobFile"):
-        from drop.storage import local
-
-        return getattr(local, name)
-    raise AttributeError(name)

@@ -86,6 +86,7 @@ def assert_every_drop_downloads_identically(settings, planted) -> None:
         assert got.content == content
 
 
+@pytest.mark.parametrize("backend", ["postgres"])  # 1,000 drops once; the others run on both
 def test_a_thousand_drops_move_to_s3_even_after_a_kill_midway(config, moved, s3_store):
     planted = plant_drops(config, 1000)
     env = drop_env(config, **{**s3_store.env(), "DROP_STORAGE": "local"})

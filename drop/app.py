@@ -21,7 +21,7 @@ from drop.logs import RequestId, log_unexpected_error
 from drop.metrics import MetricsResource, RequestMetrics
 from drop.middleware import DatabaseConnection
 from drop.models import db, init_database
-from drop.ops import add_ops_routes
+from drop.ops.routes import add_ops_routes
 from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
 from drop.resources.api_openapi import OpenAPIDocument
 from drop.resources.health import Liveness, Readiness

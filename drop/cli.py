@@ -39,8 +39,8 @@ def load_config() -> Config:
 @contextlib.contextmanager
 def connected(config: Config):
     """Point the models at the configured database; a database error exits 1 with one line."""
-    from drop.checks import first_line, redact_url
     from drop.models import init_database
+    from drop.ops.checks import first_line, redact_url
 
     database = init_database(config.effective_database_url)
     try:
@@ -128,9 +128,10 @@ def purge(
     live drops without their blob, and stale temp files of abandoned
     uploads; --fix repairs them.
     """
-    from drop import audit, crypto, drops
-    from drop import purge as purging
-    from drop.stats import human_bytes
+    from drop import crypto, drops
+    from drop.ops import audit
+    from drop.ops import purge as purging
+    from drop.ops.stats import human_bytes
     from drop.storage import BlobStorage
 
     if sum((expired, everything, token is not None)) > 1:
@@ -204,8 +205,8 @@ def purge(
 
 
 def _reconcile(storage, now: datetime.datetime, *, fix: bool):
-    from drop import purge as purging
-    from drop.stats import human_bytes
+    from drop.ops import purge as purging
+    from drop.ops.stats import human_bytes
 
     found = purging.reconcile(storage, now)
     for token, size in found.orphan_blobs:
@@ -241,7 +242,7 @@ def stats(
     """
     from drop import drops
     from drop.heartbeat import worker_health
-    from drop.stats import collect_stats, queue_length
+    from drop.ops.stats import collect_stats, queue_length
     from drop.storage import BlobStorage
     from drop.tasks import build_huey
 
@@ -261,7 +262,7 @@ def stats(
 
 
 def _stats_table(figures) -> str:
-    from drop.stats import WINDOWS, human_bytes
+    from drop.ops.stats import WINDOWS, human_bytes
 
     def row(label: str, value) -> str:
         return f"{label:<22}{value}"
@@ -309,7 +310,7 @@ def audit(
     client address, the action, what it acted on and its details.
     Events are kept for DROP_AUDIT_RETENTION.
     """
-    from drop import audit as trail
+    from drop.ops import audit as trail
 
     config = load_config()
     with connected(config):
@@ -336,7 +337,7 @@ def check():
     (writable, with DROP_MIN_FREE_BYTES free) and the worker (a recent
     heartbeat).
     """
-    from drop.checks import run_checks
+    from drop.ops.checks import run_checks
 
     try:
         config = Config.from_env()

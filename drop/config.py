@@ -45,7 +45,7 @@ class Config:
     admin_session_idle: int = 30 * 60
     admin_session_max: int = 12 * 60 * 60  # a session ends this long after login, active or not
     purge_retention: int = 7 * DAY
-    audit_retention: int = 90 * DAY  # operator actions (drop/audit.py) are kept this long
+    audit_retention: int = 90 * DAY  # operator actions (drop/ops/audit.py) are kept this long
     worker_stale_seconds: int = 3 * 60
     min_free_bytes: int = 1024 * MIB
     log_format: str = "text"

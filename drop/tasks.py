@@ -13,10 +13,11 @@ from pathlib import Path
 from huey import RedisHuey, SqliteHuey, crontab, signals
 from huey.storage import BaseStorage
 
-from drop import audit, drops, limits, metrics, purge
+from drop import drops, limits, metrics
 from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
+from drop.ops import audit, purge
 from drop.storage import BlobStorage
 
 log = logging.getLogger(__name__)

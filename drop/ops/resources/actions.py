@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import audit, drops
+from drop import drops
 from drop.models import REVOKED, Drop
-from drop.resources.ops_audit import OpsAuditTrail
+from drop.ops import audit
+from drop.ops.resources.audit import OpsAuditTrail
 from drop.storage import BlobStorage
 from drop.templates import Templates
 

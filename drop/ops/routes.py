@@ -13,13 +13,13 @@ from drop.config import Config
 from drop.heartbeat import worker_health
 from drop.limits import Counters, DatabaseCounters, login_limit
 from drop.models import MAX_DROP_ID
-from drop.ops_session import SessionSigner
-from drop.resources.ops_actions import OpsPurge, OpsPurgeProgress, OpsRevoke
-from drop.resources.ops_audit import OpsAuditPage, OpsAuditTrail
-from drop.resources.ops_auth import OpsGuard, OpsLogin, OpsLogout, OpsSessions
-from drop.resources.ops_dashboard import OpsDashboard, OpsDropTable, OpsStatsCards
-from drop.session_store import DatabaseSessionStore
-from drop.stats import Stats, collect_stats, human_bytes, queue_length
+from drop.ops.resources.actions import OpsPurge, OpsPurgeProgress, OpsRevoke
+from drop.ops.resources.audit import OpsAuditPage, OpsAuditTrail
+from drop.ops.resources.auth import OpsGuard, OpsLogin, OpsLogout, OpsSessions
+from drop.ops.resources.dashboard import OpsDashboard, OpsDropTable, OpsStatsCards
+from drop.ops.session import SessionSigner
+from drop.ops.session_store import DatabaseSessionStore
+from drop.ops.stats import Stats, collect_stats, human_bytes, queue_length
 from drop.storage import BlobStorage
 from drop.templates import Templates
 

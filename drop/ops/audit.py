@@ -1,7 +1,7 @@
 """The audit trail: what operators did, when, as whom, from where, and to what.
 
 Each event names its actor without a secret: a dashboard session by the first hex digits
-of the sha256 its registry keys it by (drop/session_store.py), drop-ops by `cli`, a
+of the sha256 its registry keys it by (drop/ops/session_store.py), drop-ops by `cli`, a
 login that failed by `anonymous`. A drop is named by its id and the first characters
 of its token, never the whole token (the download key). Events live in `audit_event`
 (migration 0005) and are trimmed after DROP_AUDIT_RETENTION.

@@ -15,7 +15,7 @@ from drop import drops, migrations
 from drop.config import Config
 from drop.heartbeat import worker_health
 from drop.models import open_database
-from drop.stats import human_bytes
+from drop.ops.stats import human_bytes
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import audit
 from drop.clients import client_address
-from drop.listing import PageOutOfRange, page_number
-from drop.ops_session import Session
+from drop.ops import audit
+from drop.ops.listing import PageOutOfRange, page_number
+from drop.ops.session import Session
 from drop.pages import render
 from drop.templates import Templates
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import falcon
 
-from drop.listing import DropFilter, PageOutOfRange, list_drops
 from drop.models import STATUSES
-from drop.stats import Stats
+from drop.ops.listing import DropFilter, PageOutOfRange, list_drops
+from drop.ops.stats import Stats
 from drop.templates import Templates
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime
 import math
 from dataclasses import dataclass
+from functools import cached_property
+
+from markupsafe import Markup, escape
 
 from drop import hourly_counts as counts
 from drop.hourly_counts import hour_of, read_hours
@@ -22,7 +25,7 @@ HOUR = datetime.timedelta(hours=1)
 WIDTH, HEIGHT = 360, 170
 LEFT, RIGHT, TOP, BOTTOM = 46, 10, 10, 24
 PLOT_WIDTH, PLOT_HEIGHT = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-DAY_LABEL_WIDTH = 34  # "Wed 25" at 10px
+DAY_LABEL_WIDTH = 38  # "Wed 25" at 11px
 
 # (id, title, unit, ((metric, label), (metric, label)))
 CHARTS = (
@@ -58,11 +61,11 @@ class Series:
     values: tuple[int, ...]  # one per hour, oldest first
     unit: str
 
-    @property
+    @cached_property
     def total(self) -> int:
         return sum(self.values)
 
-    @property
+    @cached_property
     def peak(self) -> int:
         return max(self.values, default=0)
 
@@ -86,7 +89,7 @@ class Chart:
     hours: tuple[datetime.datetime, ...]
     series: tuple[Series, ...]
 
-    @property
+    @cached_property
     def scale_max(self) -> int:
         return nice_ceiling(max((s.peak for s in self.series), default=0), self.unit)
 
@@ -119,21 +122,22 @@ class Chart:
             if hour.hour == 0
         ]
 
-    def slots(self) -> list[tuple[float, str]]:
-        """Each hour's strip (its left edge) and the tooltip that says its counts."""
-        step = PLOT_WIDTH / max(len(self.hours) - 1, 1)
-        return [
-            (
-                self.x(i) - step / 2,
-                f"{hour_label(hour)}: "
-                + ", ".join(f"{s.label} {s.amount(s.values[i])}" for s in self.series),
-            )
-            for i, hour in enumerate(self.hours)
-        ]
+    def slots(self) -> Markup:
+        """A strip for each hour, whose tooltip says its counts (hovering shows it).
 
-    @property
-    def slot_width(self) -> float:
-        return PLOT_WIDTH / max(len(self.hours) - 1, 1)
+        Built here as one string: 168 small elements are many times faster to join than
+        to render through the template's loop and filters.
+        """
+        width = PLOT_WIDTH / max(len(self.hours) - 1, 1)
+        strips = []
+        for i, hour in enumerate(self.hours):
+            counts_then = ", ".join(f"{s.label} {s.amount(s.values[i])}" for s in self.series)
+            strips.append(
+                f'<rect x="{self.x(i) - width / 2:.1f}" y="{TOP}" width="{width:.2f}" '
+                f'height="{PLOT_HEIGHT}"><title>{escape(hour_label(hour))}: '
+                f"{escape(counts_then)}</title></rect>"
+            )
+        return Markup("".join(strips))
 
     def amount(self, value: int) -> str:
         return human_bytes(value) if self.unit == "bytes" else f"{value:,}"
@@ -174,9 +178,9 @@ def week_charts(now: datetime.datetime) -> list[Chart]:
     hours = tuple(first + i * HOUR for i in range(HOURS))
     index = {hour: i for i, hour in enumerate(hours)}
     values = {metric: [0] * HOURS for metric in counts.METRICS}
-    for row in read_hours(first, last):
-        if row.metric in values and row.hour in index:
-            values[row.metric][index[row.hour]] = row.value
+    for hour, metric, value in read_hours(first, last):
+        if metric in values and hour in index:
+            values[metric][index[hour]] = value
     return [
         Chart(
             chart_id,

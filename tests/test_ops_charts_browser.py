@@ -1,9 +1,9 @@
 """The dashboard's charts and a drop's panel in real headless Chromium, against real gunicorn
 and PostgreSQL.
 
-Writes test-artifacts/screenshots/dashboard-charts-{desktop,phone}.png and
-dashboard-manage-{desktop,phone}.png; docs/ holds copies of them that the README shows
-(copy them again when the dashboard changes).
+Writes test-artifacts/screenshots/dashboard-charts-{desktop,phone}.png,
+dashboard-manage-{desktop,phone}.png and charts-phone.png (the charts alone); docs/
+holds copies of some that the README shows (copy them again when the dashboard changes).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from drop.hourly_counts import HourlyStat, hour_of
 from drop.models import Drop, open_database
-from tests.browser_support import DESKTOP, launch_chromium, screenshot
+from tests.browser_support import DESKTOP, SCREENSHOTS, launch_chromium, screenshot
 from tests.support import UPLOAD, LiveServer, wait_until
 
 ADMIN_TOKEN = "browser-test-admin-token"
@@ -132,6 +132,7 @@ def test_operator_reads_the_weeks_charts_and_manages_a_drop(config):
             box = page.locator("#chart-transfers svg").bounding_box()
             assert 300 <= box["width"] <= 390, box
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.locator("#charts").screenshot(path=str(SCREENSHOTS / "charts-phone.png"))
             page.set_viewport_size(DESKTOP)
 
             # A drop's panel: extend it, allow more downloads, fetch it without counting.

@@ -112,7 +112,17 @@ class Chart:
     def grid(self) -> list[tuple[float, str]]:
         """Horizontal lines: (y, label) at 0, half and the top of the scale."""
         top = self.scale_max
-        return [(self.y(value), self.amount(value)) for value in sorted({0, top // 2, top})]
+        return [(self.y(value), self.axis_label(value)) for value in sorted({0, top // 2, top})]
+
+    def axis_label(self, value: int) -> str:
+        """A round figure without decimals it does not need: 200 MiB, 2.5 KiB, 1,000."""
+        if self.unit != "bytes" or value < 1024:
+            return f"{value:,}" if self.unit != "bytes" else f"{value} B"
+        for unit in ("KiB", "MiB", "GiB", "TiB"):
+            value /= 1024
+            if value < 1024 or unit == "TiB":
+                return f"{value:g} {unit}"
+        raise AssertionError("unreachable")
 
     def days(self) -> list[Tick]:
         """A tick at each midnight (UTC) inside the week; no label where it would not fit."""

@@ -240,7 +240,11 @@ def main() -> int:
         "PostgreSQL's plan (hourly_stat holds at most 8 days of rows):\n  "
         + plan.replace("\n", "\n  ")
     )
-    say(f"\n(seeded, measured and dropped in {time.perf_counter() - started:.0f} s)")
+    load = os.getloadavg()[0]
+    say(
+        f"\n(seeded, measured and dropped in {time.perf_counter() - started:.0f} s; "
+        f"{os.cpu_count()} cores, load average {load:.1f})"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -253,6 +257,8 @@ def main() -> int:
                 "hourly_rows_read": rows,
                 "plan": plan,
                 "bar_ms": BAR_MS,
+                "cores": os.cpu_count(),
+                "load_average": load,
                 "passed": passed,
             },
             indent=2,

@@ -41,7 +41,7 @@ METRICS = (UPLOADS, DOWNLOADS, BYTES_IN, BYTES_OUT, ANSWERS_4XX, BLOCKED)
 HOUR_SECONDS = 3600
 # The charts show 7 days; a day more leaves room for a clock that is a little off.
 KEEP = datetime.timedelta(days=8)
-# A flush that failed keeps its counts for the next one, but never more hours than these.
+# Counts not yet written (a flush failed, or nobody flushes) are kept for this many hours.
 MAX_PENDING_HOURS = 8 * 24
 
 FLUSH_ERRORS = (peewee.DatabaseError, *UNAVAILABLE_ERRORS)
@@ -96,6 +96,8 @@ class HourlyCounts:
         hour = int(self._clock()) // HOUR_SECONDS
         key = (hour, metric)
         with self._lock:
+            if key not in self._pending:  # a new hour: forget any never flushed (bounded)
+                self._forget_hours_before(hour - MAX_PENDING_HOURS)
             self._pending[key] = self._pending.get(key, 0) + amount
         if self._flush_every and self._pid != os.getpid():
             self._start_flushing()
@@ -125,9 +127,11 @@ class HourlyCounts:
         with self._lock:
             for key, amount in taken.items():
                 self._pending[key] = self._pending.get(key, 0) + amount
-            oldest = int(self._clock()) // HOUR_SECONDS - MAX_PENDING_HOURS
-            for key in [key for key in self._pending if key[0] < oldest]:
-                del self._pending[key]
+            self._forget_hours_before(int(self._clock()) // HOUR_SECONDS - MAX_PENDING_HOURS)
+
+    def _forget_hours_before(self, oldest: int) -> None:
+        for key in [key for key in self._pending if key[0] < oldest]:
+            del self._pending[key]
 
     def _start_flushing(self) -> None:
         with self._lock:

@@ -92,6 +92,17 @@ def test_4xx_answers_are_counted_and_others_are_not(client, counts):
     assert "blocked" not in totals()
 
 
+def test_a_404_answered_from_the_redis_cache_counts_too(client, counts, backend):
+    unknown = "/api/v1.0/file/" + "0" * 32
+    assert client.simulate_get(unknown).status_code == 404
+    again = client.simulate_get(unknown)
+    assert again.status_code == 404
+    if backend == "postgres":  # with Redis: the second never reached the database
+        assert again.headers["X-Drop-Cache"] == "hit"
+    counts.flush()
+    assert totals()["answers_4xx"] == 2
+
+
 def test_blocked_requests_are_counted_by_flag_and_451(client, counts):
     assert client.simulate_put("/test/blocked-address").status_code == 403
     assert client.simulate_get("/test/blocked-content").status_code == 451
@@ -168,3 +179,13 @@ def test_counting_waits_in_memory_until_the_flush(counts):
         (start, "uploads"): 1,
         (start + datetime.timedelta(hours=1), "uploads"): 2,
     }
+
+
+def test_counts_never_written_are_forgotten_after_eight_days():
+    seconds = [0.0]
+    counts = HourlyCounts(clock=lambda: seconds[0])
+    counts.add(hourly_counts.UPLOADS)
+    seconds[0] = (8 * 24 + 1) * 3600.0
+    counts.add(hourly_counts.UPLOADS)
+    assert list(counts.pending().values()) == [1]
+    assert list(counts.pending())[0][0] == datetime.datetime(1970, 1, 9, 1)

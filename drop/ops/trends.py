@@ -88,20 +88,33 @@ class Chart:
     unit: str
     hours: tuple[datetime.datetime, ...]
     series: tuple[Series, ...]
+    hour_labels: tuple[str, ...]  # hour_label() of each hour, made once for every chart
 
     @cached_property
     def scale_max(self) -> int:
         return nice_ceiling(max((s.peak for s in self.series), default=0), self.unit)
 
+    @cached_property
+    def step(self) -> float:
+        """The width of one hour in the viewBox."""
+        return PLOT_WIDTH / max(len(self.hours) - 1, 1)
+
     def x(self, index: int) -> float:
-        return LEFT + index * PLOT_WIDTH / max(len(self.hours) - 1, 1)
+        return LEFT + index * self.step
 
     def y(self, value: int) -> float:
         return TOP + PLOT_HEIGHT - value * PLOT_HEIGHT / self.scale_max
 
     def points(self, series: Series) -> str:
         """The series as an SVG polyline's points."""
-        return " ".join(f"{self.x(i):.1f},{self.y(v):.1f}" for i, v in enumerate(series.values))
+        return self._points[series.metric]
+
+    @cached_property
+    def _points(self) -> dict[str, str]:
+        return {
+            s.metric: " ".join(f"{self.x(i):.1f},{self.y(v):.1f}" for i, v in enumerate(s.values))
+            for s in self.series
+        }
 
     def area(self, series: Series) -> str:
         """The series closed down to the baseline, as a polygon's points."""
@@ -138,14 +151,17 @@ class Chart:
         Built here as one string: 168 small elements are many times faster to join than
         to render through the template's loop and filters.
         """
-        width = PLOT_WIDTH / max(len(self.hours) - 1, 1)
+        width = self.step
+        first, second = self.series
         strips = []
-        for i, hour in enumerate(self.hours):
-            counts_then = ", ".join(f"{s.label} {s.amount(s.values[i])}" for s in self.series)
+        for i, label in enumerate(self.hour_labels):
+            tip = (
+                f"{label}: {first.label} {first.amount(first.values[i])}, "
+                f"{second.label} {second.amount(second.values[i])}"
+            )
             strips.append(
-                f'<rect x="{self.x(i) - width / 2:.1f}" y="{TOP}" width="{width:.2f}" '
-                f'height="{PLOT_HEIGHT}"><title>{escape(hour_label(hour))}: '
-                f"{escape(counts_then)}</title></rect>"
+                f'<rect x="{LEFT + (i - 0.5) * width:.1f}" y="{TOP}" width="{width:.2f}" '
+                f'height="{PLOT_HEIGHT}"><title>{escape(tip)}</title></rect>'
             )
         return Markup("".join(strips))
 
@@ -187,6 +203,7 @@ def week_charts(now: datetime.datetime) -> list[Chart]:
     first = last - (HOURS - 1) * HOUR
     hours = tuple(first + i * HOUR for i in range(HOURS))
     index = {hour: i for i, hour in enumerate(hours)}
+    labels = tuple(hour_label(hour) for hour in hours)
     values = {metric: [0] * HOURS for metric in counts.METRICS}
     for hour, metric, value in read_hours(first, last):
         if metric in values and hour in index:
@@ -198,6 +215,7 @@ def week_charts(now: datetime.datetime) -> list[Chart]:
             unit,
             hours,
             tuple(Series(metric, label, tuple(values[metric]), unit) for metric, label in pairs),
+            labels,
         )
         for chart_id, title, unit, pairs in CHARTS
     ]

@@ -17,6 +17,7 @@ from drop.database import UNAVAILABLE_ERRORS
 from drop.disk import FreeSpaceFloor, disk_full_error
 from drop.error_cache import ErrorCache
 from drop.errors import client_too_slow, database_unavailable, error_serializer
+from drop.hourly_counts import HourlyCounts
 from drop.logs import RequestId, log_unexpected_error
 from drop.metrics import MetricsResource, RequestMetrics
 from drop.middleware import DatabaseConnection
@@ -44,8 +45,14 @@ def create_app(
     clock: Callable = drops.utcnow,
     schedule_blob_deletion: Callable[[str], None] | None = None,
     redis_client: redis.Redis | None = None,
+    hourly_counts: HourlyCounts | None = None,
 ) -> falcon.App:
-    """Build the WSGI app from `config` (default: the environment)."""
+    """Build the WSGI app from `config` (default: the environment).
+
+    `hourly_counts` collects the counts behind the dashboard's charts; by default they
+    stay in memory until its `flush()` (the served app, drop/wsgi.py, passes counts that
+    flush themselves every few seconds).
+    """
     config = config or Config.from_env()
     init_database(config.effective_database_url, pooled=True)
     storage = BlobStorage(config.data_dir)
@@ -64,7 +71,7 @@ def create_app(
     schedule_blob_deletion = BlobDeletion(schedule_blob_deletion)
 
     # First in the list: their process_response runs last and sees the final answer.
-    middleware = [RequestId(), RequestMetrics()]
+    middleware = [RequestId(), RequestMetrics(hourly_counts)]
     if client is not None:
         middleware.append(ErrorCache(client, config.error_cache_ttl))
     middleware.append(DatabaseConnection(db))

@@ -19,6 +19,9 @@ ACCEL_DELETE_GRACE_SECONDS = 60
 LOG_FORMATS = ("text", "json")
 # The 4XX cache holds (cacheable requests per TTL) entries: the TTL is its memory bound.
 MAX_4XX_CACHE_TTL = 3600
+# Counts for the dashboard's charts wait in each web process this long at most; a crash
+# loses them.
+MAX_STATS_FLUSH_SECONDS = 300
 
 
 class ConfigError(ValueError):
@@ -68,6 +71,8 @@ class Config:
     upload_bytes_per_hour: int = 10 * GIB
     # How long a drop remembers its uploader's address and User-Agent (0: never stored).
     uploader_retention: int = 7 * DAY
+    # Seconds between the writes of each web process's hourly counts (drop/hourly_counts.py).
+    stats_flush_seconds: int = 5
 
     @property
     def blob_dir(self) -> Path:
@@ -117,6 +122,7 @@ class Config:
             uploads_per_hour=_non_negative_int(env, "DROP_UPLOADS_PER_HOUR", 100),
             upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
             uploader_retention=_non_negative_int(env, "DROP_UPLOADER_RETENTION", 7 * DAY),
+            stats_flush_seconds=_positive_int(env, "DROP_STATS_FLUSH_SECONDS", 5),
         )
         config.validate()
         return config
@@ -154,6 +160,10 @@ class Config:
             raise ConfigError(
                 "DROP_PASSWORD_BACKOFF_BASE must not exceed DROP_PASSWORD_BACKOFF_CAP "
                 f"({self.password_backoff_base} > {self.password_backoff_cap})"
+            )
+        if self.stats_flush_seconds > MAX_STATS_FLUSH_SECONDS:
+            raise ConfigError(
+                f"DROP_STATS_FLUSH_SECONDS must be at most {MAX_STATS_FLUSH_SECONDS} seconds"
             )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")

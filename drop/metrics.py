@@ -23,8 +23,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from drop import drops
+from drop import drops, hourly_counts
 from drop.error_cache import CACHE_HEADER
+from drop.hourly_counts import HourlyCounts
 from drop.models import LIVE, Drop, db
 from drop.multiprocess import ENV as MULTIPROC_ENV
 
@@ -61,7 +62,12 @@ class RequestMetrics:
 
     Uploads and downloads are counted from `req.context.uploaded` and `.downloaded`, which
     the shared upload and download code sets once a drop is stored or a download claimed.
+    The same, with 4XX and blocked answers, go to `hourly` for the dashboard's charts
+    (in memory here; drop.hourly_counts writes them out).
     """
+
+    def __init__(self, hourly: HourlyCounts | None = None):
+        self._hourly = hourly or HourlyCounts()
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
@@ -76,14 +82,25 @@ class RequestMetrics:
         cache = resp.get_header(CACHE_HEADER)
         if cache in ("hit", "miss"):
             ERROR_CACHE.labels(cache).inc()
+        hourly = self._hourly
         uploaded = getattr(req.context, "uploaded", None)
         if uploaded is not None:
             UPLOADS.inc()
             BYTES_IN.inc(uploaded.size)
+            hourly.add(hourly_counts.UPLOADS)
+            hourly.add(hourly_counts.BYTES_IN, uploaded.size)
         downloaded = getattr(req.context, "downloaded", None)
         if downloaded is not None:
             DOWNLOADS.inc()
             BYTES_OUT.inc(downloaded.size)
+            hourly.add(hourly_counts.DOWNLOADS)
+            hourly.add(hourly_counts.BYTES_OUT, downloaded.size)
+        status = resp.status_code
+        if 400 <= status < 500:
+            hourly.add(hourly_counts.ANSWERS_4XX)
+        # 451 is only ever a block's answer (content blocked for legal reasons).
+        if status == 451 or getattr(req.context, "blocked", False):
+            hourly.add(hourly_counts.BLOCKED)
 
 
 class StoreCollector:

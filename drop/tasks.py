@@ -13,7 +13,7 @@ from pathlib import Path
 from huey import RedisHuey, SqliteHuey, crontab, signals
 from huey.storage import BaseStorage
 
-from drop import drops, limits, metrics
+from drop import drops, hourly_counts, limits, metrics
 from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
@@ -144,6 +144,13 @@ def trim_audit_trail() -> int:
             datetime.timedelta(seconds=config.audit_retention),
             max_batches=AUDIT_TRIM_BATCHES,
         )
+
+
+@huey.periodic_task(crontab(minute="*/10"))
+def trim_hourly_stats() -> int:
+    """Delete the charts' hourly counts older than 8 days (a few rows an hour)."""
+    with db.connection_context():
+        return hourly_counts.trim(drops.utcnow())
 
 
 def purge_progress_key(task_id: str) -> str:

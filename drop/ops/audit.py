@@ -32,6 +32,9 @@ LOGOUT = "logout"
 REVOKE = "revoke"
 PURGE_STARTED = "purge_started"  # from the dashboard: queued for the worker
 PURGE = "purge"  # drop-ops purge, done
+EXPIRY_SET = "expiry_set"
+LIMIT_SET = "limit_set"
+DOWNLOAD_UNCOUNTED = "download_uncounted"  # the operator fetched a file, using no download
 ACTION_LABELS = {
     LOGIN: "logged in",
     LOGIN_FAILED: "failed login",
@@ -40,6 +43,9 @@ ACTION_LABELS = {
     REVOKE: "revoked",
     PURGE_STARTED: "started a purge",
     PURGE: "purged",
+    EXPIRY_SET: "changed the expiry",
+    LIMIT_SET: "changed the download limit",
+    DOWNLOAD_UNCOUNTED: "downloaded without counting",
 }
 
 CLI_ACTOR = "cli"

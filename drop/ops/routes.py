@@ -16,10 +16,18 @@ from drop.models import MAX_DROP_ID
 from drop.ops.resources.actions import OpsPurge, OpsPurgeProgress, OpsRevoke
 from drop.ops.resources.audit import OpsAuditPage, OpsAuditTrail
 from drop.ops.resources.auth import OpsGuard, OpsLogin, OpsLogout, OpsSessions
-from drop.ops.resources.dashboard import OpsDashboard, OpsDropTable, OpsStatsCards
+from drop.ops.resources.dashboard import OpsCharts, OpsDashboard, OpsDropTable, OpsStatsCards
+from drop.ops.resources.edits import (
+    DropPanel,
+    OpsDropDetail,
+    OpsSetDownloadLimit,
+    OpsSetExpiry,
+    OpsUncountedDownload,
+)
 from drop.ops.session import SessionSigner
 from drop.ops.session_store import DatabaseSessionStore
 from drop.ops.stats import Stats, collect_stats, human_bytes, queue_length
+from drop.ops.trends import week_charts
 from drop.storage import BlobStorage
 from drop.templates import Templates
 
@@ -64,13 +72,21 @@ def add_ops_routes(
         ),
     )
     app.add_route("/ops/logout", OpsLogout(sessions, audit_trail))
-    app.add_route("/ops", OpsDashboard(templates, current_stats))
+
+    def current_charts():
+        return week_charts(clock())
+
+    app.add_route("/ops", OpsDashboard(templates, current_stats, current_charts))
     app.add_route("/ops/stats", OpsStatsCards(templates, current_stats))
+    app.add_route("/ops/charts", OpsCharts(templates, current_charts))
     app.add_route("/ops/drops", OpsDropTable(templates))
-    app.add_route(
-        f"/ops/drops/{{drop_id:int(min=1, max={MAX_DROP_ID})}}/revoke",
-        OpsRevoke(templates, storage, clock, audit_trail),
-    )
+    one_drop = f"/ops/drops/{{drop_id:int(min=1, max={MAX_DROP_ID})}}"
+    app.add_route(f"{one_drop}/revoke", OpsRevoke(templates, storage, clock, audit_trail))
+    panel = DropPanel(templates, storage, config)
+    app.add_route(one_drop, OpsDropDetail(panel))
+    app.add_route(f"{one_drop}/expiry", OpsSetExpiry(panel, config, clock, audit_trail))
+    app.add_route(f"{one_drop}/limit", OpsSetDownloadLimit(panel, config, audit_trail))
+    app.add_route(f"{one_drop}/download", OpsUncountedDownload(storage, audit_trail))
     app.add_route(
         "/ops/purge", OpsPurge(templates, enqueue_purge, audit_trail, config.purge_retention)
     )

@@ -128,7 +128,9 @@ class OpsGuard:
 
     def process_response(self, req, resp, resource, req_succeeded):
         if is_ops_path(req.path):
-            set_page_headers(resp)
+            # A file the operator downloads keeps its own headers (CSP sandbox, attachment).
+            if not getattr(req.context, "sends_file", False):
+                set_page_headers(resp)
             resp.set_header("X-Frame-Options", "DENY")
 
     def _refuse(self, req, resp):

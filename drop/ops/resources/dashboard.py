@@ -1,4 +1,4 @@
-"""The dashboard page and the fragments htmx swaps into it: stats cards and the drops table."""
+"""The dashboard page and the fragments htmx swaps into it: stats cards, charts, drops table."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import falcon
 from drop.models import STATUSES
 from drop.ops.listing import DropFilter, PageOutOfRange, list_drops
 from drop.ops.stats import Stats
+from drop.ops.trends import GEOMETRY, Chart
 from drop.templates import Templates
 
 
@@ -26,9 +27,15 @@ class OpsDashboard:
 
     ops_protected = True
 
-    def __init__(self, templates: Templates, current_stats: Callable[[], Stats]):
+    def __init__(
+        self,
+        templates: Templates,
+        current_stats: Callable[[], Stats],
+        current_charts: Callable[[], list[Chart]],
+    ):
         self._templates = templates
         self._current_stats = current_stats
+        self._current_charts = current_charts
 
     def on_get(self, req, resp):
         self._templates.respond(
@@ -36,6 +43,8 @@ class OpsDashboard:
             "ops/dashboard.html",
             csrf=req.context.ops_session.csrf,
             stats=self._current_stats(),
+            charts=self._current_charts(),
+            **GEOMETRY,
             page=list_drops(drop_filter(req)),
             statuses=STATUSES,
         )
@@ -53,6 +62,20 @@ class OpsStatsCards:
 
     def on_get(self, req, resp):
         self._templates.respond(resp, "ops/_stats.html", stats=self._current_stats())
+
+
+class OpsCharts:
+    """GET /ops/charts: a week of hourly counts as SVG charts, polled every minute."""
+
+    ops_protected = True
+    refreshes_session = False  # polling is not the operator being active
+
+    def __init__(self, templates: Templates, current_charts: Callable[[], list[Chart]]):
+        self._templates = templates
+        self._current_charts = current_charts
+
+    def on_get(self, req, resp):
+        self._templates.respond(resp, "ops/_charts.html", charts=self._current_charts(), **GEOMETRY)
 
 
 class OpsDropTable:

@@ -41,6 +41,17 @@ ERROR_CACHE = Counter(
     ["result"],
     registry=REGISTRY,
 )
+BLOCKED_UPLOADS = Counter(
+    "drop_blocked_uploads",
+    "Uploads refused by a block, by kind: address (before the body) or content (after).",
+    ["kind"],
+    registry=REGISTRY,
+)
+LEGAL_REFUSALS = Counter(
+    "drop_unavailable_for_legal_reasons",
+    "Requests for a drop answered 451: its content is blocked.",
+    registry=REGISTRY,
+)
 TASK_FAILURES = Counter(
     "drop_task_failures", "Background task runs that raised.", ["task"], registry=REGISTRY
 )
@@ -57,7 +68,8 @@ METHODS = {"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"}
 
 
 class RequestMetrics:
-    """Falcon middleware: latency of every request, 4XX cache results, uploads, downloads.
+    """Falcon middleware: latency of every request, 4XX cache results, uploads, downloads,
+    uploads refused by a block and 451 answers.
 
     Uploads and downloads are counted from `req.context.uploaded` and `.downloaded`, which
     the shared upload and download code sets once a drop is stored or a download claimed.
@@ -80,6 +92,11 @@ class RequestMetrics:
         if uploaded is not None:
             UPLOADS.inc()
             BYTES_IN.inc(uploaded.size)
+        blocked = getattr(req.context, "blocked_upload", None)
+        if blocked is not None:
+            BLOCKED_UPLOADS.labels(blocked).inc()
+        if resp.status_code == 451:
+            LEGAL_REFUSALS.inc()
         downloaded = getattr(req.context, "downloaded", None)
         if downloaded is not None:
             DOWNLOADS.inc()

@@ -32,6 +32,9 @@ LOGOUT = "logout"
 REVOKE = "revoke"
 PURGE_STARTED = "purge_started"  # from the dashboard: queued for the worker
 PURGE = "purge"  # drop-ops purge, done
+BLOCK = "block"  # an address, network or content blocked (drop/blocks.py)
+UNBLOCK = "unblock"
+REPORT_DISMISSED = "report_dismissed"  # an abuse report closed with nothing done
 ACTION_LABELS = {
     LOGIN: "logged in",
     LOGIN_FAILED: "failed login",
@@ -40,6 +43,9 @@ ACTION_LABELS = {
     REVOKE: "revoked",
     PURGE_STARTED: "started a purge",
     PURGE: "purged",
+    BLOCK: "blocked",
+    UNBLOCK: "unblocked",
+    REPORT_DISMISSED: "dismissed a report",
 }
 
 CLI_ACTOR = "cli"

@@ -40,7 +40,7 @@ class OpsReports:
             csrf=req.context.ops_session.csrf,
             rows=(rows := reports.list_reports(status)),
             withheld=blocks.blocked_contents({row.drop.sha256 for row in rows if row.drop}),
-            status=wanted if wanted in SHOWN else "all",
+            shown=wanted if wanted in SHOWN else "all",
         )
 
 

@@ -99,6 +99,11 @@ def test_a_report_is_stored_with_its_reason_details_and_contact(site, clock):
     assert (report.status, report.created_at) == (OPEN, clock())
     # Reporting neither downloads nor changes the drop.
     assert Drop.get(Drop.token == token).downloads == 0
+    # The trail shows it arrive, with nothing about who sent it.
+    [event] = AuditEvent.select()
+    assert (event.action, event.actor, event.address) == (audit.REPORT_FILED, "anonymous", None)
+    assert event.details == {"report_id": report.id, "reason": "phishing"}
+    assert token not in event.target and event.target.endswith(token[:8])
 
 
 def test_a_protected_drop_can_be_reported_without_revealing_its_name(site):

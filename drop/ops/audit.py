@@ -35,6 +35,7 @@ PURGE = "purge"  # drop-ops purge, done
 BLOCK = "block"  # an address, network or content blocked (drop/blocks.py)
 UNBLOCK = "unblock"
 REPORT_DISMISSED = "report_dismissed"  # an abuse report closed with nothing done
+REPORT_FILED = "report"  # a visitor reported a drop (anonymous; what the operator acts on)
 ACTION_LABELS = {
     LOGIN: "logged in",
     LOGIN_FAILED: "failed login",
@@ -46,6 +47,7 @@ ACTION_LABELS = {
     BLOCK: "blocked",
     UNBLOCK: "unblocked",
     REPORT_DISMISSED: "dismissed a report",
+    REPORT_FILED: "abuse report received",
 }
 
 CLI_ACTOR = "cli"

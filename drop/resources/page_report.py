@@ -14,6 +14,7 @@ from drop.clients import client_address
 from drop.config import Config
 from drop.limits import HourlyLimit, TooManyAttempts
 from drop.models import Drop
+from drop.ops import audit
 from drop.resources.page_share import FORM, GONE, find_drop
 from drop.templates import Templates
 
@@ -87,7 +88,16 @@ class ReportPage:
                 f"{refused.retry_after} seconds.",
                 retry_after=refused.retry_after,
             ) from None
-        reports.file_report(drop, form, self._clock())
+        report = reports.file_report(drop, form, self._clock())
+        # In the trail beside what the operator does about it; without the reporter's
+        # address, which drop keeps nowhere.
+        audit.record(
+            audit.REPORT_FILED,
+            actor=audit.ANONYMOUS,
+            at=report.created_at,
+            target=f"drop {drop.id} {audit.token_prefix(drop.token)}",
+            detail={"report_id": report.id, "reason": report.reason},
+        )
         pages.set_page_headers(resp)
         self._templates.respond(resp, "report_sent.html", status=falcon.HTTP_201)
 

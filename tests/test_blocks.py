@@ -16,6 +16,7 @@ from drop.models import LIVE, REVOKED, Drop, db
 from drop.ops import audit, blocking
 from drop.ops.audit import AuditEvent
 from drop.storage import BlobStorage
+from tests.html_checks import foreign_urls, unlabelled_controls
 from tests.ops_support import blob_exists
 from tests.page_support import press_download
 from tests.support import UPLOAD, multipart
@@ -377,3 +378,43 @@ def test_a_dashboard_block_needs_the_csrf_token_and_a_reason(ops):
     )
     assert junk.status_code == 400
     assert blocks.list_blocks() == []
+
+
+def test_the_blocks_pages_pass_the_html_checks(ops):
+    cookies, _ = session_of(ops)
+    token = api_upload(ops, address=BLOCKED).json["token"]
+    drop_id = str(Drop.get(Drop.token == token).id)
+    add(blocks.ADDRESS, "192.0.2.0/24")
+    rendered = {
+        "blocks page": ops.simulate_get("/ops/blocks", cookies=cookies),
+        "dashboard": ops.simulate_get("/ops", cookies=cookies),
+        "confirm address": ops.simulate_get(
+            "/ops/blocks/new", params={"kind": "address", "drop_id": drop_id}, cookies=cookies
+        ),
+        "confirm content": ops.simulate_get(
+            "/ops/blocks/new", params={"kind": "content", "drop_id": drop_id}, cookies=cookies
+        ),
+    }
+    for name, response in rendered.items():
+        assert response.status_code == 200, name
+        assert unlabelled_controls(response.text) == [], name
+        assert foreign_urls(response.text, "http://falconframework.org") == [], name
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], name
+    assert "192.0.2.0/24" in rendered["blocks page"].text
+
+
+def test_the_confirmation_step_says_when_the_address_is_no_longer_known(ops):
+    cookies, _ = session_of(ops)
+    token = api_upload(ops, address=BLOCKED).json["token"]
+    Drop.update(uploader_address=None).where(Drop.token == token).execute()
+    drop_id = str(Drop.get(Drop.token == token).id)
+    confirm = ops.simulate_get(
+        "/ops/blocks/new", params={"kind": "address", "drop_id": drop_id}, cookies=cookies
+    )
+    assert "no longer" in confirm.text and "<form" not in confirm.text
+    for params in ({"kind": "nope", "drop_id": drop_id}, {"kind": "address", "drop_id": "x"}):
+        assert (
+            ops.simulate_get("/ops/blocks/new", params=params, cookies=cookies).status_code == 400
+        )
+    missing = {"kind": "content", "drop_id": "999"}
+    assert ops.simulate_get("/ops/blocks/new", params=missing, cookies=cookies).status_code == 404

@@ -8,6 +8,8 @@ widths go to test-artifacts/screenshots/abuse-*.png.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
@@ -58,6 +60,7 @@ def test_a_reported_file_is_blocked_by_uploader_and_content_and_audited(config):
             expect(visitor.locator("h1")).to_have_text("Report this file")
             visitor.get_by_label("Phishing or fraud").check()
             visitor.get_by_label("Details").fill("A fake login page for my bank.")
+            screenshot(visitor, "abuse-report-form")
             visitor.get_by_role("button", name="Send report").click()
             expect(visitor.locator("h1")).to_have_text("Thank you")
 
@@ -109,6 +112,7 @@ def test_a_reported_file_is_blocked_by_uploader_and_content_and_audited(config):
             assert again.status_code == 403 and "phishing page" in again.json()["detail"]
             visitor.goto(share_url)
             expect(visitor.locator("h1")).to_have_text("Unavailable for legal reasons")
+            screenshot(visitor, "abuse-withheld")
             direct = requests.get(made.json()["url"], timeout=10)
             assert direct.status_code == 451
             assert direct.json()["error"] == "Unavailable For Legal Reasons"
@@ -132,3 +136,8 @@ def test_a_reported_file_is_blocked_by_uploader_and_content_and_audited(config):
             screenshot(operator, "abuse-audit")
         finally:
             browser.close()
+        # Counted by whichever worker refused them, summed over all of them.
+        metrics = requests.get(server.url + "/metrics", timeout=10).text
+        assert 'drop_blocked_uploads_total{kind="address"} 1.0' in metrics
+        assert 'drop_blocked_uploads_total{kind="content"} 1.0' in metrics
+        assert re.search(r"^drop_unavailable_for_legal_reasons_total [1-9]", metrics, re.M)

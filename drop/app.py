@@ -27,6 +27,7 @@ from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
 from drop.resources.api_openapi import OpenAPIDocument
 from drop.resources.health import Liveness, Readiness
 from drop.resources.page_home import HomePage
+from drop.resources.page_report import REPORTS_PER_HOUR, ReportPage, SecurityTxt
 from drop.resources.page_share import DeletePage, SharePage
 from drop.resources.raw_upload import RawUpload
 from drop.serving import ClientTooSlow
@@ -82,7 +83,8 @@ def create_app(
     )
 
     app = falcon.App(middleware=middleware)
-    templates = Templates()
+    # The public pages' footer names the abuse contact, when there is one.
+    templates = Templates(abuse_contact=config.abuse_contact)
     app.set_error_serializer(error_serializer(templates))
     app.add_error_handler(Exception, log_unexpected_error)
     app.add_error_handler(OSError, disk_full_error)  # 507 or 500
@@ -105,6 +107,9 @@ def create_app(
         SharePage(config, storage, templates, schedule_blob_deletion, clock, guesses=guesses),
     )
     app.add_route("/d/{token}/delete", DeletePage(templates, schedule_blob_deletion, clock))
+    report_limit = limits.HourlyLimit(counters, "report", REPORTS_PER_HOUR, clock)
+    app.add_route("/d/{token}/report", ReportPage(config, templates, report_limit, clock))
+    app.add_route("/.well-known/security.txt", SecurityTxt(config, clock))
     add_ops_routes(app, config, storage, clock, redis_client=client, counters=counters)
     app.add_route("/healthz", Liveness())
     app.add_route(

@@ -27,6 +27,15 @@ cli = typer.Typer(
 )
 
 
+def _add_subcommands() -> None:
+    from drop.ops.block_command import block_cli
+
+    cli.add_typer(block_cli, name="block")
+
+
+_add_subcommands()
+
+
 def load_config() -> Config:
     """The configuration from the environment, or exit 1 with a one-line message."""
     try:

@@ -73,6 +73,9 @@ class Config:
     uploader_retention: int = 7 * DAY
     # Seconds between the writes of each web process's hourly counts (drop/hourly_counts.py).
     stats_flush_seconds: int = 5
+    # Where abuse is reported (a mailto:, https: or tel: URI): the public pages' footer and
+    # /.well-known/security.txt show it; None: neither does.
+    abuse_contact: str | None = None
 
     @property
     def blob_dir(self) -> Path:
@@ -123,6 +126,7 @@ class Config:
             upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
             uploader_retention=_non_negative_int(env, "DROP_UPLOADER_RETENTION", 7 * DAY),
             stats_flush_seconds=_positive_int(env, "DROP_STATS_FLUSH_SECONDS", 5),
+            abuse_contact=_contact_uri(env, "DROP_ABUSE_CONTACT"),
         )
         config.validate()
         return config
@@ -167,6 +171,29 @@ class Config:
             )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")
+
+
+CONTACT_SCHEMES = ("mailto:", "https://", "tel:")
+MAX_CONTACT_CHARS = 254
+
+
+def _contact_uri(env, name: str) -> str | None:
+    """A contact as RFC 9116 wants it, a URI: a bare e-mail address becomes a mailto: one."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if "@" in raw and ":" not in raw:
+        raw = "mailto:" + raw
+    if (
+        not raw.lower().startswith(CONTACT_SCHEMES)
+        or len(raw) > MAX_CONTACT_CHARS
+        or not raw.isascii()
+        or any(c.isspace() or not c.isprintable() for c in raw)
+    ):
+        raise ConfigError(
+            f"{name} must be an e-mail address or a mailto:, https:// or tel: URI, got {raw!r}"
+        )
+    return raw
 
 
 def _address_list(env, name: str, default: tuple[str, ...]) -> tuple[str, ...]:

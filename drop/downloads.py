@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import crypto, drops
+from drop import blocks, crypto, drops
 from drop.clients import header_text
+from drop.errors import unavailable_for_legal_reasons
 from drop.filenames import content_disposition, sanitize_content_type
 from drop.limits import GuessLimit
 from drop.models import Drop
@@ -19,6 +20,12 @@ PASSWORD_HEADER = "X-Drop-Password"
 def request_password(req: falcon.Request) -> str | None:
     """The password from the X-Drop-Password header, or the seed's `password` query parameter."""
     return header_text(req, PASSWORD_HEADER) or req.get_param("password")
+
+
+def refuse_withheld(drop: Drop) -> None:
+    """451 for a drop the operator withholds (its content is blocked); never its bytes."""
+    if blocks.content_block(drop.sha256) is not None:
+        raise unavailable_for_legal_reasons()
 
 
 def password_opens(guesses: GuessLimit, client: str, drop: Drop, password: str) -> bool:

@@ -11,7 +11,16 @@ import peewee
 
 from drop import crypto
 from drop.group_commit import durable_write
-from drop.models import DOWNLOADED, EXPIRED, LIVE, MAX_ADDRESS_CHARS, MAX_AGENT_CHARS, Drop, db
+from drop.models import (
+    DOWNLOADED,
+    EXPIRED,
+    LIVE,
+    MAX_ADDRESS_CHARS,
+    MAX_AGENT_CHARS,
+    REVOKED,
+    Drop,
+    db,
+)
 from drop.storage import BlobStorage, TempBlob
 
 log = logging.getLogger(__name__)
@@ -156,7 +165,9 @@ def claim_download(
     other threads' writes (drop.group_commit).
 
     `unprotected_only` claims only a drop without a password: a download can then be
-    served without reading the row first.
+    served without reading the row first. A drop whose content is blocked (drop.blocks)
+    is never claimed: the check is in the same statement, one index lookup, so no block
+    added a moment before can be raced past.
     """
     params = [DOWNLOADED, now, token, LIVE, now]
     claim = _claim_sql(unprotected_only)
@@ -190,6 +201,8 @@ def _claim_sql(unprotected_only: bool) -> str:
             "gone_at" = CASE WHEN {used_up} THEN {p} ELSE "gone_at" END
         WHERE "token" = {p} AND "status" = {p} AND "downloads" < "max_downloads"
             AND "expires_at" > {p}{' AND "password_hash" IS NULL' if unprotected_only else ""}
+            AND NOT EXISTS (SELECT 1 FROM "block"
+                WHERE "block"."kind" = 'content' AND "block"."value" = "drop"."sha256")
         RETURNING {CLAIMED_COLUMNS}"""
 
 
@@ -202,6 +215,14 @@ def end_drop(token: str, status: str, now: datetime.datetime) -> bool:
             .execute()
         )
     return changed == 1
+
+
+def revoke_drop(storage: BlobStorage, token: str, now: datetime.datetime) -> bool:
+    """An operator's revocation: the drop is gone now (410) and its blob deleted, whatever
+    its state was; True if it was live."""
+    was_live = end_drop(token, REVOKED, now)
+    storage.delete(token)
+    return was_live
 
 
 def expire_due(now: datetime.datetime) -> list[str]:

@@ -27,11 +27,25 @@ PAGE_HEADINGS = {
     404: "Nothing here",
     410: "This file is gone",
     413: "That file is too large",
+    451: "Unavailable for legal reasons",
     507: "No room for more files right now",
     429: "Slow down",
     500: "Something went wrong on our side",
     503: "drop is unavailable for a moment",
 }
+
+
+# What a drop withheld by the operator (blocked content) says, on the page and in the API.
+WITHHELD = "The operator of this service has withheld this file; it cannot be downloaded."
+
+
+def unavailable_for_legal_reasons(description: str = WITHHELD) -> falcon.HTTPError:
+    """The one 451 every withheld drop answers with, whatever withheld it.
+
+    The error serializer turns it into `{"error": "Unavailable For Legal Reasons"}` for the
+    API and a page saying so for browsers; it is never cached (drop.error_cache).
+    """
+    return falcon.HTTPUnavailableForLegalReasons(description=description)
 
 
 def reason(status_code: int) -> str:

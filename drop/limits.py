@@ -196,6 +196,28 @@ class UploadQuota:
             )
 
 
+class HourlyLimit:
+    """At most `per_hour` of one kind of request per client address per hour (abuse reports)."""
+
+    def __init__(self, counters: Counters, noun: str, per_hour: int, clock: Callable):
+        self._counters = counters
+        self._noun = noun  # names the counter and the refusal: "report"
+        self._per_hour = per_hour
+        self._clock = clock
+
+    def admit(self, client: str) -> None:
+        """Count one request, or raise TooManyAttempts when the hour's are used up."""
+        now = epoch_ms(self._clock())
+        count = self._counters.add_to_window(
+            f"{self._noun}s:{client}", 1, self._per_hour, now, HOUR_SECONDS
+        )
+        if not count.allowed:
+            raise TooManyAttempts(
+                _seconds_until(count.resets_at, now),
+                f"this address sent {plural(self._per_hour, self._noun)} this hour",
+            )
+
+
 def login_limit(counters: Counters, clock: Callable) -> GuessLimit:
     """At most LOGIN_FAILURES failed dashboard logins per address per LOGIN_WINDOW_SECONDS."""
     window = LOGIN_WINDOW_SECONDS

@@ -42,6 +42,17 @@ ERROR_CACHE = Counter(
     ["result"],
     registry=REGISTRY,
 )
+BLOCKED_UPLOADS = Counter(
+    "drop_blocked_uploads",
+    "Uploads refused by a block, by kind: address (before the body) or content (after).",
+    ["kind"],
+    registry=REGISTRY,
+)
+LEGAL_REFUSALS = Counter(
+    "drop_unavailable_for_legal_reasons",
+    "Requests for a drop answered 451: its content is blocked.",
+    registry=REGISTRY,
+)
 TASK_FAILURES = Counter(
     "drop_task_failures", "Background task runs that raised.", ["task"], registry=REGISTRY
 )
@@ -58,7 +69,8 @@ METHODS = {"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"}
 
 
 class RequestMetrics:
-    """Falcon middleware: latency of every request, 4XX cache results, uploads, downloads.
+    """Falcon middleware: latency of every request, 4XX cache results, uploads, downloads,
+    uploads refused by a block and 451 answers.
 
     Uploads and downloads are counted from `req.context.uploaded` and `.downloaded`, which
     the shared upload and download code sets once a drop is stored or a download claimed.
@@ -89,6 +101,11 @@ class RequestMetrics:
             BYTES_IN.inc(uploaded.size)
             hourly.add(hourly_counts.UPLOADS)
             hourly.add(hourly_counts.BYTES_IN, uploaded.size)
+        blocked = getattr(req.context, "blocked_upload", None)
+        if blocked is not None:
+            BLOCKED_UPLOADS.labels(blocked).inc()
+        if resp.status_code == 451:
+            LEGAL_REFUSALS.inc()
         downloaded = getattr(req.context, "downloaded", None)
         if downloaded is not None:
             DOWNLOADS.inc()
@@ -98,8 +115,9 @@ class RequestMetrics:
         status = resp.status_code
         if 400 <= status < 500:
             hourly.add(hourly_counts.ANSWERS_4XX)
-        # 451 is only ever a block's answer (content blocked for legal reasons).
-        if status == 451 or getattr(req.context, "blocked", False):
+        # 451 is only ever a block's answer (content blocked for legal reasons); a refused
+        # upload is marked by drop.blocks (blocked_upload) or hourly_counts.count_blocked.
+        if status == 451 or blocked is not None or getattr(req.context, "blocked", False):
             hourly.add(hourly_counts.BLOCKED)
 
 

@@ -13,7 +13,7 @@ import falcon
 from falcon.util.reader import BufferedReader
 from gunicorn.http.errors import ParseException
 
-from drop import drops
+from drop import blocks, drops
 from drop.clients import client_address, user_agent
 from drop.config import Config
 from drop.disk import FreeSpaceFloor
@@ -71,10 +71,12 @@ def store_upload(
 ) -> drops.NewDrop:
     """Store what `read_upload` streams from the request as a new drop, whatever its shape.
 
-    The client's hourly quota is checked before the body is read, and counts only what
-    was stored. No temp file outlives a failure.
+    A blocked address and the client's hourly quota are checked before the body is read
+    (the quota counts only what was stored), blocked content once it has arrived. No
+    temp file outlives a failure.
     """
     client = client_address(req, config.trusted_proxies)
+    refuse_blocked(req, address=client)
     try:
         quota.admit(client)
     except TooManyAttempts as refused:
@@ -88,6 +90,7 @@ def store_upload(
         quota.give_back(client)
         raise
     try:
+        refuse_blocked(req, sha256=form.temp.sha256)
         new = drops.create_drop(
             storage,
             form.temp,
@@ -109,6 +112,25 @@ def store_upload(
     quota.stored(client, new.drop.size)
     req.context.uploaded = new.drop  # counted by the metrics middleware
     return new
+
+
+def refuse_blocked(
+    req: falcon.Request, *, address: str | None = None, sha256: str | None = None
+) -> None:
+    """403, with the block's reason, for an upload from a blocked address or of blocked content.
+
+    Every upload path calls it twice: with the client's address before reading the body,
+    and with the body's sha256 once it has arrived (the caller then removes the temp
+    file: nothing of a refused upload is kept). The refusal is counted in /metrics.
+    """
+    if address is not None and (block := blocks.address_block(address)) is not None:
+        req.context.blocked_upload = blocks.ADDRESS
+        raise falcon.HTTPForbidden(
+            description=f"uploads from this address are blocked: {block.reason}"
+        )
+    if sha256 is not None and (block := blocks.content_block(sha256)) is not None:
+        req.context.blocked_upload = blocks.CONTENT
+        raise falcon.HTTPForbidden(description=f"this file is blocked here: {block.reason}")
 
 
 def admit_body(

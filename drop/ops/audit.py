@@ -35,6 +35,10 @@ PURGE = "purge"  # drop-ops purge, done
 EXPIRY_SET = "expiry_set"
 LIMIT_SET = "limit_set"
 DOWNLOAD_UNCOUNTED = "download_uncounted"  # the operator fetched a file, using no download
+BLOCK = "block"  # an address, network or content blocked (drop/blocks.py)
+UNBLOCK = "unblock"
+REPORT_DISMISSED = "report_dismissed"  # an abuse report closed with nothing done
+REPORT_FILED = "report"  # a visitor reported a drop (anonymous; what the operator acts on)
 ACTION_LABELS = {
     LOGIN: "logged in",
     LOGIN_FAILED: "failed login",
@@ -46,6 +50,10 @@ ACTION_LABELS = {
     EXPIRY_SET: "changed the expiry",
     LIMIT_SET: "changed the download limit",
     DOWNLOAD_UNCOUNTED: "downloaded without counting",
+    BLOCK: "blocked",
+    UNBLOCK: "unblocked",
+    REPORT_DISMISSED: "dismissed a report",
+    REPORT_FILED: "abuse report received",
 }
 
 CLI_ACTOR = "cli"

@@ -16,6 +16,7 @@ from drop.models import MAX_DROP_ID
 from drop.ops.resources.actions import OpsPurge, OpsPurgeProgress, OpsRevoke
 from drop.ops.resources.audit import OpsAuditPage, OpsAuditTrail
 from drop.ops.resources.auth import OpsGuard, OpsLogin, OpsLogout, OpsSessions
+from drop.ops.resources.blocks import OpsBlockCancel, OpsBlockConfirm, OpsBlockRemove, OpsBlocks
 from drop.ops.resources.dashboard import OpsCharts, OpsDashboard, OpsDropTable, OpsStatsCards
 from drop.ops.resources.edits import (
     DropPanel,
@@ -24,6 +25,7 @@ from drop.ops.resources.edits import (
     OpsSetExpiry,
     OpsUncountedDownload,
 )
+from drop.ops.resources.reports import OpsReportAction, OpsReports
 from drop.ops.session import SessionSigner
 from drop.ops.session_store import DatabaseSessionStore
 from drop.ops.stats import Stats, collect_stats, human_bytes, queue_length
@@ -92,6 +94,18 @@ def add_ops_routes(
     )
     app.add_route("/ops/purge/{task_id}", OpsPurgeProgress(templates, purge_progress))
     app.add_route("/ops/audit", OpsAuditPage(templates, config.audit_retention))
+    app.add_route("/ops/blocks", OpsBlocks(templates, storage, audit_trail))
+    app.add_route("/ops/blocks/new", OpsBlockConfirm(templates))
+    app.add_route("/ops/blocks/cancel", OpsBlockCancel())
+    app.add_route(
+        "/ops/blocks/{block_id:int(min=1, max=2147483647)}/remove",
+        OpsBlockRemove(templates, audit_trail),
+    )
+    app.add_route("/ops/reports", OpsReports(templates))
+    app.add_route(
+        "/ops/reports/{report_id:int(min=1, max=2147483647)}/{action}",
+        OpsReportAction(templates, storage, audit_trail),
+    )
 
 
 def when(moment: datetime.datetime | None) -> str:

@@ -9,7 +9,13 @@ import falcon
 from drop import crypto, drops
 from drop.clients import client_address
 from drop.config import Config
-from drop.downloads import DownloadSender, download_headers, password_opens, request_password
+from drop.downloads import (
+    DownloadSender,
+    download_headers,
+    password_opens,
+    refuse_withheld,
+    request_password,
+)
 from drop.limits import GuessLimit, TooManyAttempts, UploadQuota
 from drop.models import DELETED, Drop
 from drop.resources.page_home import share_path
@@ -120,6 +126,7 @@ class FileItem:
         drop = self._find(token)
         if not drop.is_available(self._clock()):
             raise falcon.HTTPGone()
+        refuse_withheld(drop)
         if drop.password_hash:
             password = request_password(req)
             if not password or not self._password_opens(req, drop, password):

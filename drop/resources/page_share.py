@@ -9,7 +9,7 @@ import falcon
 from drop import crypto, drops, pages, wording
 from drop.clients import client_address
 from drop.config import Config
-from drop.downloads import DownloadSender, password_opens
+from drop.downloads import DownloadSender, password_opens, refuse_withheld
 from drop.limits import GuessLimit, TooManyAttempts
 from drop.models import DELETED, Drop
 from drop.resources.page_home import delete_path, share_path
@@ -102,6 +102,7 @@ class SharePage:
         drop = find_drop(token)
         if not drop.is_available(self._clock()):
             raise falcon.HTTPGone(description=GONE)
+        refuse_withheld(drop)
         return drop
 
     def _show(self, req, resp, drop: Drop, status=falcon.HTTP_200, password_error=""):

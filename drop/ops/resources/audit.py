@@ -22,6 +22,15 @@ class OpsAuditTrail:
         self._clock = clock
         self._trusted_proxies = trusted_proxies
 
+    def who(self, req: falcon.Request) -> tuple[str, str]:
+        """The request's actor (its session) and client address, as the trail records them."""
+        session = getattr(req.context, "ops_session", None)
+        actor = audit.session_actor(session.session_id) if session else audit.ANONYMOUS
+        return actor, client_address(req, self._trusted_proxies)
+
+    def now(self) -> datetime.datetime:
+        return self._clock()
+
     def record(
         self,
         req: falcon.Request,

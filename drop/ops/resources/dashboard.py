@@ -6,11 +6,17 @@ from collections.abc import Callable
 
 import falcon
 
+from drop import blocks
 from drop.models import STATUSES
 from drop.ops.listing import DropFilter, PageOutOfRange, list_drops
 from drop.ops.stats import Stats
 from drop.ops.trends import GEOMETRY, Chart
 from drop.templates import Templates
+
+
+def withheld(page) -> set[str]:
+    """The contents among a page of drops that are blocked: their rows say so."""
+    return blocks.blocked_contents({drop.sha256 for drop in page.drops})
 
 
 def drop_filter(req: falcon.Request) -> DropFilter:
@@ -45,7 +51,8 @@ class OpsDashboard:
             stats=self._current_stats(),
             charts=self._current_charts(),
             **GEOMETRY,
-            page=list_drops(drop_filter(req)),
+            page=(page := list_drops(drop_filter(req))),
+            withheld=withheld(page),
             statuses=STATUSES,
         )
 
@@ -87,4 +94,5 @@ class OpsDropTable:
         self._templates = templates
 
     def on_get(self, req, resp):
-        self._templates.respond(resp, "ops/_drops.html", page=list_drops(drop_filter(req)))
+        page = list_drops(drop_filter(req))
+        self._templates.respond(resp, "ops/_drops.html", page=page, withheld=withheld(page))

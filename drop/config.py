@@ -68,6 +68,8 @@ class Config:
     upload_bytes_per_hour: int = 10 * GIB
     # How long a drop remembers its uploader's address and User-Agent (0: never stored).
     uploader_retention: int = 7 * DAY
+    # False: only trusted uploaders (an API token, drop/uploaders.py) may upload.
+    anonymous_uploads: bool = True
 
     @property
     def blob_dir(self) -> Path:
@@ -117,6 +119,7 @@ class Config:
             uploads_per_hour=_non_negative_int(env, "DROP_UPLOADS_PER_HOUR", 100),
             upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
             uploader_retention=_non_negative_int(env, "DROP_UPLOADER_RETENTION", 7 * DAY),
+            anonymous_uploads=_switch(env, "DROP_ANONYMOUS_UPLOADS", True),
         )
         config.validate()
         return config
@@ -174,6 +177,19 @@ def _address_list(env, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
                 f"{name} must list IP addresses or networks separated by commas, got {entry!r}"
             ) from None
     return entries
+
+
+SWITCH_VALUES = {"on": True, "true": True, "yes": True, "1": True}
+SWITCH_VALUES |= {"off": False, "false": False, "no": False, "0": False}
+
+
+def _switch(env, name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in SWITCH_VALUES:
+        raise ConfigError(f"{name} must be on or off, got {raw!r}")
+    return SWITCH_VALUES[raw]
 
 
 def _positive_int(env, name: str, default: int) -> int:

@@ -32,6 +32,8 @@ LOGOUT = "logout"
 REVOKE = "revoke"
 PURGE_STARTED = "purge_started"  # from the dashboard: queued for the worker
 PURGE = "purge"  # drop-ops purge, done
+TOKEN_CREATE = "token_create"  # an API token issued (never its secret)
+TOKEN_REVOKE = "token_revoke"
 ACTION_LABELS = {
     LOGIN: "logged in",
     LOGIN_FAILED: "failed login",
@@ -40,6 +42,8 @@ ACTION_LABELS = {
     REVOKE: "revoked",
     PURGE_STARTED: "started a purge",
     PURGE: "purged",
+    TOKEN_CREATE: "created an API token",
+    TOKEN_REVOKE: "revoked an API token",
 }
 
 CLI_ACTOR = "cli"

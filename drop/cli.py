@@ -413,6 +413,14 @@ def nginx_conf(
         help="This site's access log (no query strings, tokens cut short).",
         show_default="/var/log/nginx/drop.access.log",
     ),
+    max_upload_bytes: str | None = typer.Option(
+        None,
+        "--max-upload-bytes",
+        metavar="SIZE",
+        help="Largest file nginx lets through, when API tokens allow more than "
+        "DROP_MAX_UPLOAD_BYTES (e.g. 2GiB); drop still holds each upload to its own limit.",
+        show_default="DROP_MAX_UPLOAD_BYTES",
+    ),
 ):
     """Print ops/nginx.conf filled in (DROP_ACCEL_REDIRECT must be set)."""
     from drop.nginx_conf import ACCESS_LOG, nginx_values, render_nginx_conf
@@ -424,6 +432,7 @@ def nginx_conf(
             server_name=server_name,
             upstream=upstream,
             access_log=access_log or ACCESS_LOG,
+            max_upload_bytes=parse_size(max_upload_bytes) if max_upload_bytes else None,
         )
     except ValueError as error:
         typer.echo(f"drop-ops: {error}", err=True)

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import requests
 
+from drop.config import Config
+from drop.nginx_conf import nginx_values
 from tests.log_checks import leaking_lines
+from tests.nginx import Nginx
 from tests.ops_support import run_cli
 from tests.support import UPLOAD, LiveServer, multipart
 
@@ -64,3 +68,34 @@ def test_a_revoked_token_is_refused_at_once_by_every_web_server(config):
         text = server.log.read_text(errors="replace")
         assert "PUT /api/v1.0/file" in text  # the uploads were logged…
         assert leaking_lines(text, (secret,)) == []  # …and the secret never was
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_behind_nginx_a_token_uploads_what_its_limit_allows(config, tmp_path):
+    with LiveServer(
+        config, workers=1, DROP_MAX_UPLOAD_BYTES=1000, DROP_ACCEL_REDIRECT="/_drop_blobs"
+    ) as server:
+        # What `drop-ops nginx-conf --max-upload-bytes 100KiB` writes.
+        values = nginx_values(
+            Config.from_env(server.env),
+            listen="-",
+            server_name="-",
+            upstream=f"127.0.0.1:{server.port}",
+            max_upload_bytes=100 * 1024,
+        )
+        made = run_cli(config, "token", "create", "--name", "ci", "--max-upload-bytes", "50KiB")
+        assert made.exit_code == 0, made.output
+        secret = made.output.strip().splitlines()[-1]
+        with Nginx(tmp_path / "nginx", values) as nginx:
+            body, headers = multipart(b"x" * 5000)
+            anonymous = requests.put(nginx.url + UPLOAD, data=body, headers=headers, timeout=10)
+            assert anonymous.status_code == 413
+            assert "at most 1000 bytes" in anonymous.json()["detail"]  # drop's own refusal
+            trusted = put_file(nginx, secret, b"x" * 5000)
+            assert trusted.status_code == 201, trusted.text
+            got = requests.get(trusted.json()["url"], timeout=10)
+            assert got.content == b"x" * 5000  # sent by nginx from the blob location
+            over_token = put_file(nginx, secret, b"x" * 60 * 1024)
+            assert over_token.status_code == 413
+            assert f"at most {50 * 1024} bytes" in over_token.json()["detail"]
+            assert put_file(nginx, secret, b"x" * 200 * 1024).status_code == 413  # nginx's

@@ -17,11 +17,13 @@ from drop.ops.resources.actions import OpsPurge, OpsPurgeProgress, OpsRevoke
 from drop.ops.resources.audit import OpsAuditPage, OpsAuditTrail
 from drop.ops.resources.auth import OpsGuard, OpsLogin, OpsLogout, OpsSessions
 from drop.ops.resources.dashboard import OpsDashboard, OpsDropTable, OpsStatsCards
+from drop.ops.resources.tokens import OpsTokenRevoke, OpsTokensPage
 from drop.ops.session import SessionSigner
 from drop.ops.session_store import DatabaseSessionStore
 from drop.ops.stats import Stats, collect_stats, human_bytes, queue_length
 from drop.storage import BlobStorage
 from drop.templates import Templates
+from drop.wording import duration
 
 
 def add_ops_routes(
@@ -44,7 +46,7 @@ def add_ops_routes(
         config.admin_session_max,
     )
     sessions = OpsSessions(signer, DatabaseSessionStore())
-    templates = Templates(human_bytes=human_bytes, when=when)
+    templates = Templates(human_bytes=human_bytes, when=when, duration=duration)
     if enqueue_purge is None or purge_progress is None:
         enqueue_purge, purge_progress = _huey_purge(config, redis_client)
     current_stats = _stats_source(config, storage, clock, redis_client)
@@ -76,6 +78,11 @@ def add_ops_routes(
     )
     app.add_route("/ops/purge/{task_id}", OpsPurgeProgress(templates, purge_progress))
     app.add_route("/ops/audit", OpsAuditPage(templates, config.audit_retention))
+    app.add_route("/ops/tokens", OpsTokensPage(templates, config))
+    app.add_route(
+        f"/ops/tokens/{{token_id:int(min=1, max={MAX_DROP_ID})}}/revoke",
+        OpsTokenRevoke(templates, config, clock),
+    )
 
 
 def when(moment: datetime.datetime | None) -> str:

@@ -8,7 +8,11 @@ so Content-Length's pre-check and the byte counter use the token's limit.
 
 A token travels as `Authorization: Bearer drop_…`. A malformed, unknown or revoked one is
 a 401 with `WWW-Authenticate: Bearer`, never a fallback to the anonymous limits: a
-client that meant to be trusted learns at once that it is not.
+client that meant to be trusted learns at once that it is not. Other schemes (a proxy's
+basic auth in front of drop) carry no token: those uploads are anonymous.
+
+For the resumable (tus) uploads: call `admit` when an upload is created and keep its
+`Uploader`'s limits for the upload (Upload-Length against `uploader.config`).
 """
 
 from __future__ import annotations
@@ -60,12 +64,12 @@ class UploaderCheck:
         One indexed database read per request with a token, and no cache: a token
         revoked a moment ago is refused by every web worker on every machine.
         """
-        header = req.get_header("Authorization")
-        if header is None:
+        secret = bearer_secret(req.get_header("Authorization"))
+        if secret is None:
             if not self._config.anonymous_uploads:
                 raise unauthorized(TOKEN_ONLY, CHALLENGE)
             return self._anonymous
-        token = api_tokens.find_live(bearer_secret(header))
+        token = api_tokens.find_live(secret)
         if token is None:
             raise unauthorized(BAD_TOKEN, BAD_TOKEN_CHALLENGE)
         api_tokens.mark_used(token, self._clock())
@@ -113,12 +117,21 @@ def token_config(config: Config, token: ApiToken) -> Config:
     )
 
 
-def bearer_secret(header: str) -> str:
-    """The token in `Authorization: Bearer <token>`; 401 for any other scheme or shape."""
+def bearer_secret(header: str | None) -> str | None:
+    """The token in `Authorization: Bearer <token>`, or None when no token was sent.
+
+    Another scheme is not drop's to judge: a proxy's own login in front of drop (nginx's
+    basic auth) makes browsers send `Authorization: Basic …` with every request. A
+    token sent without its scheme, or the scheme without a token, is a 401 that says how.
+    """
+    if header is None:
+        return None
     scheme, _, credentials = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    if scheme.lower() == "bearer" or scheme.startswith(api_tokens.SECRET_PREFIX):
         raise unauthorized("send the API token as Authorization: Bearer <token>", CHALLENGE)
-    return credentials.strip()
+    return None
 
 
 def unauthorized(description: str, challenge: str) -> falcon.HTTPUnauthorized:

@@ -43,7 +43,7 @@ class Uploader:
     """
 
     config: Config
-    quota: UploadQuota
+    quota: UploadQuota | TokenQuota
     token: ApiToken | None = None
 
 
@@ -75,7 +75,7 @@ class UploaderCheck:
         api_tokens.mark_used(token, self._clock())
         return Uploader(token_config(self._config, token), self._token_quota(token), token)
 
-    def _token_quota(self, token: ApiToken) -> UploadQuota:
+    def _token_quota(self, token: ApiToken) -> TokenQuota:
         # Counted per token, wherever its uploads come from; no limit on bytes per hour.
         return TokenQuota(
             UploadQuota(

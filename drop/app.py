@@ -34,6 +34,7 @@ from drop.serving import ClientTooSlow
 from drop.static import add_static_routes
 from drop.storage import BlobStorage
 from drop.templates import Templates
+from drop.uploaders import UploaderCheck
 
 # Text fields (password, expires_in, max_downloads) are tiny; the file part is streamed
 # and never buffered, so nothing else needs room in memory.
@@ -81,6 +82,7 @@ def create_app(
     quota = limits.UploadQuota(
         counters, config.uploads_per_hour, config.upload_bytes_per_hour, clock
     )
+    uploaders = UploaderCheck(config, quota, counters, clock)
 
     app = falcon.App(middleware=middleware)
     # The public pages' footer names the abuse contact, when there is one.
@@ -96,12 +98,12 @@ def create_app(
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
 
     files = FileItem(config, storage, schedule_blob_deletion, clock, guesses=guesses)
-    app.add_route(f"{API_PREFIX}/file", FileCollection(config, storage, clock, quota=quota))
+    app.add_route(f"{API_PREFIX}/file", FileCollection(config, storage, clock, uploaders=uploaders))
     app.add_route(f"{API_PREFIX}/file/{{token}}", files)
     app.add_route(f"{API_PREFIX}/file/{{token}}/{{filename}}", files, suffix="named")
     app.add_route(f"{API_PREFIX}/openapi.json", OpenAPIDocument(config))
     add_static_routes(app)
-    app.add_route("/", HomePage(config, storage, templates, clock, quota=quota))
+    app.add_route("/", HomePage(config, storage, templates, clock, uploaders=uploaders))
     app.add_route(
         "/d/{token}",
         SharePage(config, storage, templates, schedule_blob_deletion, clock, guesses=guesses),
@@ -118,7 +120,7 @@ def create_app(
     )
     app.add_route("/metrics", MetricsResource())
     # Last, and below every literal path: `curl -T file https://drop/` (PUT /<name>).
-    app.add_route("/{name}", RawUpload(config, storage, clock, quota=quota))
+    app.add_route("/{name}", RawUpload(config, storage, clock, uploaders=uploaders))
     return app
 
 

@@ -76,6 +76,8 @@ class Config:
     # Where abuse is reported (a mailto:, https: or tel: URI): the public pages' footer and
     # /.well-known/security.txt show it; None: neither does.
     abuse_contact: str | None = None
+    # False: only trusted uploaders (an API token, drop/uploaders.py) may upload.
+    anonymous_uploads: bool = True
 
     @property
     def blob_dir(self) -> Path:
@@ -127,6 +129,7 @@ class Config:
             uploader_retention=_non_negative_int(env, "DROP_UPLOADER_RETENTION", 7 * DAY),
             stats_flush_seconds=_positive_int(env, "DROP_STATS_FLUSH_SECONDS", 5),
             abuse_contact=_contact_uri(env, "DROP_ABUSE_CONTACT"),
+            anonymous_uploads=_switch(env, "DROP_ANONYMOUS_UPLOADS", True),
         )
         config.validate()
         return config
@@ -211,6 +214,19 @@ def _address_list(env, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
                 f"{name} must list IP addresses or networks separated by commas, got {entry!r}"
             ) from None
     return entries
+
+
+SWITCH_VALUES = {"on": True, "true": True, "yes": True, "1": True}
+SWITCH_VALUES |= {"off": False, "false": False, "no": False, "0": False}
+
+
+def _switch(env, name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in SWITCH_VALUES:
+        raise ConfigError(f"{name} must be on or off, got {raw!r}")
+    return SWITCH_VALUES[raw]
 
 
 def _positive_int(env, name: str, default: int) -> int:

@@ -151,12 +151,19 @@ class UploadQuota:
     """Uploads and stored bytes per client address per hour (a limit of 0 is no limit)."""
 
     def __init__(
-        self, counters: Counters, uploads_per_hour: int, bytes_per_hour: int, clock: Callable
+        self,
+        counters: Counters,
+        uploads_per_hour: int,
+        bytes_per_hour: int,
+        clock: Callable,
+        *,
+        subject: str = "this address",
     ):
         self._counters = counters
         self._uploads = uploads_per_hour
         self._bytes = bytes_per_hour
         self._clock = clock
+        self._subject = subject  # who the refusal names: an address, or an API token
 
     def admit(self, client: str) -> None:
         """Take one of the client's uploads for this hour, or raise TooManyAttempts."""
@@ -168,7 +175,7 @@ class UploadQuota:
             if not stored.allowed:
                 raise TooManyAttempts(
                     _seconds_until(stored.resets_at, now),
-                    f"this address stored {file_size(self._bytes)} this hour, the most allowed",
+                    f"{self._subject} stored {file_size(self._bytes)} this hour, the most allowed",
                 )
         if self._uploads:
             count = self._counters.add_to_window(
@@ -178,7 +185,7 @@ class UploadQuota:
                 uploads = plural(self._uploads, "upload")
                 raise TooManyAttempts(
                     _seconds_until(count.resets_at, now),
-                    f"this address made {uploads} this hour, the most allowed",
+                    f"{self._subject} made {uploads} this hour, the most allowed",
                 )
 
     def give_back(self, client: str) -> None:

@@ -39,6 +39,8 @@ BLOCK = "block"  # an address, network or content blocked (drop/blocks.py)
 UNBLOCK = "unblock"
 REPORT_DISMISSED = "report_dismissed"  # an abuse report closed with nothing done
 REPORT_FILED = "report"  # a visitor reported a drop (anonymous; what the operator acts on)
+TOKEN_CREATE = "token_create"  # an API token issued (never its secret)
+TOKEN_REVOKE = "token_revoke"
 ACTION_LABELS = {
     LOGIN: "logged in",
     LOGIN_FAILED: "failed login",
@@ -54,6 +56,8 @@ ACTION_LABELS = {
     UNBLOCK: "unblocked",
     REPORT_DISMISSED: "dismissed a report",
     REPORT_FILED: "abuse report received",
+    TOKEN_CREATE: "created an API token",
+    TOKEN_REVOKE: "revoked an API token",
 }
 
 CLI_ACTOR = "cli"

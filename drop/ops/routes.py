@@ -26,12 +26,14 @@ from drop.ops.resources.edits import (
     OpsUncountedDownload,
 )
 from drop.ops.resources.reports import OpsReportAction, OpsReports
+from drop.ops.resources.tokens import OpsTokenRevoke, OpsTokensPage
 from drop.ops.session import SessionSigner
 from drop.ops.session_store import DatabaseSessionStore
 from drop.ops.stats import Stats, collect_stats, human_bytes, queue_length
 from drop.ops.trends import week_charts
 from drop.storage import BlobStorage
 from drop.templates import Templates
+from drop.wording import duration
 
 
 def add_ops_routes(
@@ -54,7 +56,7 @@ def add_ops_routes(
         config.admin_session_max,
     )
     sessions = OpsSessions(signer, DatabaseSessionStore())
-    templates = Templates(human_bytes=human_bytes, when=when)
+    templates = Templates(human_bytes=human_bytes, when=when, duration=duration)
     if enqueue_purge is None or purge_progress is None:
         enqueue_purge, purge_progress = _huey_purge(config, redis_client)
     current_stats = _stats_source(config, storage, clock, redis_client)
@@ -105,6 +107,11 @@ def add_ops_routes(
     app.add_route(
         "/ops/reports/{report_id:int(min=1, max=2147483647)}/{action}",
         OpsReportAction(templates, storage, audit_trail),
+    )
+    app.add_route("/ops/tokens", OpsTokensPage(templates, config))
+    app.add_route(
+        f"/ops/tokens/{{token_id:int(min=1, max={MAX_DROP_ID})}}/revoke",
+        OpsTokenRevoke(templates, config, clock),
     )
 
 

@@ -16,10 +16,11 @@ from drop.downloads import (
     refuse_withheld,
     request_password,
 )
-from drop.limits import GuessLimit, TooManyAttempts, UploadQuota
+from drop.limits import GuessLimit, TooManyAttempts
 from drop.models import DELETED, Drop
 from drop.resources.page_home import share_path
 from drop.storage import BlobStorage
+from drop.uploaders import UploaderCheck
 from drop.uploads import receive_drop
 
 API_PREFIX = "/api/v1.0"
@@ -52,15 +53,17 @@ class FileCollection:
         storage: BlobStorage,
         clock: Callable = drops.utcnow,
         *,
-        quota: UploadQuota,
+        uploaders: UploaderCheck,
     ):
         self._config = config
         self._storage = storage
         self._clock = clock
-        self._quota = quota
+        self._uploaders = uploaders
 
     def on_put(self, req: falcon.Request, resp: falcon.Response):
-        new = receive_drop(req, self._config, self._storage, self._clock(), self._quota)
+        # Anonymous, or a trusted uploader with its token's limits: decided before the body.
+        uploader = self._uploaders.admit(req)
+        new = receive_drop(req, uploader.config, self._storage, self._clock(), uploader.quota)
         resp.status = falcon.HTTP_201
         resp.media = upload_answer(new, self._config.base_url or req.prefix)
 

@@ -84,6 +84,10 @@ class RequestMetrics:
         if downloaded is not None:
             DOWNLOADS.inc()
             BYTES_OUT.inc(downloaded.size)
+        # A resumed download is no new download; only its range is sent.
+        resumed_bytes = getattr(req.context, "resumed_bytes", None)
+        if resumed_bytes is not None:
+            BYTES_OUT.inc(resumed_bytes)
 
 
 class StoreCollector:

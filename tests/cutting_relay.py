@@ -1,9 +1,9 @@
 """A TCP relay that breaks the first download passing through it, the way a flaky link does.
 
-It forwards everything, records each request head it sees, and on its first connection
-cuts the response once `cut_after` bytes of body have passed: it resets both sides
-(SO_LINGER 0, so the client gets a connection reset, not a clean end). Later
-connections pass untouched, so the client's resume goes through the same address.
+It forwards everything, records each request head it sees, and cuts the first response
+once `cut_after` bytes of its body have passed: it resets both sides (SO_LINGER 0, so the
+client gets a connection reset, not a clean end). Later responses pass untouched, so the
+client's resume goes through the same address.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class CuttingRelay:
         self.url = f"http://127.0.0.1:{self.port}"
         self.request_heads: list[str] = []
         self.cuts = 0
-        self._connections = 0
+        self._first_response = True
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._closing = False
@@ -51,13 +51,11 @@ class CuttingRelay:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            with self._lock:
-                self._connections += 1
-                cut = self._connections == 1
-            threading.Thread(target=self._serve, args=(client, cut), daemon=True).start()
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
-    def _serve(self, client: socket.socket, cut: bool):
+    def _serve(self, client: socket.socket):
         server = socket.create_connection(self.upstream)
+        cut = False
         threading.Thread(target=self._requests, args=(client, server), daemon=True).start()
         head, body_seen = b"", None
         try:
@@ -68,6 +66,8 @@ class CuttingRelay:
                         continue
                     chunk = head
                     body_seen = -(head.index(HEAD_END) + len(HEAD_END))
+                    with self._lock:  # a browser may open a connection it never uses
+                        cut, self._first_response = self._first_response, False
                 if cut and body_seen + len(chunk) >= self.cut_after:
                     client.sendall(chunk[: self.cut_after - body_seen])
                     _wait_until_received(client)

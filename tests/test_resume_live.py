@@ -15,9 +15,11 @@ from contextlib import contextmanager
 
 import pytest
 import requests
+from playwright.sync_api import expect, sync_playwright
 
 from drop.config import Config
 from drop.nginx_conf import nginx_values
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS
 from tests.cutting_relay import CuttingRelay
 from tests.nginx import Nginx, wait_for_file_gone
 from tests.support import LiveServer, wait_until
@@ -187,3 +189,53 @@ def test_parallel_ranges_with_a_stolen_wrong_etag_get_no_more_than_max_downloads
     assert all(a.status_code == 200 and a.content == content for a in bodies), statuses
     assert statuses == [200] * 3 + [410] * (SIMULTANEOUS - 3)
     assert len({a.headers["ETag"] for a in bodies}) == 3  # one grant each
+
+
+def finished(downloads) -> list:
+    return [path for path in downloads.iterdir() if path.suffix != ".crdownload"]
+
+
+def test_chromium_resumes_its_own_cut_download(config, tmp_path, mode):
+    """The browser's own resume: Chromium's download is cut by the relay and fails with a
+    network error; "Resume" on chrome://downloads (what a person clicks) sends Range and
+    If-Range with the grant's ETag, and the finished file is the upload's bytes."""
+    downloads = tmp_path / "downloads"
+    with served(config, tmp_path, mode) as (base, _), sync_playwright() as playwright:
+        made = put(base, CONTENT)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, downloads_path=downloads
+        )
+        try:
+            context = browser.new_context(accept_downloads=True)
+            page = context.new_page()
+            page.goto(base + "/")
+            with CuttingRelay(port_of(base), CUT) as relay:
+                with page.expect_download() as started:
+                    page.evaluate(
+                        """url => { const link = document.createElement("a");
+                            link.href = url; document.body.append(link); link.click(); }""",
+                        relay.url + f"/api/v1.0/file/{made['token']}",
+                    )
+                # Playwright reports Chromium's interrupted download as canceled.
+                assert started.value.failure() == "canceled"
+                assert relay.cuts == 1
+                assert requests.get(made["url"], timeout=30).status_code == 410  # anyone else
+
+                manager = context.new_page()
+                manager.goto("chrome://downloads")
+                item = manager.locator("downloads-item")
+                expect(item).to_contain_text("Failed - Network error")
+                item.locator("#more-actions").click()
+                item.locator("#pause-or-resume").click()
+                expect(item).not_to_contain_text("Failed", timeout=30_000)
+                # Chromium writes to <name>.crdownload and renames it once complete.
+                assert wait_until(lambda: finished(downloads), timeout=60)
+                (saved,) = finished(downloads)
+                resume = relay.request_heads[-1]
+            assert f"\r\nRange: bytes={CUT}-" in resume
+            etag = re.search(r"\r\nIf-Range: ([^\r\n]*)", resume)[1]
+            assert re.fullmatch(r'"[^"]+"', etag)
+            assert sha256(saved.read_bytes()) == sha256(CONTENT)
+            assert requests.get(made["url"], timeout=30).status_code == 410
+        finally:
+            browser.close()

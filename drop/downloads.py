@@ -130,7 +130,9 @@ class DownloadSender:
         try:
             byte_range = requested_range(wanted, drop.size)
         except Unsatisfiable:
-            raise falcon.HTTPRangeNotSatisfiable(drop.size) from None
+            raise falcon.HTTPRangeNotSatisfiable(
+                drop.size, description=f"the file has {drop.size} bytes"
+            ) from None
         if byte_range is None:
             return False
         if self._accel_redirect:

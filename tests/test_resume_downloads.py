@@ -283,3 +283,33 @@ def test_the_window_is_configured_and_bounded():
         Config.from_env({"DROP_RESUME_WINDOW": str(DAY + 1)})
     with pytest.raises(ConfigError, match="DROP_RESUME_WINDOW"):
         Config.from_env({"DROP_RESUME_WINDOW": "-1"})
+
+
+@pytest.fixture
+def statements(monkeypatch):
+    """Every SQL statement the app sends from here on (the real database runs them)."""
+    sent: list[str] = []
+    real = db.obj.execute_sql
+
+    def spy(sql, params=None, *args, **kwargs):
+        sent.append(" ".join(sql.split()))
+        return real(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(db.obj, "execute_sql", spy)
+    return sent
+
+
+@pytest.mark.parametrize("headers", [{}, {"Range": "bytes=5-"}], ids=["plain", "range"])
+def test_a_download_without_if_range_is_still_the_claim_alone(client, backend, statements, headers):
+    token = upload(client, CONTENT).json["token"]
+    statements.clear()
+    assert client.simulate_get(path(token), headers=headers).status_code == 200
+    # The claim with its download event, nothing more: no row read first, no grant looked up.
+    if backend == "postgres":
+        assert len(statements) == 1 and statements[0].startswith("WITH claimed"), statements
+    else:  # the UPDATE and the INSERT, in a transaction shared with other threads' writes
+        assert [sql.split()[0] for sql in statements if sql.startswith(("UPDATE", "INSERT"))] == [
+            "UPDATE",
+            "INSERT",
+        ], statements
+        assert not [sql for sql in statements if sql.startswith("SELECT")], statements

@@ -75,10 +75,10 @@ def port_of(url: str) -> int:
 
 
 def header(dump: str, name: str) -> str:
-    """The last value of `name` in curl's -D dump (the resumed answer's, after a redirect)."""
+    """The one value of `name` in curl's -D dump of one answer."""
     values = re.findall(rf"^{name}:\s*(.*?)\r?$", dump, re.IGNORECASE | re.MULTILINE)
-    assert values, dump
-    return values[-1]
+    assert len(values) == 1, dump
+    return values[0]
 
 
 def sha256(data: bytes) -> str:

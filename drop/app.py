@@ -17,6 +17,7 @@ from drop.database import UNAVAILABLE_ERRORS
 from drop.disk import FreeSpaceFloor, disk_full_error
 from drop.error_cache import ErrorCache
 from drop.errors import client_too_slow, database_unavailable, error_serializer
+from drop.grants import GrantSigner
 from drop.hourly_counts import HourlyCounts
 from drop.logs import RequestId, log_unexpected_error
 from drop.metrics import MetricsResource, RequestMetrics
@@ -30,6 +31,7 @@ from drop.resources.page_home import HomePage
 from drop.resources.page_report import REPORTS_PER_HOUR, ReportPage, SecurityTxt
 from drop.resources.page_share import DeletePage, SharePage
 from drop.resources.raw_upload import RawUpload
+from drop.server_key import ServerKey
 from drop.serving import ClientTooSlow
 from drop.static import add_static_routes
 from drop.storage import BlobStorage
@@ -45,7 +47,7 @@ def create_app(
     config: Config | None = None,
     *,
     clock: Callable = drops.utcnow,
-    schedule_blob_deletion: Callable[[str], None] | None = None,
+    schedule_blob_deletion: Callable[..., None] | None = None,
     redis_client: redis.Redis | None = None,
     hourly_counts: HourlyCounts | None = None,
 ) -> falcon.App:
@@ -72,10 +74,15 @@ def create_app(
         schedule_blob_deletion = _huey_blob_deletion(config, client)
     schedule_blob_deletion = BlobDeletion(schedule_blob_deletion)
 
+    grants = GrantSigner(ServerKey(config.secret_key, config.data_dir), config.resume_window)
+
+    def names_grant(token: str, if_range: str) -> bool:
+        return grants.verify(token, if_range, clock()) is not None
+
     # First in the list: their process_response runs last and sees the final answer.
     middleware = [RequestId(), RequestMetrics(hourly_counts)]
     if client is not None:
-        middleware.append(ErrorCache(client, config.error_cache_ttl))
+        middleware.append(ErrorCache(client, config.error_cache_ttl, names_grant))
     middleware.append(DatabaseConnection(db))
     counters = limits.open_counters(client)
     guesses = limits.GuessLimit(counters, limits.password_backoff(config), clock)
@@ -97,7 +104,7 @@ def create_app(
     multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
 
-    files = FileItem(config, storage, schedule_blob_deletion, clock, guesses=guesses)
+    files = FileItem(config, storage, schedule_blob_deletion, clock, guesses=guesses, grants=grants)
     app.add_route(f"{API_PREFIX}/file", FileCollection(config, storage, clock, uploaders=uploaders))
     app.add_route(f"{API_PREFIX}/file/{{token}}", files)
     app.add_route(f"{API_PREFIX}/file/{{token}}/{{filename}}", files, suffix="named")
@@ -106,7 +113,15 @@ def create_app(
     app.add_route("/", HomePage(config, storage, templates, clock, uploaders=uploaders))
     app.add_route(
         "/d/{token}",
-        SharePage(config, storage, templates, schedule_blob_deletion, clock, guesses=guesses),
+        SharePage(
+            config,
+            storage,
+            templates,
+            schedule_blob_deletion,
+            clock,
+            guesses=guesses,
+            grants=grants,
+        ),
     )
     app.add_route("/d/{token}/delete", DeletePage(templates, schedule_blob_deletion, clock))
     report_limit = limits.HourlyLimit(counters, "report", REPORTS_PER_HOUR, clock)
@@ -124,7 +139,7 @@ def create_app(
     return app
 
 
-def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[[str], None]:
+def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[..., None]:
     """Deletion through the Huey queue, wired at the first deletion rather than at start.
 
     drop.tasks opens the embedded queue's SQLite file when it is imported, and a worker
@@ -133,19 +148,14 @@ def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[
     """
     schedule = None
 
-    def schedule_deletion(token: str) -> None:
+    def schedule_deletion(token: str, keep_seconds: int = 0) -> None:
         nonlocal schedule
         if schedule is None:
             from drop.tasks import build_huey, schedule_blob_deletion
 
             # With Redis, queue through the app's own pool: short timeouts, the breaker.
             storage = build_huey(config, client.connection_pool).storage if client else None
-            schedule = functools.partial(
-                schedule_blob_deletion,
-                config.data_dir,
-                delay_seconds=config.delete_grace_seconds,
-                storage=storage,
-            )
-        schedule(token)
+            schedule = functools.partial(schedule_blob_deletion, config.data_dir, storage=storage)
+        schedule(token, delay_seconds=config.delete_grace_seconds + keep_seconds)
 
     return schedule_deletion

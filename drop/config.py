@@ -17,6 +17,8 @@ MIN_SECRET_KEY_CHARS = 32
 # one-time drop's blob must outlive that moment by a wide margin.
 ACCEL_DELETE_GRACE_SECONDS = 60
 LOG_FORMATS = ("text", "json")
+# A one-time drop's blob outlives its last download by the resume window: at most a day.
+MAX_RESUME_WINDOW = DAY
 # The 4XX cache holds (cacheable requests per TTL) entries: the TTL is its memory bound.
 MAX_4XX_CACHE_TTL = 3600
 # Counts for the dashboard's charts wait in each web process this long at most; a crash
@@ -42,6 +44,9 @@ class Config:
     redis_breaker_seconds: int = 5  # how long requests skip Redis after it failed a few times
     delete_grace_seconds: int = 0
     accel_redirect: str | None = None
+    # A granted download may be resumed (Range + If-Range with its ETag) for this long
+    # without using another download (drop/grants.py); 0: no resumes.
+    resume_window: int = 60 * 60
     # Operator tools (drop-ops and the /ops dashboard).
     admin_token: str | None = field(default=None, repr=False)  # None: /ops answers 404
     secret_key: str | None = field(default=None, repr=False)  # None: derived from admin_token
@@ -108,6 +113,7 @@ class Config:
                 ACCEL_DELETE_GRACE_SECONDS if env.get("DROP_ACCEL_REDIRECT") else 0,
             ),
             accel_redirect=(env.get("DROP_ACCEL_REDIRECT") or "").rstrip("/") or None,
+            resume_window=_non_negative_int(env, "DROP_RESUME_WINDOW", 60 * 60),
             admin_token=env.get("DROP_ADMIN_TOKEN") or None,
             secret_key=env.get("DROP_SECRET_KEY") or None,
             admin_session_idle=_positive_int(env, "DROP_ADMIN_SESSION_IDLE", 30 * 60),
@@ -156,6 +162,8 @@ class Config:
             raise ConfigError(
                 f"DROP_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters long"
             )
+        if self.resume_window > MAX_RESUME_WINDOW:
+            raise ConfigError(f"DROP_RESUME_WINDOW must be at most {MAX_RESUME_WINDOW} seconds")
         if self.error_cache_ttl > MAX_4XX_CACHE_TTL:
             raise ConfigError(f"DROP_4XX_CACHE_TTL must be at most {MAX_4XX_CACHE_TTL} seconds")
         # The key signs every dashboard session: it must not be guessable.

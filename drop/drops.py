@@ -271,12 +271,15 @@ def sweep(
     now: datetime.datetime,
     grace_seconds: int = 0,
     uploader_retention: int | None = None,
+    resume_window: int = 0,
 ) -> SweepReport:
     """Expire due drops and remove every blob that no live drop needs, plus stale temp files;
     forget uploaders older than `uploader_retention` seconds (None: leave them).
 
     A drop that went away less than `grace_seconds` ago keeps its blob: a proxy serving
-    its last download (X-Accel-Redirect) may not have opened the file yet.
+    its last download (X-Accel-Redirect) may not have opened the file yet. One used up
+    by its downloads keeps it `resume_window` seconds longer: its last download may be
+    resumed until then (drop/grants.py).
     """
     report = SweepReport(expired=expire_due(now))
     if uploader_retention is not None:
@@ -285,13 +288,15 @@ def sweep(
     keep = set()
     known = set()
     recently_gone = now - datetime.timedelta(seconds=grace_seconds)
+    resumable_since = recently_gone - datetime.timedelta(seconds=resume_window)
     tokens = list(on_disk)
     for start in range(0, len(tokens), 500):
         chunk = tokens[start : start + 500]
         query = Drop.select(Drop.token, Drop.status, Drop.gone_at).where(Drop.token.in_(chunk))
         for row in query:
             known.add(row.token)
-            if row.status == LIVE or (row.gone_at and row.gone_at > recently_gone):
+            kept_since = resumable_since if row.status == DOWNLOADED else recently_gone
+            if row.status == LIVE or (row.gone_at and row.gone_at > kept_since):
                 keep.add(row.token)
     for token, stat in on_disk.items():
         if token in keep:

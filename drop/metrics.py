@@ -112,6 +112,11 @@ class RequestMetrics:
             BYTES_OUT.inc(downloaded.size)
             hourly.add(hourly_counts.DOWNLOADS)
             hourly.add(hourly_counts.BYTES_OUT, downloaded.size)
+        # A resumed download is no new download; only its range is sent.
+        resumed_bytes = getattr(req.context, "resumed_bytes", None)
+        if resumed_bytes is not None:
+            BYTES_OUT.inc(resumed_bytes)
+            hourly.add(hourly_counts.BYTES_OUT, resumed_bytes)
         status = resp.status_code
         if 400 <= status < 500:
             hourly.add(hourly_counts.ANSWERS_4XX)

@@ -38,6 +38,22 @@ class BlobFile(io.FileIO):
     def __init__(self, path: Path):
         super().__init__(path, "rb")
         self._on_close: Callable[[], None] | None = None
+        self._left: int | None = None  # bytes of the selected range not yet read
+
+    def select(self, start: int, length: int) -> None:
+        """Serve only `length` bytes from `start`: gunicorn's sendfile() starts at the
+        file's position and sends Content-Length bytes; plain reads stop at the end."""
+        self.seek(start)
+        self._left = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left is None:
+            return super().read(size)
+        if size is None or size < 0 or size > self._left:
+            size = self._left
+        chunk = super().read(size)
+        self._left -= len(chunk)
+        return chunk
 
     def after_close(self, callback: Callable[[], None]) -> None:
         self._on_close = callback

@@ -56,7 +56,8 @@ def count_task_failure(signal, task, exc=None):
 
 @huey.task(retries=3, retry_delay=10)
 def delete_blob(data_dir: str, token: str) -> None:
-    """Remove a gone drop's blob (scheduled once its last download has been served)."""
+    """Remove a gone drop's blob (scheduled once its last download has been served, to run
+    after the grace delay and the resume window)."""
     BlobStorage(Path(data_dir)).delete(token)
 
 
@@ -70,6 +71,7 @@ def sweep() -> dict:
             drops.utcnow(),
             config.delete_grace_seconds,
             uploader_retention=config.uploader_retention,
+            resume_window=config.resume_window,
         )
     if (
         report.expired
@@ -93,7 +95,8 @@ def sweep() -> dict:
 def schedule_blob_deletion(
     data_dir: Path, token: str, delay_seconds: int = 0, storage: BaseStorage | None = None
 ) -> None:
-    """Queue deletion of a blob, after `delay_seconds` when a proxy still has to open it."""
+    """Queue deletion of a blob, after `delay_seconds` when a proxy still has to open it
+    or its last download may still be resumed."""
     enqueue(delete_blob.s(str(data_dir), token, delay=delay_seconds or None), storage)
 
 

@@ -16,6 +16,7 @@ from drop.downloads import (
     refuse_withheld,
     request_password,
 )
+from drop.grants import GrantSigner
 from drop.limits import GuessLimit, TooManyAttempts
 from drop.models import DELETED, Drop
 from drop.resources.page_home import share_path
@@ -81,14 +82,21 @@ class FileItem:
         clock: Callable = drops.utcnow,
         *,
         guesses: GuessLimit,
+        grants: GrantSigner | None = None,
     ):
         self._clock = clock
         self._guesses = guesses
         self._trusted_proxies = config.trusted_proxies
         self._schedule_blob_deletion = schedule_blob_deletion
-        self._sender = DownloadSender(storage, schedule_blob_deletion, clock, config.accel_redirect)
+        self._sender = DownloadSender(
+            storage, schedule_blob_deletion, clock, config.accel_redirect, grants
+        )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
+        # A download granted earlier and cut off goes on where it stopped (Range with
+        # If-Range: its ETag), without a claim.
+        if self._sender.resume(req, resp, token, self._check_password):
+            return
         # Most downloads need no password: one claim serves them. The rest read the
         # row first, to check the password or to tell 404 from 410.
         if crypto.is_token(token) and self._sender.send_unprotected(req, resp, token):
@@ -130,6 +138,11 @@ class FileItem:
         if not drop.is_available(self._clock()):
             raise falcon.HTTPGone()
         refuse_withheld(drop)
+        self._check_password(req, drop)
+        return drop
+
+    def _check_password(self, req: falcon.Request, drop: Drop) -> None:
+        """401 (or 429) unless the drop has no password or the request carries it."""
         if drop.password_hash:
             password = request_password(req)
             if not password or not self._password_opens(req, drop, password):
@@ -138,7 +151,6 @@ class FileItem:
                     description="this file needs its password",
                     challenges=['Drop-Password realm="drop"'],
                 )
-        return drop
 
     def _password_opens(self, req: falcon.Request, drop: Drop, password: str) -> bool:
         client = client_address(req, self._trusted_proxies)

@@ -10,6 +10,7 @@ from drop import crypto, drops, pages, wording
 from drop.clients import client_address
 from drop.config import Config
 from drop.downloads import DownloadSender, password_opens, refuse_withheld
+from drop.grants import GrantSigner
 from drop.limits import GuessLimit, TooManyAttempts
 from drop.models import DELETED, Drop
 from drop.resources.page_home import delete_path, share_path
@@ -64,12 +65,15 @@ class SharePage:
         clock: Callable = drops.utcnow,
         *,
         guesses: GuessLimit,
+        grants: GrantSigner | None = None,
     ):
         self._templates = templates
         self._clock = clock
         self._guesses = guesses
         self._trusted_proxies = config.trusted_proxies
-        self._sender = DownloadSender(storage, schedule_blob_deletion, clock, config.accel_redirect)
+        self._sender = DownloadSender(
+            storage, schedule_blob_deletion, clock, config.accel_redirect, grants
+        )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
         self._show(req, resp, self._available(token))
@@ -77,6 +81,10 @@ class SharePage:
     on_head = on_get
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, token: str):
+        # A download this button started and that was cut off, resumed by the browser
+        # (the same form again, with Range and If-Range): no new download is used.
+        if self._sender.resume(req, resp, token, self._check_form_password):
+            return
         drop = self._available(token)
         if drop.password_hash:
             password = form_field(req, "password")
@@ -97,6 +105,22 @@ class SharePage:
                 self._show(req, resp, drop, falcon.HTTP_401, password_error=message)
                 return
         self._sender.send(req, resp, drop, gone=lambda: falcon.HTTPGone(description=GONE))
+
+    def _check_form_password(self, req: falcon.Request, drop: Drop) -> None:
+        """For a resume: the form's password must still open the drop (401/429 if not)."""
+        if not drop.password_hash:
+            return
+        password = form_field(req, "password")
+        client = client_address(req, self._trusted_proxies)
+        try:
+            right = bool(password) and password_opens(self._guesses, client, drop, password)
+        except TooManyAttempts as refused:
+            raise falcon.HTTPTooManyRequests(retry_after=refused.retry_after) from None
+        if not right:
+            raise falcon.HTTPUnauthorized(
+                description="That password is not right.",
+                challenges=['Drop-Password realm="drop"'],
+            )
 
     def _available(self, token: str) -> Drop:
         drop = find_drop(token)

@@ -10,7 +10,7 @@ from drop import crypto, drops
 from drop.clients import header_text
 from drop.filenames import content_disposition, sanitize_content_type
 from drop.limits import GuessLimit
-from drop.models import Drop
+from drop.models import INFECTED, LIVE, SCAN_PENDING, Drop
 from drop.storage import BlobStorage, blob_key
 
 PASSWORD_HEADER = "X-Drop-Password"
@@ -31,6 +31,15 @@ def password_opens(guesses: GuessLimit, client: str, drop: Drop, password: str) 
         (f"password:client:{client}", f"password:drop:{drop.token}"),
         lambda: crypto.verify_password(password, drop.password_hash),
     )
+
+
+def refuse_unservable(drop: Drop, holding: bool, *, held, infected) -> None:
+    """Raise `infected()` for a drop clamd found malware in, `held()` for one whose scan is
+    pending while DROP_SCAN_MODE=hold; both before anything else about it is told."""
+    if drop.status == INFECTED:
+        raise infected()
+    if holding and drop.status == LIVE and drop.scan_status == SCAN_PENDING:
+        raise held()
 
 
 def download_headers(drop: Drop | drops.ClaimedDrop) -> dict[str, str]:
@@ -54,7 +63,8 @@ class DownloadSender:
     """Claims one download of a drop and answers with its bytes, for the API and the page alike.
 
     With `accel_redirect` set, nginx sends the bytes (X-Accel-Redirect) and drop only
-    decides; otherwise the blob is streamed, so gunicorn can use sendfile().
+    decides; otherwise the blob is streamed, so gunicorn can use sendfile(). With
+    `scanned_only`, a drop whose malware scan is pending is not claimed.
     """
 
     def __init__(
@@ -63,8 +73,11 @@ class DownloadSender:
         schedule_blob_deletion: Callable[[str], None],
         clock: Callable,
         accel_redirect: str | None = None,
+        *,
+        scanned_only: bool = False,
     ):
         self._storage = storage
+        self._scanned_only = scanned_only  # DROP_SCAN_MODE=hold: a pending scan serves nothing
         self._schedule_blob_deletion = schedule_blob_deletion
         self._clock = clock
         self._accel_redirect = accel_redirect
@@ -87,7 +100,12 @@ class DownloadSender:
             # nginx opens the blob only after this answer reaches it.
             if not self._storage.exists(token):
                 return False
-            claimed = drops.claim_download(token, self._clock(), unprotected_only=unprotected_only)
+            claimed = drops.claim_download(
+                token,
+                self._clock(),
+                unprotected_only=unprotected_only,
+                scanned_only=self._scanned_only,
+            )
             if claimed is None:
                 return False
             if claimed.last:
@@ -100,7 +118,12 @@ class DownloadSender:
                 blob = self._storage.open(token)
             except FileNotFoundError:
                 return False
-            claimed = drops.claim_download(token, self._clock(), unprotected_only=unprotected_only)
+            claimed = drops.claim_download(
+                token,
+                self._clock(),
+                unprotected_only=unprotected_only,
+                scanned_only=self._scanned_only,
+            )
             if claimed is None:
                 blob.close()
                 return False

@@ -11,7 +11,16 @@ import peewee
 
 from drop import crypto
 from drop.group_commit import durable_write
-from drop.models import DOWNLOADED, EXPIRED, LIVE, MAX_ADDRESS_CHARS, MAX_AGENT_CHARS, Drop, db
+from drop.models import (
+    DOWNLOADED,
+    EXPIRED,
+    LIVE,
+    MAX_ADDRESS_CHARS,
+    MAX_AGENT_CHARS,
+    SCAN_PENDING,
+    Drop,
+    db,
+)
 from drop.storage import BlobStorage, TempBlob
 
 log = logging.getLogger(__name__)
@@ -79,8 +88,12 @@ def create_drop(
     now: datetime.datetime,
     uploader_address: str | None = None,
     uploader_agent: str | None = None,
+    scan_status: str | None = None,
 ) -> NewDrop:
     """Move an upload into place, then commit its row: no row ever points at a partial blob.
+
+    `scan_status` is the row's first malware scan state (drop.scans.initial_status): a
+    row that must wait for its scan is committed already waiting.
 
     `uploader_address` and `uploader_agent` are kept for the operator until
     erase_uploaders clears them; without an address no agent is kept either, since the
@@ -106,6 +119,9 @@ def create_drop(
         # Cut to the columns' widths: PostgreSQL refuses a longer value outright.
         uploader_address=uploader_address[:MAX_ADDRESS_CHARS] if uploader_address else None,
         uploader_agent=uploader_agent[:MAX_AGENT_CHARS] if uploader_agent else None,
+        scan_status=scan_status,
+        # Its scan is queued as soon as the row commits.
+        scan_queued_at=now if scan_status == SCAN_PENDING else None,
     )
     storage.commit(temp, token)
     try:
@@ -145,7 +161,11 @@ def find_drop(token: str) -> Drop | None:
 
 
 def claim_download(
-    token: str, now: datetime.datetime, *, unprotected_only: bool = False
+    token: str,
+    now: datetime.datetime,
+    *,
+    unprotected_only: bool = False,
+    scanned_only: bool = False,
 ) -> ClaimedDrop | None:
     """Count one download and return the drop as it is after it, or None if none is left.
 
@@ -156,10 +176,11 @@ def claim_download(
     other threads' writes (drop.group_commit).
 
     `unprotected_only` claims only a drop without a password: a download can then be
-    served without reading the row first.
+    served without reading the row first. `scanned_only` (DROP_SCAN_MODE=hold) claims
+    only a drop whose malware scan is not pending.
     """
     params = [DOWNLOADED, now, token, LIVE, now]
-    claim = _claim_sql(unprotected_only)
+    claim = _claim_sql(unprotected_only, scanned_only)
     if isinstance(db.obj, peewee.SqliteDatabase):
         return durable_write(lambda: _claim_and_count(claim, params, now))
     sql = f"""WITH claimed AS ({claim}),
@@ -181,15 +202,18 @@ def _claimed(row: tuple | None) -> ClaimedDrop | None:
     return None if row is None else ClaimedDrop(*row)
 
 
-def _claim_sql(unprotected_only: bool) -> str:
+def _claim_sql(unprotected_only: bool, scanned_only: bool = False) -> str:
     p = db.param
     used_up = '"downloads" + 1 >= "max_downloads"'
+    conditions = ' AND "password_hash" IS NULL' if unprotected_only else ""
+    if scanned_only:
+        conditions += f""" AND ("scan_status" IS NULL OR "scan_status" <> '{SCAN_PENDING}')"""
     return f"""UPDATE "drop" SET
             "downloads" = "downloads" + 1,
             "status" = CASE WHEN {used_up} THEN {p} ELSE "status" END,
             "gone_at" = CASE WHEN {used_up} THEN {p} ELSE "gone_at" END
         WHERE "token" = {p} AND "status" = {p} AND "downloads" < "max_downloads"
-            AND "expires_at" > {p}{' AND "password_hash" IS NULL' if unprotected_only else ""}
+            AND "expires_at" > {p}{conditions}
         RETURNING {CLAIMED_COLUMNS}"""
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from huey import RedisHuey, SqliteHuey, crontab, signals
 from huey.storage import BaseStorage
 
-from drop import drops, limits, metrics
+from drop import drops, limits, metrics, scans
 from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
@@ -60,10 +60,44 @@ def delete_blob(data_dir: str, token: str) -> None:
     BlobStorage(Path(data_dir)).delete(token)
 
 
+# A scan that cannot reach clamd is tried again after DROP_SCAN_RETRY_DELAY seconds,
+# twice as long after each failure (30 s … 8 min: about 16 minutes in all by default);
+# after that the sweep queues it again once it has waited DROP_SCAN_REQUEUE_SECONDS.
+SCAN_RETRIES = 5
+SCAN_RETRY_BACKOFF = 2
+
+
+@huey.task(retries=SCAN_RETRIES, retry_backoff=SCAN_RETRY_BACKOFF)
+def scan_drop(token: str, settings: scans.ScanSettings) -> str:
+    """Scan a new upload with clamd; a hit makes the drop infected and quarantines its blob."""
+    with db.connection_context():
+        outcome = scans.Scanner.from_settings(settings).scan(token, drops.utcnow())
+    return outcome.result
+
+
+def schedule_scan(token: str, config: Config, storage: BaseStorage | None = None) -> None:
+    """Queue the malware scan of a drop whose row has just committed."""
+    task = scan_drop.s(
+        token, scans.ScanSettings.from_config(config), retry_delay=config.scan_retry_delay
+    )
+    enqueue(task, storage)
+
+
+def requeue_pending_scans(now: datetime.datetime) -> int:
+    """Queue again the scans of live drops pending for DROP_SCAN_REQUEUE_SECONDS (their
+    tasks ran out of retries while clamd was down, or were never queued); return how many."""
+    if not config.scanning:
+        return 0
+    due = scans.due_for_requeue(now, config.scan_requeue_seconds)
+    for token in due:
+        schedule_scan(token, config)
+    return len(due)
+
+
 @huey.periodic_task(crontab(minute="*"))
 def sweep() -> dict:
     """Expire due drops; remove blobs nothing needs and stale temp files; forget uploaders
-    older than DROP_UPLOADER_RETENTION."""
+    older than DROP_UPLOADER_RETENTION; queue again malware scans left pending."""
     with db.connection_context():
         report = drops.sweep(
             BlobStorage(config.data_dir),
@@ -71,6 +105,9 @@ def sweep() -> dict:
             config.delete_grace_seconds,
             uploader_retention=config.uploader_retention,
         )
+        requeued = requeue_pending_scans(drops.utcnow())
+    if requeued:
+        log.info("sweep: %d pending malware scans queued again", requeued)
     if (
         report.expired
         or report.blobs_deleted

@@ -32,6 +32,8 @@ LOGOUT = "logout"
 REVOKE = "revoke"
 PURGE_STARTED = "purge_started"  # from the dashboard: queued for the worker
 PURGE = "purge"  # drop-ops purge, done
+SCAN = "scan"  # drop-ops scan: a rescan run, with its counts
+MALWARE_FOUND = "malware_found"  # a scan's hit: the drop was made `infected`
 ACTION_LABELS = {
     LOGIN: "logged in",
     LOGIN_FAILED: "failed login",
@@ -40,9 +42,12 @@ ACTION_LABELS = {
     REVOKE: "revoked",
     PURGE_STARTED: "started a purge",
     PURGE: "purged",
+    SCAN: "rescanned",
+    MALWARE_FOUND: "malware found",
 }
 
 CLI_ACTOR = "cli"
+SCANNER_ACTOR = "scanner"  # the worker's scan of a new upload
 ANONYMOUS = "anonymous"
 ACTOR_CHARS = 8
 TOKEN_PREFIX_CHARS = 8  # as many as the dashboard's drops table shows

@@ -9,10 +9,18 @@ import falcon
 from drop import crypto, drops
 from drop.clients import client_address
 from drop.config import Config
-from drop.downloads import DownloadSender, download_headers, password_opens, request_password
+from drop.downloads import (
+    DownloadSender,
+    download_headers,
+    password_opens,
+    refuse_unservable,
+    request_password,
+)
+from drop.errors import being_checked, found_malware
 from drop.limits import GuessLimit, TooManyAttempts, UploadQuota
 from drop.models import DELETED, Drop
 from drop.resources.page_home import share_path
+from drop.scans import UploadScanning
 from drop.storage import BlobStorage
 from drop.uploads import receive_drop
 
@@ -47,14 +55,18 @@ class FileCollection:
         clock: Callable = drops.utcnow,
         *,
         quota: UploadQuota,
+        scanning: UploadScanning | None = None,
     ):
         self._config = config
         self._storage = storage
         self._clock = clock
         self._quota = quota
+        self._scanning = scanning
 
     def on_put(self, req: falcon.Request, resp: falcon.Response):
-        new = receive_drop(req, self._config, self._storage, self._clock(), self._quota)
+        new = receive_drop(
+            req, self._config, self._storage, self._clock(), self._quota, self._scanning
+        )
         resp.status = falcon.HTTP_201
         resp.media = upload_answer(new, self._config.base_url or req.prefix)
 
@@ -77,7 +89,14 @@ class FileItem:
         self._guesses = guesses
         self._trusted_proxies = config.trusted_proxies
         self._schedule_blob_deletion = schedule_blob_deletion
-        self._sender = DownloadSender(storage, schedule_blob_deletion, clock, config.accel_redirect)
+        self._holding = config.scan_holds
+        self._sender = DownloadSender(
+            storage,
+            schedule_blob_deletion,
+            clock,
+            config.accel_redirect,
+            scanned_only=config.scan_holds,
+        )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
         # Most downloads need no password: one claim serves them. The rest read the
@@ -118,6 +137,7 @@ class FileItem:
 
     def _permitted_drop(self, req: falcon.Request, token: str) -> Drop:
         drop = self._find(token)
+        refuse_unservable(drop, self._holding, held=being_checked, infected=found_malware)
         if not drop.is_available(self._clock()):
             raise falcon.HTTPGone()
         if drop.password_hash:

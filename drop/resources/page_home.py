@@ -12,6 +12,7 @@ from drop.config import Config
 from drop.limits import UploadQuota
 from drop.qr import qr_svg
 from drop.raw_uploads import NAMELESS
+from drop.scans import UploadScanning
 from drop.storage import BlobStorage
 from drop.templates import Templates
 from drop.uploads import MAX_PASSWORD_CHARS, receive_drop
@@ -59,12 +60,14 @@ class HomePage:
         clock: Callable = drops.utcnow,
         *,
         quota: UploadQuota,
+        scanning: UploadScanning | None = None,
     ):
         self._config = config
         self._storage = storage
         self._templates = templates
         self._clock = clock
         self._quota = quota
+        self._scanning = scanning
 
     def on_get(self, req: falcon.Request, resp: falcon.Response):
         pages.set_page_headers(resp)
@@ -86,7 +89,7 @@ class HomePage:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response):
         now = self._clock()
-        new = receive_drop(req, self._config, self._storage, now, self._quota)
+        new = receive_drop(req, self._config, self._storage, now, self._quota, self._scanning)
         drop = new.drop
         base = self._config.base_url or req.prefix
         share_url = base + share_path(drop.token)

@@ -13,6 +13,7 @@ from drop.limits import UploadQuota
 from drop.raw_uploads import read_raw_upload
 from drop.resources.api_file import drop_api_url, upload_answer
 from drop.resources.page_home import share_path
+from drop.scans import UploadScanning
 from drop.storage import BlobStorage
 from drop.uploads import store_upload
 
@@ -31,11 +32,13 @@ class RawUpload:
         clock: Callable = drops.utcnow,
         *,
         quota: UploadQuota,
+        scanning: UploadScanning | None = None,
     ):
         self._config = config
         self._storage = storage
         self._clock = clock
         self._quota = quota
+        self._scanning = scanning
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str):
         new = store_upload(
@@ -45,6 +48,7 @@ class RawUpload:
             self._clock(),
             self._quota,
             lambda: read_raw_upload(req, self._config, self._storage, name),
+            self._scanning,
         )
         base = self._config.base_url or req.prefix
         share_url = base + share_path(new.drop.token)

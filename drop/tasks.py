@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey, crontab, signals
+from huey.exceptions import CancelExecution
 from huey.storage import BaseStorage
 
 from drop import drops, limits, metrics, scans
@@ -18,6 +19,7 @@ from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
 from drop.ops import audit, purge
+from drop.scanning import ScannerUnavailable
 from drop.storage import BlobStorage
 
 log = logging.getLogger(__name__)
@@ -67,11 +69,18 @@ SCAN_RETRIES = 5
 SCAN_RETRY_BACKOFF = 2
 
 
-@huey.task(retries=SCAN_RETRIES, retry_backoff=SCAN_RETRY_BACKOFF)
-def scan_drop(token: str, settings: scans.ScanSettings) -> str:
+@huey.task(retries=SCAN_RETRIES, retry_backoff=SCAN_RETRY_BACKOFF, context=True)
+def scan_drop(token: str, settings: scans.ScanSettings, task=None) -> str:
     """Scan a new upload with clamd; a hit makes the drop infected and quarantines its blob."""
-    with db.connection_context():
-        outcome = scans.Scanner.from_settings(settings).scan(token, drops.utcnow())
+    try:
+        with db.connection_context():
+            outcome = scans.Scanner.from_settings(settings).scan(token, drops.utcnow())
+    except ScannerUnavailable as error:
+        # Expected while clamd restarts: one warning line, not a traceback per attempt.
+        # CancelExecution retries while retries are left, with the task's backoff.
+        then = f"retrying in {task.retry_delay} s" if task.retries else "left to the sweep"
+        log.warning("scan of drop %s… failed, %s; %s", token[:8], error, then)
+        raise CancelExecution(retry=bool(task.retries)) from None
     return outcome.result
 
 
@@ -83,7 +92,7 @@ def schedule_scan(token: str, config: Config, storage: BaseStorage | None = None
     enqueue(task, storage)
 
 
-def requeue_pending_scans(now: datetime.datetime) -> int:
+def requeue_pending_scans(config: Config, now: datetime.datetime) -> int:
     """Queue again the scans of live drops pending for DROP_SCAN_REQUEUE_SECONDS (their
     tasks ran out of retries while clamd was down, or were never queued); return how many."""
     if not config.scanning:
@@ -105,7 +114,7 @@ def sweep() -> dict:
             config.delete_grace_seconds,
             uploader_retention=config.uploader_retention,
         )
-        requeued = requeue_pending_scans(drops.utcnow())
+        requeued = requeue_pending_scans(config, drops.utcnow())
     if requeued:
         log.info("sweep: %d pending malware scans queued again", requeued)
     if (

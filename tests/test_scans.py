@@ -9,7 +9,7 @@ import datetime
 import falcon.testing
 import pytest
 
-from drop import drops, metrics, scans
+from drop import drops, metrics, scans, tasks
 from drop.app import create_app
 from drop.models import Drop, db
 from drop.ops.audit import AuditEvent
@@ -220,3 +220,15 @@ def test_without_clamd_nothing_is_scanned_or_held(client, config):
     assert row(token).scan_status is None
     assert download(client, token).status_code == 200
     assert Clamd.from_config(config) is None
+
+
+def test_the_sweep_queues_a_scan_left_pending_and_the_worker_task_finishes_it(hold, queued, clock):
+    config, client = hold
+    token = upload(client, MALWARE).json["token"]  # queued nowhere: as if the queue failed
+    later = clock() + datetime.timedelta(seconds=config.scan_requeue_seconds + 1)
+    with db.connection_context():
+        assert tasks.requeue_pending_scans(config, clock()) == 0
+        # The task runs inline (immediate Huey), as the worker would run it.
+        assert tasks.requeue_pending_scans(config, later) == 1
+    assert row(token).status == "infected"
+    assert download(client, token).status_code == 451

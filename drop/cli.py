@@ -374,9 +374,13 @@ def scan(
         total = scans.count_live() if everything else len(tokens)
         try:
             clamd.ping()
-            with typer.progressbar(
-                length=total, label="scanning", file=sys.stderr if as_json else None
-            ) as bar:
+            # --json prints nothing but its JSON: no progress bar then.
+            progress = (
+                contextlib.nullcontext(_NoProgress())
+                if as_json
+                else typer.progressbar(length=total, label="scanning")
+            )
+            with progress as bar:
                 for token in scans.drops_to_rescan(None if everything else tokens):
                     outcome = scanner.scan(token, drops.utcnow())
                     counts[outcome.result] += 1
@@ -407,6 +411,11 @@ def scan(
         f"scanned {scanned} drops: {counts['clean']} clean, {counts['infected']} infected, "
         f"{counts['too_large']} too large to scan, {counts['gone']} gone meanwhile"
     )
+
+
+class _NoProgress:
+    def update(self, steps: int) -> None:
+        pass
 
 
 @cli.command()

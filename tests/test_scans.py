@@ -17,6 +17,7 @@ from drop.scanning import Clamd
 from drop.storage import BlobStorage
 from tests.clamd_server import EICAR, MALWARE, MALWARE_SIGNATURE, UNOFFICIAL
 from tests.support import multipart, upload
+from tests.test_ops_dashboard import ADMIN_TOKEN, session_of
 
 CLEAN = b"a perfectly ordinary file\n"
 
@@ -232,3 +233,18 @@ def test_the_sweep_queues_a_scan_left_pending_and_the_worker_task_finishes_it(ho
         assert tasks.requeue_pending_scans(config, later) == 1
     assert row(token).status == "infected"
     assert download(client, token).status_code == 451
+
+
+def test_the_dashboard_shows_each_drops_scan(config, clock, clamd, queued, immediate_huey):
+    config, client = scanning_app(
+        config, clock, queued, clamd_socket=clamd.socket_path, admin_token=ADMIN_TOKEN
+    )
+    pending = upload(client, CLEAN, filename="waiting.txt").json["token"]
+    bad = upload(client, MALWARE, filename="bad.exe").json["token"]
+    run_scan(config, bad, clock)
+    cookies, _ = session_of(client)
+    page = client.simulate_get("/ops/drops", cookies=cookies).text
+    assert "scan pending" in page
+    assert f"malware: {MALWARE_SIGNATURE}{UNOFFICIAL}" in page
+    assert 'status-infected">infected<' in page
+    assert pending[:8] in page

@@ -248,3 +248,25 @@ def test_the_dashboard_shows_each_drops_scan(config, clock, clamd, queued, immed
     assert f"malware: {MALWARE_SIGNATURE}{UNOFFICIAL}" in page
     assert 'status-infected">infected<' in page
     assert pending[:8] in page
+
+
+def test_the_dashboard_rescans_a_drop_and_records_it(config, clock, clamd, queued, immediate_huey):
+    config, client = scanning_app(
+        config, clock, queued, clamd_socket=clamd.socket_path, admin_token=ADMIN_TOKEN
+    )
+    bad = upload(client, MALWARE, filename="bad.exe").json["token"]
+    cookies, csrf = session_of(client)
+    assert "Rescan" in client.simulate_get("/ops/drops", cookies=cookies).text
+    drop_id = row(bad).id
+    answer = client.simulate_post(
+        f"/ops/drops/{drop_id}/scan", cookies=cookies, headers={"X-CSRF-Token": csrf}
+    )
+    assert answer.status_code == 200, answer.text
+    assert "malware: " in answer.text
+    assert download(client, bad).status_code == 451
+    with db.connection_context():
+        actions = {event.action: event for event in AuditEvent.select()}
+    assert actions["scan"].details["result"] == "infected"
+    assert actions["malware_found"].actor == actions["scan"].actor != "scanner"
+    refused = client.simulate_post(f"/ops/drops/{drop_id}/scan", cookies=cookies)
+    assert refused.status_code == 403  # no CSRF token

@@ -17,6 +17,7 @@ from drop.ops.resources.actions import OpsPurge, OpsPurgeProgress, OpsRevoke
 from drop.ops.resources.audit import OpsAuditPage, OpsAuditTrail
 from drop.ops.resources.auth import OpsGuard, OpsLogin, OpsLogout, OpsSessions
 from drop.ops.resources.dashboard import OpsDashboard, OpsDropTable, OpsStatsCards
+from drop.ops.resources.scan import OpsRescan
 from drop.ops.session import SessionSigner
 from drop.ops.session_store import DatabaseSessionStore
 from drop.ops.stats import Stats, collect_stats, human_bytes, queue_length
@@ -44,7 +45,7 @@ def add_ops_routes(
         config.admin_session_max,
     )
     sessions = OpsSessions(signer, DatabaseSessionStore())
-    templates = Templates(human_bytes=human_bytes, when=when)
+    templates = Templates(human_bytes=human_bytes, when=when, scanning=config.scanning)
     if enqueue_purge is None or purge_progress is None:
         enqueue_purge, purge_progress = _huey_purge(config, redis_client)
     current_stats = _stats_source(config, storage, clock, redis_client)
@@ -71,6 +72,11 @@ def add_ops_routes(
         f"/ops/drops/{{drop_id:int(min=1, max={MAX_DROP_ID})}}/revoke",
         OpsRevoke(templates, storage, clock, audit_trail),
     )
+    if config.scanning:
+        app.add_route(
+            f"/ops/drops/{{drop_id:int(min=1, max={MAX_DROP_ID})}}/scan",
+            OpsRescan(templates, config, storage, clock, audit_trail),
+        )
     app.add_route(
         "/ops/purge", OpsPurge(templates, enqueue_purge, audit_trail, config.purge_retention)
     )

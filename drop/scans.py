@@ -117,6 +117,8 @@ class UploadScanning:
         return initial_status(self._config, size)
 
     def stored(self, drop: Drop) -> None:
+        if drop.scan_status == SCAN_TOO_LARGE:
+            metrics.SCANS.labels(SCAN_TOO_LARGE).inc()  # so operators see what escapes scanning
         if drop.scan_status != SCAN_PENDING:
             return
         try:

@@ -168,9 +168,11 @@ def test_a_file_too_large_to_scan_is_served_unscanned_by_default(hold, queued, c
     config, client = hold
     small = dataclasses.replace(config, scan_max_bytes=10)
     _, client = scanning_app(small, clock, queued)
+    too_large_before = scans_counted("too_large")
     token = upload(client, CLEAN).json["token"]
     assert queued == []
     assert row(token).scan_status == "too_large"
+    assert scans_counted("too_large") == too_large_before + 1
     assert download(client, token).status_code == 200
 
 

@@ -10,7 +10,7 @@ from drop import crypto, drops
 from drop.clients import header_text
 from drop.filenames import content_disposition, sanitize_content_type
 from drop.limits import GuessLimit
-from drop.models import INFECTED, LIVE, SCAN_PENDING, Drop
+from drop.models import Drop
 from drop.storage import BlobStorage, blob_key
 
 PASSWORD_HEADER = "X-Drop-Password"
@@ -31,15 +31,6 @@ def password_opens(guesses: GuessLimit, client: str, drop: Drop, password: str) 
         (f"password:client:{client}", f"password:drop:{drop.token}"),
         lambda: crypto.verify_password(password, drop.password_hash),
     )
-
-
-def refuse_unservable(drop: Drop, holding: bool, *, held, infected) -> None:
-    """Raise `infected()` for a drop clamd found malware in, `held()` for one whose scan is
-    pending while DROP_SCAN_MODE=hold; both before anything else about it is told."""
-    if drop.status == INFECTED:
-        raise infected()
-    if holding and drop.status == LIVE and drop.scan_status == SCAN_PENDING:
-        raise held()
 
 
 def download_headers(drop: Drop | drops.ClaimedDrop) -> dict[str, str]:

@@ -272,3 +272,11 @@ def test_the_dashboard_rescans_a_drop_and_records_it(config, clock, clamd, queue
     assert actions["malware_found"].actor == actions["scan"].actor != "scanner"
     refused = client.simulate_post(f"/ops/drops/{drop_id}/scan", cookies=cookies)
     assert refused.status_code == 403  # no CSRF token
+
+
+def test_a_held_drop_that_expired_is_gone_not_being_checked(hold, queued, clock):
+    _, client = hold
+    token = upload(client, CLEAN, expires_in=60).json["token"]
+    clock.advance(61)
+    assert download(client, token).status_code == 410
+    assert client.simulate_get(f"/d/{token}").status_code == 410

@@ -13,12 +13,11 @@ from drop.downloads import (
     DownloadSender,
     download_headers,
     password_opens,
-    refuse_unservable,
     request_password,
 )
 from drop.errors import being_checked, found_malware
 from drop.limits import GuessLimit, TooManyAttempts, UploadQuota
-from drop.models import DELETED, Drop
+from drop.models import DELETED, INFECTED, SCAN_PENDING, Drop
 from drop.resources.page_home import share_path
 from drop.scans import UploadScanning
 from drop.storage import BlobStorage
@@ -137,9 +136,12 @@ class FileItem:
 
     def _permitted_drop(self, req: falcon.Request, token: str) -> Drop:
         drop = self._find(token)
-        refuse_unservable(drop, self._holding, held=being_checked, infected=found_malware)
+        if drop.status == INFECTED:
+            raise found_malware()
         if not drop.is_available(self._clock()):
             raise falcon.HTTPGone()
+        if self._holding and drop.scan_status == SCAN_PENDING:
+            raise being_checked()
         if drop.password_hash:
             password = request_password(req)
             if not password or not self._password_opens(req, drop, password):

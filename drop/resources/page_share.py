@@ -114,7 +114,7 @@ class SharePage:
                 message = "That password is not right." if password else "Enter the password."
                 self._show(req, resp, drop, falcon.HTTP_401, password_error=message)
                 return
-        # A drop held for its scan is not claimed either: it answers the checking page.
+        # The claim checks again, in the same statement: live, and in hold mode not pending.
         self._sender.send(req, resp, drop, gone=lambda: self._gone_now(token))
 
     def _available(self, token: str) -> Drop:

@@ -31,6 +31,8 @@ from drop.resources.page_home import HomePage
 from drop.resources.page_report import REPORTS_PER_HOUR, ReportPage, SecurityTxt
 from drop.resources.page_share import DeletePage, SharePage
 from drop.resources.raw_upload import RawUpload
+from drop.scanning import Clamd
+from drop.scans import UploadScanning
 from drop.server_key import ServerKey
 from drop.serving import ClientTooSlow
 from drop.static import add_static_routes
@@ -48,6 +50,7 @@ def create_app(
     *,
     clock: Callable = drops.utcnow,
     schedule_blob_deletion: Callable[..., None] | None = None,
+    schedule_scan: Callable[[str], None] | None = None,
     redis_client: redis.Redis | None = None,
     hourly_counts: HourlyCounts | None = None,
 ) -> falcon.App:
@@ -73,6 +76,9 @@ def create_app(
     if schedule_blob_deletion is None:
         schedule_blob_deletion = _huey_blob_deletion(config, client)
     schedule_blob_deletion = BlobDeletion(schedule_blob_deletion)
+    scanning = None
+    if config.scanning:
+        scanning = UploadScanning(config, schedule_scan or _huey_scan_queue(config, client))
 
     grants = GrantSigner(ServerKey(config.secret_key, config.data_dir), config.resume_window)
 
@@ -105,12 +111,17 @@ def create_app(
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
 
     files = FileItem(config, storage, schedule_blob_deletion, clock, guesses=guesses, grants=grants)
-    app.add_route(f"{API_PREFIX}/file", FileCollection(config, storage, clock, uploaders=uploaders))
+    app.add_route(
+        f"{API_PREFIX}/file",
+        FileCollection(config, storage, clock, uploaders=uploaders, scanning=scanning),
+    )
     app.add_route(f"{API_PREFIX}/file/{{token}}", files)
     app.add_route(f"{API_PREFIX}/file/{{token}}/{{filename}}", files, suffix="named")
     app.add_route(f"{API_PREFIX}/openapi.json", OpenAPIDocument(config))
     add_static_routes(app)
-    app.add_route("/", HomePage(config, storage, templates, clock, uploaders=uploaders))
+    app.add_route(
+        "/", HomePage(config, storage, templates, clock, uploaders=uploaders, scanning=scanning)
+    )
     app.add_route(
         "/d/{token}",
         SharePage(
@@ -131,11 +142,19 @@ def create_app(
     app.add_route("/healthz", Liveness())
     app.add_route(
         "/readyz",
-        Readiness(db, storage, client, floor=FreeSpaceFloor(storage.root, config.min_free_bytes)),
+        Readiness(
+            db,
+            storage,
+            client,
+            floor=FreeSpaceFloor(storage.root, config.min_free_bytes),
+            scanner=Clamd.from_config(config),
+        ),
     )
     app.add_route("/metrics", MetricsResource())
     # Last, and below every literal path: `curl -T file https://drop/` (PUT /<name>).
-    app.add_route("/{name}", RawUpload(config, storage, clock, uploaders=uploaders))
+    app.add_route(
+        "/{name}", RawUpload(config, storage, clock, uploaders=uploaders, scanning=scanning)
+    )
     return app
 
 
@@ -159,3 +178,19 @@ def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[
         schedule(token, delay_seconds=config.delete_grace_seconds + keep_seconds)
 
     return schedule_deletion
+
+
+def _huey_scan_queue(config: Config, client: redis.Redis | None) -> Callable[[str], None]:
+    """Malware scans through the Huey queue, wired at the first upload (as deletions are)."""
+    schedule = None
+
+    def schedule_scan(token: str) -> None:
+        nonlocal schedule
+        if schedule is None:
+            from drop.tasks import build_huey, schedule_scan
+
+            storage = build_huey(config, client.connection_pool).storage if client else None
+            schedule = functools.partial(schedule_scan, config=config, storage=storage)
+        schedule(token)
+
+    return schedule_scan

@@ -339,6 +339,95 @@ def audit(
 
 
 @cli.command()
+def scan(
+    tokens: list[str] | None = typer.Argument(
+        None, metavar="[TOKEN]...", help="Drops to rescan, by their whole token."
+    ),
+    everything: bool = typer.Option(False, "--all", help="Rescan every live drop."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object, for scripts."),
+):
+    """Rescan drops with clamd now, and list the ones found infected.
+
+    Give tokens, or --all for every live drop (read 100 at a time).
+    A hit is handled as the worker's scan handles it: the drop becomes
+    `infected` (its links answer 451) and its blob is quarantined. Use
+    it after clamd's signatures were updated. Needs DROP_CLAMD_SOCKET
+    or DROP_CLAMD_HOST; exits 1 if clamd cannot be reached.
+    """
+    from drop import crypto, drops, scans
+    from drop.ops import audit
+    from drop.scanning import Clamd, ScannerUnavailable
+    from drop.storage import BlobStorage
+
+    if everything == bool(tokens):
+        raise typer.BadParameter("give drop tokens or --all, one of them")
+    for token in tokens or ():
+        if not crypto.is_token(token):
+            raise typer.BadParameter(f"{token[:40]!r} is not a token (32 lowercase hex characters)")
+    config = load_config()
+    clamd = Clamd.from_config(config)
+    if clamd is None:
+        typer.echo("drop-ops: scanning is off: set DROP_CLAMD_SOCKET or DROP_CLAMD_HOST", err=True)
+        raise typer.Exit(1)
+    scanner = scans.Scanner(
+        BlobStorage(config.data_dir),
+        clamd,
+        max_bytes=config.scan_max_bytes,
+        quarantine=config.scan_quarantine,
+        actor=audit.CLI_ACTOR,
+    )
+    counts = dict.fromkeys(("clean", "infected", "too_large", "gone"), 0)
+    infected: list[scans.ScanOutcome] = []
+    now = drops.utcnow()
+    with connected(config):
+        total = scans.count_live() if everything else len(tokens)
+        try:
+            clamd.ping()
+            # --json prints nothing but its JSON: no progress bar then.
+            progress = (
+                contextlib.nullcontext(_NoProgress())
+                if as_json
+                else typer.progressbar(length=total, label="scanning")
+            )
+            with progress as bar:
+                for token in scans.drops_to_rescan(None if everything else tokens):
+                    outcome = scanner.scan(token, drops.utcnow())
+                    counts[outcome.result] += 1
+                    if outcome.result == "infected":
+                        infected.append(outcome)
+                    bar.update(1)
+        except ScannerUnavailable as error:
+            typer.echo(f"drop-ops: {error}", err=True)
+            raise typer.Exit(1) from None
+        finally:
+            scanned = sum(counts.values())
+            if scanned:
+                audit.record(
+                    audit.SCAN,
+                    actor=audit.CLI_ACTOR,
+                    at=now,
+                    target="all live drops" if everything else f"{len(tokens)} drops",
+                    detail={**counts, "infected_drops": [o.token[:8] for o in infected]},
+                )
+    if as_json:
+        report = {"scanned": scanned, **counts, "infected_drops": [o.as_json() for o in infected]}
+        typer.echo(json.dumps(report, indent=2))
+        return
+    for outcome in infected:
+        prefix = audit.token_prefix(outcome.token)
+        typer.echo(f"infected  {prefix}  {outcome.signature}  {outcome.filename}")
+    typer.echo(
+        f"scanned {scanned} drops: {counts['clean']} clean, {counts['infected']} infected, "
+        f"{counts['too_large']} too large to scan, {counts['gone']} gone meanwhile"
+    )
+
+
+class _NoProgress:
+    def update(self, steps: int) -> None:
+        pass
+
+
+@cli.command()
 def check():
     """Check that drop can run: one line per check, exit 1 if any fails.
 

@@ -19,6 +19,18 @@ ACCEL_DELETE_GRACE_SECONDS = 60
 LOG_FORMATS = ("text", "json")
 # A one-time drop's blob outlives its last download by the resume window: at most a day.
 MAX_RESUME_WINDOW = DAY
+# Malware scanning (drop/scans.py): `hold` serves a drop once clamd called it clean,
+# `after` serves at once and revokes it on a hit.
+SCAN_MODES = ("hold", "after")
+# A file larger than DROP_SCAN_MAX_BYTES (clamd's StreamMaxLength) cannot be scanned:
+# `serve` stores it unscanned, `refuse` answers its upload with 413.
+SCAN_TOO_LARGE_CHOICES = ("serve", "refuse")
+# What a hit does with the blob: move it to DROP_DATA_DIR/quarantine, or delete it.
+SCAN_QUARANTINE_CHOICES = ("keep", "delete")
+# Debian's clamd.conf sets StreamMaxLength 25M (clamd's own default is 100M).
+DEFAULT_SCAN_MAX_BYTES = 25 * 1024 * 1024
+# ClamAV cannot scan a file of 2 GiB or more, and INSTREAM counts in 32-bit lengths.
+MAX_SCAN_MAX_BYTES = 2 * 1024 * 1024 * 1024 - 1
 # The 4XX cache holds (cacheable requests per TTL) entries: the TTL is its memory bound.
 MAX_4XX_CACHE_TTL = 3600
 # Counts for the dashboard's charts wait in each web process this long at most; a crash
@@ -83,6 +95,26 @@ class Config:
     abuse_contact: str | None = None
     # False: only trusted uploaders (an API token, drop/uploaders.py) may upload.
     anonymous_uploads: bool = True
+    # Malware scanning with clamd (drop/scans.py): off unless a socket or host is set.
+    clamd_socket: str | None = None  # a unix socket path
+    clamd_host: str | None = None  # host:port
+    scan_mode: str = "hold"
+    scan_max_bytes: int = DEFAULT_SCAN_MAX_BYTES
+    scan_too_large: str = "serve"
+    scan_quarantine: str = "keep"
+    scan_timeout: int = 60  # seconds clamd may take to answer one scan
+    scan_retry_delay: int = 30  # before a failed scan's first retry; doubles with each one
+    scan_requeue_seconds: int = 15 * 60  # a scan pending this long is queued again
+
+    @property
+    def scanning(self) -> bool:
+        """Whether uploads are scanned for malware."""
+        return bool(self.clamd_socket or self.clamd_host)
+
+    @property
+    def scan_holds(self) -> bool:
+        """Whether a drop waits for a clean scan before it is served."""
+        return self.scanning and self.scan_mode == "hold"
 
     @property
     def blob_dir(self) -> Path:
@@ -136,6 +168,15 @@ class Config:
             stats_flush_seconds=_positive_int(env, "DROP_STATS_FLUSH_SECONDS", 5),
             abuse_contact=_contact_uri(env, "DROP_ABUSE_CONTACT"),
             anonymous_uploads=_switch(env, "DROP_ANONYMOUS_UPLOADS", True),
+            clamd_socket=(env.get("DROP_CLAMD_SOCKET") or "").strip() or None,
+            clamd_host=(env.get("DROP_CLAMD_HOST") or "").strip() or None,
+            scan_mode=_choice(env, "DROP_SCAN_MODE", SCAN_MODES),
+            scan_max_bytes=_positive_int(env, "DROP_SCAN_MAX_BYTES", DEFAULT_SCAN_MAX_BYTES),
+            scan_too_large=_choice(env, "DROP_SCAN_TOO_LARGE", SCAN_TOO_LARGE_CHOICES),
+            scan_quarantine=_choice(env, "DROP_SCAN_QUARANTINE", SCAN_QUARANTINE_CHOICES),
+            scan_timeout=_positive_int(env, "DROP_SCAN_TIMEOUT", 60),
+            scan_retry_delay=_positive_int(env, "DROP_SCAN_RETRY_DELAY", 30),
+            scan_requeue_seconds=_positive_int(env, "DROP_SCAN_REQUEUE_SECONDS", 15 * 60),
         )
         config.validate()
         return config
@@ -180,6 +221,26 @@ class Config:
             raise ConfigError(
                 f"DROP_STATS_FLUSH_SECONDS must be at most {MAX_STATS_FLUSH_SECONDS} seconds"
             )
+        if self.clamd_socket and self.clamd_host:
+            raise ConfigError("set DROP_CLAMD_SOCKET or DROP_CLAMD_HOST, not both")
+        if self.clamd_host and parse_host_port(self.clamd_host) is None:
+            raise ConfigError(
+                f"DROP_CLAMD_HOST must be host:port, e.g. 127.0.0.1:3310, got {self.clamd_host!r}"
+            )
+        if self.scan_max_bytes > MAX_SCAN_MAX_BYTES:
+            raise ConfigError(
+                f"DROP_SCAN_MAX_BYTES must be at most {MAX_SCAN_MAX_BYTES} (ClamAV scans "
+                "nothing of 2 GiB or more)"
+            )
+        if self.scan_timeout > 3600:
+            raise ConfigError("DROP_SCAN_TIMEOUT must be at most 3600 seconds")
+        if self.scan_retry_delay > 3600:
+            raise ConfigError("DROP_SCAN_RETRY_DELAY must be at most 3600 seconds")
+        if self.scan_requeue_seconds < 60 or self.scan_requeue_seconds > 7 * DAY:
+            raise ConfigError(
+                "DROP_SCAN_REQUEUE_SECONDS must be from 60 (the sweep runs each minute) "
+                f"to {7 * DAY} seconds"
+            )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")
 
@@ -205,6 +266,23 @@ def _contact_uri(env, name: str) -> str | None:
             f"{name} must be an e-mail address or a mailto:, https:// or tel: URI, got {raw!r}"
         )
     return raw
+
+
+def parse_host_port(value: str) -> tuple[str, int] | None:
+    """`host:port` (`[::1]:3310` for IPv6) as a pair, or None when it is not one."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
+
+
+def _choice(env, name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first is the default), case-insensitive."""
+    value = (env.get(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be {' or '.join(choices)}, got {value!r}")
+    return value
 
 
 def _address_list(env, name: str, default: tuple[str, ...]) -> tuple[str, ...]:

@@ -77,6 +77,7 @@ class DownloadSender:
     With `accel_redirect` set, nginx sends the bytes (X-Accel-Redirect) and drop only
     decides; otherwise the blob is streamed, so gunicorn can use sendfile(). With
     `grants`, each download carries an ETag that lets its recipient resume it (`resume`).
+    With `scanned_only`, a drop whose malware scan is pending is not claimed.
     """
 
     def __init__(
@@ -86,8 +87,11 @@ class DownloadSender:
         clock: Callable,
         accel_redirect: str | None = None,
         grants: GrantSigner | None = None,
+        *,
+        scanned_only: bool = False,
     ):
         self._storage = storage
+        self._scanned_only = scanned_only  # DROP_SCAN_MODE=hold: a pending scan serves nothing
         self._schedule_blob_deletion = schedule_blob_deletion
         self._clock = clock
         self._accel_redirect = accel_redirect
@@ -171,7 +175,9 @@ class DownloadSender:
             # nginx opens the blob only after this answer reaches it.
             if not self._storage.exists(token):
                 return False
-            claimed = drops.claim_download(token, now, unprotected_only=unprotected_only)
+            claimed = drops.claim_download(
+                token, now, unprotected_only=unprotected_only, scanned_only=self._scanned_only
+            )
             if claimed is None:
                 return False
             etag = self._etag(token, claimed, now)
@@ -185,7 +191,9 @@ class DownloadSender:
                 blob = self._storage.open(token)
             except FileNotFoundError:
                 return False
-            claimed = drops.claim_download(token, now, unprotected_only=unprotected_only)
+            claimed = drops.claim_download(
+                token, now, unprotected_only=unprotected_only, scanned_only=self._scanned_only
+            )
             if claimed is None:
                 blob.close()
                 return False

@@ -18,6 +18,7 @@ from drop.models import (
     MAX_ADDRESS_CHARS,
     MAX_AGENT_CHARS,
     REVOKED,
+    SCAN_PENDING,
     Drop,
     db,
 )
@@ -88,8 +89,12 @@ def create_drop(
     now: datetime.datetime,
     uploader_address: str | None = None,
     uploader_agent: str | None = None,
+    scan_status: str | None = None,
 ) -> NewDrop:
     """Move an upload into place, then commit its row: no row ever points at a partial blob.
+
+    `scan_status` is the row's first malware scan state (drop.scans.initial_status): a
+    row that must wait for its scan is committed already waiting.
 
     `uploader_address` and `uploader_agent` are kept for the operator until
     erase_uploaders clears them; without an address no agent is kept either, since the
@@ -115,6 +120,9 @@ def create_drop(
         # Cut to the columns' widths: PostgreSQL refuses a longer value outright.
         uploader_address=uploader_address[:MAX_ADDRESS_CHARS] if uploader_address else None,
         uploader_agent=uploader_agent[:MAX_AGENT_CHARS] if uploader_agent else None,
+        scan_status=scan_status,
+        # Its scan is queued as soon as the row commits.
+        scan_queued_at=now if scan_status == SCAN_PENDING else None,
     )
     storage.commit(temp, token)
     try:
@@ -154,7 +162,11 @@ def find_drop(token: str) -> Drop | None:
 
 
 def claim_download(
-    token: str, now: datetime.datetime, *, unprotected_only: bool = False
+    token: str,
+    now: datetime.datetime,
+    *,
+    unprotected_only: bool = False,
+    scanned_only: bool = False,
 ) -> ClaimedDrop | None:
     """Count one download and return the drop as it is after it, or None if none is left.
 
@@ -167,10 +179,11 @@ def claim_download(
     `unprotected_only` claims only a drop without a password: a download can then be
     served without reading the row first. A drop whose content is blocked (drop.blocks)
     is never claimed: the check is in the same statement, one index lookup, so no block
-    added a moment before can be raced past.
+    added a moment before can be raced past. `scanned_only` (DROP_SCAN_MODE=hold) claims
+    only a drop whose malware scan is not pending.
     """
     params = [DOWNLOADED, now, token, LIVE, now]
-    claim = _claim_sql(unprotected_only)
+    claim = _claim_sql(unprotected_only, scanned_only)
     if isinstance(db.obj, peewee.SqliteDatabase):
         return durable_write(lambda: _claim_and_count(claim, params, now))
     sql = f"""WITH claimed AS ({claim}),
@@ -192,15 +205,18 @@ def _claimed(row: tuple | None) -> ClaimedDrop | None:
     return None if row is None else ClaimedDrop(*row)
 
 
-def _claim_sql(unprotected_only: bool) -> str:
+def _claim_sql(unprotected_only: bool, scanned_only: bool = False) -> str:
     p = db.param
     used_up = '"downloads" + 1 >= "max_downloads"'
+    conditions = ' AND "password_hash" IS NULL' if unprotected_only else ""
+    if scanned_only:
+        conditions += f""" AND ("scan_status" IS NULL OR "scan_status" <> '{SCAN_PENDING}')"""
     return f"""UPDATE "drop" SET
             "downloads" = "downloads" + 1,
             "status" = CASE WHEN {used_up} THEN {p} ELSE "status" END,
             "gone_at" = CASE WHEN {used_up} THEN {p} ELSE "gone_at" END
         WHERE "token" = {p} AND "status" = {p} AND "downloads" < "max_downloads"
-            AND "expires_at" > {p}{' AND "password_hash" IS NULL' if unprotected_only else ""}
+            AND "expires_at" > {p}{conditions}
             AND NOT EXISTS (SELECT 1 FROM "block"
                 WHERE "block"."kind" = 'content' AND "block"."value" = "drop"."sha256")
         RETURNING {CLAIMED_COLUMNS}"""

@@ -56,6 +56,13 @@ LEGAL_REFUSALS = Counter(
 TASK_FAILURES = Counter(
     "drop_task_failures", "Background task runs that raised.", ["task"], registry=REGISTRY
 )
+SCANS = Counter(
+    "drop_scans",
+    "Malware scans of stored files by result: clean, infected, too_large (never sent to "
+    "clamd), error (clamd unreachable or failing; the scan is retried).",
+    ["result"],
+    registry=REGISTRY,
+)
 LATENCY = Histogram(
     "drop_request_duration_seconds",
     "Time from a request's arrival to its response headers (a body may still stream).",

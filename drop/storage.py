@@ -79,6 +79,7 @@ class BlobStorage:
         self.root = Path(root)
         self.blob_dir = self.root / "blobs"
         self.temp_dir = self.root / "tmp"
+        self.quarantine_dir = self.root / "quarantine"
 
     def ensure_dirs(self) -> None:
         self.blob_dir.mkdir(parents=True, exist_ok=True)
@@ -127,6 +128,20 @@ class BlobStorage:
             self.path_for(token).unlink()
         except FileNotFoundError:
             return False
+        return True
+
+    def quarantine(self, token: str) -> bool:
+        """Move a blob out of the served tree into `quarantine/<token>`; False if it is gone.
+
+        Nothing serves, sweeps or purges that directory: the operator inspects and
+        deletes what is there.
+        """
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(self.path_for(token), self.quarantine_dir / token)
+        except FileNotFoundError:
+            return False
+        _fsync_dir(self.quarantine_dir)
         return True
 
     def blob_tokens(self) -> Iterator[tuple[str, os.stat_result]]:

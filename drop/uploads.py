@@ -20,6 +20,7 @@ from drop.disk import FreeSpaceFloor
 from drop.filenames import DEFAULT_CONTENT_TYPE, sanitize_content_type, sanitize_filename
 from drop.limits import TooManyAttempts, UploadQuota
 from drop.models import MAX_AGENT_CHARS
+from drop.scans import UploadScanning
 from drop.serving import ClientTooSlow
 from drop.storage import BlobStorage, TempBlob, UploadTooLarge
 
@@ -53,11 +54,22 @@ def too_large(config: Config) -> falcon.HTTPContentTooLarge:
 
 
 def receive_drop(
-    req: falcon.Request, config: Config, storage: BlobStorage, now, quota: UploadQuota
+    req: falcon.Request,
+    config: Config,
+    storage: BlobStorage,
+    now,
+    quota: UploadQuota,
+    scanning: UploadScanning | None = None,
 ) -> drops.NewDrop:
     """Read a multipart upload and store it as a new drop (the API's and the page's upload)."""
     return store_upload(
-        req, config, storage, now, quota, lambda: read_upload_form(req, config, storage)
+        req,
+        config,
+        storage,
+        now,
+        quota,
+        lambda: read_upload_form(req, config, storage),
+        scanning,
     )
 
 
@@ -68,12 +80,14 @@ def store_upload(
     now,
     quota: UploadQuota,
     read_upload: Callable[[], UploadForm],
+    scanning: UploadScanning | None = None,
 ) -> drops.NewDrop:
     """Store what `read_upload` streams from the request as a new drop, whatever its shape.
 
     A blocked address and the client's hourly quota are checked before the body is read
     (the quota counts only what was stored), blocked content once it has arrived. No
-    temp file outlives a failure.
+    temp file outlives a failure. With `scanning`, the row is committed with its first
+    scan status and the scan queued right after.
     """
     client = client_address(req, config.trusted_proxies)
     refuse_blocked(req, address=client)
@@ -91,6 +105,8 @@ def store_upload(
         raise
     try:
         refuse_blocked(req, sha256=form.temp.sha256)
+        if scanning is not None:
+            scanning.admit(form.temp.size)
         new = drops.create_drop(
             storage,
             form.temp,
@@ -103,6 +119,7 @@ def store_upload(
             # Who uploaded, for the operator; nothing at all with a retention of 0.
             uploader_address=client if config.uploader_retention else None,
             uploader_agent=user_agent(req, MAX_AGENT_CHARS) if config.uploader_retention else None,
+            scan_status=scanning.status_for(form.temp.size) if scanning is not None else None,
         )
     except BaseException:
         quota.give_back(client)
@@ -110,6 +127,8 @@ def store_upload(
         form.temp.path.unlink(missing_ok=True)
         raise
     quota.stored(client, new.drop.size)
+    if scanning is not None:
+        scanning.stored(new.drop)
     req.context.uploaded = new.drop  # counted by the metrics middleware
     return new
 

@@ -41,6 +41,8 @@ REPORT_DISMISSED = "report_dismissed"  # an abuse report closed with nothing don
 REPORT_FILED = "report"  # a visitor reported a drop (anonymous; what the operator acts on)
 TOKEN_CREATE = "token_create"  # an API token issued (never its secret)
 TOKEN_REVOKE = "token_revoke"
+SCAN = "scan"  # drop-ops scan: a rescan run, with its counts
+MALWARE_FOUND = "malware_found"  # a scan's hit: the drop was made `infected`
 ACTION_LABELS = {
     LOGIN: "logged in",
     LOGIN_FAILED: "failed login",
@@ -58,9 +60,12 @@ ACTION_LABELS = {
     REPORT_FILED: "abuse report received",
     TOKEN_CREATE: "created an API token",
     TOKEN_REVOKE: "revoked an API token",
+    SCAN: "rescanned",
+    MALWARE_FOUND: "malware found",
 }
 
 CLI_ACTOR = "cli"
+SCANNER_ACTOR = "scanner"  # the worker's scan of a new upload
 ANONYMOUS = "anonymous"
 ACTOR_CHARS = 8
 TOKEN_PREFIX_CHARS = 8  # as many as the dashboard's drops table shows

@@ -26,6 +26,7 @@ from drop.ops.resources.edits import (
     OpsUncountedDownload,
 )
 from drop.ops.resources.reports import OpsReportAction, OpsReports
+from drop.ops.resources.scan import OpsRescan
 from drop.ops.resources.tokens import OpsTokenRevoke, OpsTokensPage
 from drop.ops.session import SessionSigner
 from drop.ops.session_store import DatabaseSessionStore
@@ -56,7 +57,9 @@ def add_ops_routes(
         config.admin_session_max,
     )
     sessions = OpsSessions(signer, DatabaseSessionStore())
-    templates = Templates(human_bytes=human_bytes, when=when, duration=duration)
+    templates = Templates(
+        human_bytes=human_bytes, when=when, duration=duration, scanning=config.scanning
+    )
     if enqueue_purge is None or purge_progress is None:
         enqueue_purge, purge_progress = _huey_purge(config, redis_client)
     current_stats = _stats_source(config, storage, clock, redis_client)
@@ -91,6 +94,8 @@ def add_ops_routes(
     app.add_route(f"{one_drop}/expiry", OpsSetExpiry(panel, config, clock, audit_trail))
     app.add_route(f"{one_drop}/limit", OpsSetDownloadLimit(panel, config, audit_trail))
     app.add_route(f"{one_drop}/download", OpsUncountedDownload(storage, audit_trail))
+    if config.scanning:
+        app.add_route(f"{one_drop}/scan", OpsRescan(templates, config, storage, clock, audit_trail))
     app.add_route(
         "/ops/purge", OpsPurge(templates, enqueue_purge, audit_trail, config.purge_retention)
     )

@@ -16,10 +16,12 @@ from drop.downloads import (
     refuse_withheld,
     request_password,
 )
+from drop.errors import being_checked, found_malware
 from drop.grants import GrantSigner
 from drop.limits import GuessLimit, TooManyAttempts
-from drop.models import DELETED, Drop
+from drop.models import DELETED, INFECTED, SCAN_PENDING, Drop
 from drop.resources.page_home import share_path
+from drop.scans import UploadScanning
 from drop.storage import BlobStorage
 from drop.uploaders import UploaderCheck
 from drop.uploads import receive_drop
@@ -55,16 +57,20 @@ class FileCollection:
         clock: Callable = drops.utcnow,
         *,
         uploaders: UploaderCheck,
+        scanning: UploadScanning | None = None,
     ):
         self._config = config
         self._storage = storage
         self._clock = clock
         self._uploaders = uploaders
+        self._scanning = scanning
 
     def on_put(self, req: falcon.Request, resp: falcon.Response):
         # Anonymous, or a trusted uploader with its token's limits: decided before the body.
         uploader = self._uploaders.admit(req)
-        new = receive_drop(req, uploader.config, self._storage, self._clock(), uploader.quota)
+        new = receive_drop(
+            req, uploader.config, self._storage, self._clock(), uploader.quota, self._scanning
+        )
         resp.status = falcon.HTTP_201
         resp.media = upload_answer(new, self._config.base_url or req.prefix)
 
@@ -88,8 +94,14 @@ class FileItem:
         self._guesses = guesses
         self._trusted_proxies = config.trusted_proxies
         self._schedule_blob_deletion = schedule_blob_deletion
+        self._holding = config.scan_holds
         self._sender = DownloadSender(
-            storage, schedule_blob_deletion, clock, config.accel_redirect, grants
+            storage,
+            schedule_blob_deletion,
+            clock,
+            config.accel_redirect,
+            grants,
+            scanned_only=config.scan_holds,
         )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
@@ -135,9 +147,13 @@ class FileItem:
 
     def _permitted_drop(self, req: falcon.Request, token: str) -> Drop:
         drop = self._find(token)
+        if drop.status == INFECTED:
+            raise found_malware()
         if not drop.is_available(self._clock()):
             raise falcon.HTTPGone()
         refuse_withheld(drop)
+        if self._holding and drop.scan_status == SCAN_PENDING:
+            raise being_checked()
         self._check_password(req, drop)
         return drop
 

@@ -11,6 +11,7 @@ from drop import drops, pages, wording
 from drop.config import Config
 from drop.qr import qr_svg
 from drop.raw_uploads import NAMELESS
+from drop.scans import UploadScanning
 from drop.storage import BlobStorage
 from drop.templates import Templates
 from drop.uploaders import UploaderCheck
@@ -59,12 +60,14 @@ class HomePage:
         clock: Callable = drops.utcnow,
         *,
         uploaders: UploaderCheck,
+        scanning: UploadScanning | None = None,
     ):
         self._config = config
         self._storage = storage
         self._templates = templates
         self._clock = clock
         self._uploaders = uploaders
+        self._scanning = scanning
 
     def on_get(self, req: falcon.Request, resp: falcon.Response):
         pages.set_page_headers(resp)
@@ -90,7 +93,7 @@ class HomePage:
     def on_post(self, req: falcon.Request, resp: falcon.Response):
         uploader = self._uploaders.admit(req)
         now = self._clock()
-        new = receive_drop(req, uploader.config, self._storage, now, uploader.quota)
+        new = receive_drop(req, uploader.config, self._storage, now, uploader.quota, self._scanning)
         drop = new.drop
         base = self._config.base_url or req.prefix
         share_url = base + share_path(drop.token)

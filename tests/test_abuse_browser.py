@@ -111,7 +111,7 @@ def test_a_reported_file_is_blocked_by_uploader_and_content_and_audited(config):
             again = put(server, CONTENT, "renamed.html", SOMEONE_ELSE)
             assert again.status_code == 403 and "phishing page" in again.json()["detail"]
             visitor.goto(share_url)
-            expect(visitor.locator("h1")).to_have_text("Unavailable for legal reasons")
+            expect(visitor.locator("h1")).to_have_text("This file is not available")
             screenshot(visitor, "abuse-withheld")
             direct = requests.get(made.json()["url"], timeout=10)
             assert direct.status_code == 451

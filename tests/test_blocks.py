@@ -180,7 +180,7 @@ def test_an_existing_drop_of_blocked_content_answers_451_and_never_its_bytes(cli
     assert client.simulate_get(f"{UPLOAD}/{token}/notes.txt").status_code == 451
     page = client.simulate_get(f"/d/{token}")
     assert page.status_code == 451
-    assert "Unavailable for legal reasons" in page.text
+    assert "This file is not available" in page.text
     assert "withheld this file" in page.text
     pressed = press_download(client, token)
     assert pressed.status_code == 451 and CONTENT not in pressed.content

@@ -19,6 +19,9 @@ ACCEL_DELETE_GRACE_SECONDS = 60
 LOG_FORMATS = ("text", "json")
 # The 4XX cache holds (cacheable requests per TTL) entries: the TTL is its memory bound.
 MAX_4XX_CACHE_TTL = 3600
+# Reconciliation runs every N hours from midnight UTC (0: never on its own): N divides the
+# day, so runs stay evenly spaced.
+RECONCILE_HOURS = (0, 1, 2, 3, 4, 6, 8, 12, 24)
 
 
 class ConfigError(ValueError):
@@ -68,6 +71,9 @@ class Config:
     upload_bytes_per_hour: int = 10 * GIB
     # How long a drop remembers its uploader's address and User-Agent (0: never stored).
     uploader_retention: int = 7 * DAY
+    # How often the worker walks storage against the database (drop.ops.purge.reconcile):
+    # orphan blobs and stale temp files go; 0 leaves it to `drop-ops purge`.
+    reconcile_hours: int = 1
 
     @property
     def blob_dir(self) -> Path:
@@ -117,6 +123,7 @@ class Config:
             uploads_per_hour=_non_negative_int(env, "DROP_UPLOADS_PER_HOUR", 100),
             upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
             uploader_retention=_non_negative_int(env, "DROP_UPLOADER_RETENTION", 7 * DAY),
+            reconcile_hours=_non_negative_int(env, "DROP_RECONCILE_HOURS", 1),
         )
         config.validate()
         return config
@@ -154,6 +161,11 @@ class Config:
             raise ConfigError(
                 "DROP_PASSWORD_BACKOFF_BASE must not exceed DROP_PASSWORD_BACKOFF_CAP "
                 f"({self.password_backoff_base} > {self.password_backoff_cap})"
+            )
+        if self.reconcile_hours not in RECONCILE_HOURS:
+            raise ConfigError(
+                "DROP_RECONCILE_HOURS must be 0 or a number of hours that divides a day "
+                f"(1, 2, 3, 4, 6, 8, 12 or 24), got {self.reconcile_hours}"
             )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")

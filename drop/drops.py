@@ -5,13 +5,22 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import peewee
 
 from drop import crypto
 from drop.group_commit import durable_write
-from drop.models import DOWNLOADED, EXPIRED, LIVE, MAX_ADDRESS_CHARS, MAX_AGENT_CHARS, Drop, db
+from drop.models import (
+    DOWNLOADED,
+    EXPIRED,
+    LIVE,
+    MAX_ADDRESS_CHARS,
+    MAX_AGENT_CHARS,
+    Drop,
+    DropTally,
+    db,
+)
 from drop.storage import BlobStorage, TempBlob
 
 log = logging.getLogger(__name__)
@@ -22,6 +31,8 @@ log = logging.getLogger(__name__)
 ORPHAN_GRACE_SECONDS = 15 * 60
 # An upload still receiving bytes keeps touching its temp file.
 STALE_TEMP_SECONDS = 60 * 60
+# The sweep's rows per statement: its memory is one batch of tokens, whatever the backlog.
+SWEEP_BATCH = 1000
 # Uploader erasure (erase_uploaders): rows per statement, statements per sweep.
 UPLOADER_ERASE_BATCH = 1000
 UPLOADER_ERASE_MAX_BATCHES = 100
@@ -60,11 +71,12 @@ CLAIMED_COLUMNS = ", ".join(f'"{name}"' for name in ClaimedDrop.__dataclass_fiel
 
 @dataclass
 class SweepReport:
-    expired: list[str] = field(default_factory=list)
-    blobs_deleted: list[str] = field(default_factory=list)
-    orphans_deleted: list[str] = field(default_factory=list)
-    temps_deleted: int = 0
+    """What one sweep did, as counts: the sweep holds one batch of tokens at a time."""
+
+    expired: int = 0
+    blobs_deleted: int = 0  # blobs that were there to delete
     uploaders_erased: int = 0
+    batches: int = 0  # statements that selected or changed a batch of rows
 
 
 def create_drop(
@@ -204,16 +216,107 @@ def end_drop(token: str, status: str, now: datetime.datetime) -> bool:
     return changed == 1
 
 
-def expire_due(now: datetime.datetime) -> list[str]:
-    """Mark every live drop past its expiry as expired; return their tokens."""
+def expire_due(now: datetime.datetime, batch_size: int = SWEEP_BATCH) -> tuple[int, int]:
+    """Mark every live drop past its expiry as expired, `batch_size` rows per statement;
+    return (drops expired, statements run).
+
+    Each batch is found through the (status, expires_at) index and no token leaves the
+    database, so marking half a million drops holds no more memory than marking ten.
+    The outer `status` test keeps a drop claimed meanwhile from being expired as well.
+    """
+    p = db.param
+    sql = f"""UPDATE "drop" SET "status" = {p}, "gone_at" = {p}
+        WHERE "status" = {p} AND "id" IN (SELECT "id" FROM "drop"
+            WHERE "status" = {p} AND "expires_at" <= {p} LIMIT {p})"""
+    expired = statements = 0
+    while True:
+        with db.atomic():
+            changed = db.execute_sql(sql, (EXPIRED, now, LIVE, LIVE, now, batch_size)).rowcount
+        expired += changed
+        statements += 1
+        if changed < batch_size:
+            return expired, statements
+
+
+def delete_gone_blobs(
+    storage: BlobStorage,
+    now: datetime.datetime,
+    gone_before: datetime.datetime,
+    batch_size: int = SWEEP_BATCH,
+) -> tuple[int, int]:
+    """Delete the blobs of drops gone before `gone_before`, a batch at a time; return
+    (blobs that were there, batches).
+
+    The partial index of migration 0010 holds only gone drops whose blob is not yet
+    deleted, so a sweep with nothing to do reads an empty index range and never asks
+    storage anything. Blobs go first, then the mark: a crash in between only means the
+    next sweep deletes them again, which finds nothing.
+    """
+    p = db.param
+    deleted = batches = 0
+    while True:
+        rows = db.execute_sql(
+            f"""SELECT "id", "token" FROM "drop" WHERE "blob_deleted_at" IS NULL
+                AND "gone_at" IS NOT NULL AND "gone_at" <= {p} LIMIT {p}""",
+            (gone_before, batch_size),
+        ).fetchall()
+        if not rows:
+            return deleted, batches
+        batches += 1
+        deleted += len(storage.delete_many(token for _, token in rows))
+        mark_blobs_deleted([row_id for row_id, _ in rows], now)
+        if len(rows) < batch_size:
+            return deleted, batches
+
+
+def mark_blobs_deleted(ids: list[int], now: datetime.datetime) -> None:
+    """Record that these drops' blobs are deleted, so no sweep looks at them again."""
+    marks = ", ".join([db.param] * len(ids))
     with db.atomic():
-        rows = (
-            Drop.update(status=EXPIRED, gone_at=now)
-            .where((Drop.status == LIVE) & (Drop.expires_at <= now))
-            .returning(Drop.token)
-            .execute()
+        db.execute_sql(
+            f'UPDATE "drop" SET "blob_deleted_at" = {db.param} WHERE "id" IN ({marks})',
+            [now, *ids],
         )
-        return [row.token for row in rows]
+
+
+def delete_blob(storage: BlobStorage, token: str, now: datetime.datetime) -> bool:
+    """Delete a gone drop's blob now and mark it deleted; whether it was there."""
+    existed = storage.delete(token)
+    with db.atomic():
+        Drop.update(blob_deleted_at=now).where(
+            (Drop.token == token) & (Drop.status != LIVE) & Drop.blob_deleted_at.is_null()
+        ).execute()
+    return existed
+
+
+def fold_tally() -> None:
+    """Sum the tally's rows of changes into one row per (status, blob held).
+
+    On PostgreSQL one statement: it deletes the rows its snapshot sees and inserts their
+    sums, so changes committed meanwhile stay as they are, to be folded next time.
+    """
+    columns = '"status", "holds_blob", "drops", "bytes"'
+    sums = 'SUM("drops"), SUM("bytes")'
+    if isinstance(db.obj, peewee.SqliteDatabase):
+        # SQLite has one writer at a time: nothing changes the tally between these.
+        with db.atomic():
+            top = DropTally.select(peewee.fn.MAX(DropTally.id)).scalar()
+            if top is None:
+                return
+            db.execute_sql(
+                f"""INSERT INTO "drop_tally" ({columns}) SELECT "status", "holds_blob", {sums}
+                    FROM "drop_tally" WHERE "id" <= ? GROUP BY 1, 2
+                    HAVING SUM("drops") <> 0 OR SUM("bytes") <> 0""",
+                (top,),
+            )
+            db.execute_sql('DELETE FROM "drop_tally" WHERE "id" <= ?', (top,))
+        return
+    with db.atomic():
+        db.execute_sql(
+            f"""WITH folded AS (DELETE FROM "drop_tally" RETURNING {columns})
+                INSERT INTO "drop_tally" ({columns}) SELECT "status", "holds_blob", {sums}
+                FROM folded GROUP BY 1, 2 HAVING SUM("drops") <> 0 OR SUM("bytes") <> 0"""
+        )
 
 
 def erase_uploaders(
@@ -250,39 +353,25 @@ def sweep(
     now: datetime.datetime,
     grace_seconds: int = 0,
     uploader_retention: int | None = None,
+    batch_size: int = SWEEP_BATCH,
 ) -> SweepReport:
-    """Expire due drops and remove every blob that no live drop needs, plus stale temp files;
+    """Expire due drops and delete the blobs of gone drops, in batches of `batch_size`;
     forget uploaders older than `uploader_retention` seconds (None: leave them).
 
-    A drop that went away less than `grace_seconds` ago keeps its blob: a proxy serving
-    its last download (X-Accel-Redirect) may not have opened the file yet.
+    Its work is what changed since the last sweep, found through indexes: it never lists
+    storage (reconciliation, a rarer task, does). A drop that went away less than
+    `grace_seconds` ago keeps its blob: a proxy serving its last download
+    (X-Accel-Redirect) may not have opened the file yet.
     """
-    report = SweepReport(expired=expire_due(now))
+    report = SweepReport()
+    report.expired, statements = expire_due(now, batch_size)
+    report.batches += statements
     if uploader_retention is not None:
         report.uploaders_erased = erase_uploaders(now, uploader_retention)
-    on_disk = dict(storage.blob_tokens())
-    keep = set()
-    known = set()
-    recently_gone = now - datetime.timedelta(seconds=grace_seconds)
-    tokens = list(on_disk)
-    for start in range(0, len(tokens), 500):
-        chunk = tokens[start : start + 500]
-        query = Drop.select(Drop.token, Drop.status, Drop.gone_at).where(Drop.token.in_(chunk))
-        for row in query:
-            known.add(row.token)
-            if row.status == LIVE or (row.gone_at and row.gone_at > recently_gone):
-                keep.add(row.token)
-    for token, stat in on_disk.items():
-        if token in keep:
-            continue
-        if token in known:
-            if storage.delete(token):
-                report.blobs_deleted.append(token)
-        elif past_orphan_grace(stat, now) and delete_orphan_blob(storage, token, now):
-            report.orphans_deleted.append(token)
-    for temp in storage.stale_temp_files(STALE_TEMP_SECONDS):
-        temp.unlink(missing_ok=True)
-        report.temps_deleted += 1
+    gone_before = now - datetime.timedelta(seconds=grace_seconds)
+    report.blobs_deleted, batches = delete_gone_blobs(storage, now, gone_before, batch_size)
+    report.batches += batches
+    fold_tally()
     return report
 
 

@@ -39,6 +39,8 @@ class Drop(peewee.Model):
     # DROP_UPLOADER_RETENTION has passed, and never set when it is 0.
     uploader_address = peewee.CharField(max_length=MAX_ADDRESS_CHARS, null=True)
     uploader_agent = peewee.CharField(max_length=MAX_AGENT_CHARS, null=True)
+    # When the blob was deleted (migration 0010); NULL while storage holds it.
+    blob_deleted_at = peewee.DateTimeField(null=True)
 
     class Meta:
         database = db
@@ -61,6 +63,23 @@ class DownloadEvent(peewee.Model):
     class Meta:
         database = db
         table_name = "download_event"
+
+
+class DropTally(peewee.Model):
+    """Drops and bytes per status and whether storage still holds their blobs (migration 0010).
+
+    Triggers on `drop` add a row per change; drops.fold_tally sums them up now and then.
+    Reading the figures is a sum over a handful of rows, whatever the number of drops.
+    """
+
+    status = peewee.CharField(max_length=16)
+    holds_blob = peewee.BooleanField()
+    drops = peewee.BigIntegerField()
+    bytes = peewee.BigIntegerField()
+
+    class Meta:
+        database = db
+        table_name = "drop_tally"
 
 
 def init_database(url: str, *, pooled: bool = False) -> peewee.Database:

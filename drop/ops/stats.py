@@ -1,4 +1,9 @@
-"""The figures an operator watches, computed once for `drop-ops stats` and the dashboard."""
+"""The figures an operator watches, computed once for `drop-ops stats` and the dashboard.
+
+Every figure comes from the database through an index or the drop tally (migration 0010),
+never from storage: the dashboard asks for them every few seconds per open tab, and the
+time they take must not grow with the number of drops or blobs.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,7 @@ import peewee
 import redis
 
 from drop.heartbeat import WorkerHealth
-from drop.models import LIVE, STATUSES, DownloadEvent, Drop
-from drop.storage import BlobStorage
+from drop.models import LIVE, STATUSES, DownloadEvent, Drop, DropTally
 
 WINDOWS = {
     "hour": datetime.timedelta(hours=1),
@@ -45,8 +49,9 @@ class DropSummary:
 class Stats:
     generated_at: datetime.datetime
     by_status: dict[str, int]
-    bytes_live: int  # what the database says live drops hold
-    bytes_on_disk: int  # what the blob directory really holds
+    bytes_live: int  # the sizes of live drops
+    bytes_stored: int  # the sizes of every blob storage holds: live drops', and gone
+    # drops' until the sweep deletes them (orphans, if any, are reconciliation's to find)
     uploads: dict[str, int]  # per window in WINDOWS
     downloads: dict[str, int]
     largest_live: list[DropSummary]
@@ -64,36 +69,61 @@ class Stats:
 
 
 def collect_stats(
-    storage: BlobStorage,
     now: datetime.datetime,
     *,
     queue_length: int | None,
     worker: WorkerHealth,
 ) -> Stats:
-    """Read the figures from the database and the blob directory (the caller holds a connection)."""
+    """Read the figures from the database (the caller holds a connection)."""
     by_status = dict.fromkeys(STATUSES, 0)
-    for row in Drop.select(Drop.status, peewee.fn.COUNT(Drop.id).alias("n")).group_by(Drop.status):
-        by_status[row.status] = row.n
+    bytes_live = bytes_stored = 0
+    for status, holds_blob, drops, size in tally():
+        by_status[status] = by_status.get(status, 0) + drops
+        if status == LIVE:
+            bytes_live += size
+        if holds_blob:
+            bytes_stored += size
     live = Drop.status == LIVE
-    bytes_live = Drop.select(peewee.fn.COALESCE(peewee.fn.SUM(Drop.size), 0)).where(live).scalar()
     return Stats(
         generated_at=now,
         by_status=by_status,
-        bytes_live=int(bytes_live),
-        bytes_on_disk=storage.bytes_on_disk(),
-        uploads={
-            name: Drop.select().where(Drop.created_at > now - span).count()
-            for name, span in WINDOWS.items()
-        },
-        downloads={
-            name: DownloadEvent.select().where(DownloadEvent.downloaded_at > now - span).count()
-            for name, span in WINDOWS.items()
-        },
+        bytes_live=bytes_live,
+        bytes_stored=bytes_stored,
+        uploads=_per_window(Drop.created_at, now),
+        downloads=_per_window(DownloadEvent.downloaded_at, now),
+        # Both read the first entries of a partial index of live drops (migration 0010).
         largest_live=_summaries(Drop.select().where(live).order_by(Drop.size.desc(), Drop.id)),
         oldest_live=_summaries(Drop.select().where(live).order_by(Drop.created_at, Drop.id)),
         queue_length=queue_length,
         worker=worker,
     )
+
+
+def tally() -> list[tuple[str, bool, int, int]]:
+    """(status, blob held, drops, bytes), summed over the tally's rows of changes."""
+    query = DropTally.select(
+        DropTally.status,
+        DropTally.holds_blob,
+        peewee.fn.SUM(DropTally.drops),
+        peewee.fn.SUM(DropTally.bytes),
+    ).group_by(DropTally.status, DropTally.holds_blob)
+    return [
+        (status, bool(holds_blob), int(drops), int(size))
+        for status, holds_blob, drops, size in query.tuples()
+    ]
+
+
+def _per_window(moment: peewee.Field, now: datetime.datetime) -> dict[str, int]:
+    # One range scan of `moment`'s index over the longest window counts every window.
+    longest = max(WINDOWS.values())
+    counts = [
+        peewee.fn.COALESCE(
+            peewee.fn.SUM(peewee.Case(None, [(moment > now - span, 1)], 0)), 0
+        ).alias(name)
+        for name, span in WINDOWS.items()
+    ]
+    row = moment.model.select(*counts).where(moment > now - longest).tuples().get()
+    return {name: int(count) for name, count in zip(WINDOWS, row, strict=True)}
 
 
 def queue_length(huey) -> int | None:

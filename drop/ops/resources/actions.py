@@ -39,9 +39,10 @@ class OpsRevoke:
         drop = Drop.get_or_none(Drop.id == drop_id)
         if drop is None:
             raise falcon.HTTPNotFound()
-        was_live = drops.end_drop(drop.token, REVOKED, self._clock())
-        # Whatever the state was: a revoked drop keeps nothing on disk.
-        self._storage.delete(drop.token)
+        now = self._clock()
+        was_live = drops.end_drop(drop.token, REVOKED, now)
+        # Whatever the state was: a revoked drop keeps nothing in storage.
+        drops.delete_blob(self._storage, drop.token, now)
         prefix = audit.token_prefix(drop.token)
         self._audit_trail.record(
             req,

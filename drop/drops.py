@@ -217,25 +217,43 @@ def end_drop(token: str, status: str, now: datetime.datetime) -> bool:
 
 
 def expire_due(now: datetime.datetime, batch_size: int = SWEEP_BATCH) -> tuple[int, int]:
-    """Mark every live drop past its expiry as expired, `batch_size` rows per statement;
-    return (drops expired, statements run).
+    """Mark every live drop past its expiry as expired, `batch_size` rows at a time;
+    return (drops expired, batches).
 
-    Each batch is found through the (status, expires_at) index and no token leaves the
-    database, so marking half a million drops holds no more memory than marking ten.
-    The outer `status` test keeps a drop claimed meanwhile from being expired as well.
+    Each batch is found through the (status, expires_at) index and only its ids leave the
+    database, so marking half a million drops holds no more memory than marking ten. The
+    update tests `status` again: a drop claimed meanwhile is not expired as well.
     """
     p = db.param
-    sql = f"""UPDATE "drop" SET "status" = {p}, "gone_at" = {p}
-        WHERE "status" = {p} AND "id" IN (SELECT "id" FROM "drop"
-            WHERE "status" = {p} AND "expires_at" <= {p} LIMIT {p})"""
-    expired = statements = 0
-    while True:
-        with db.atomic():
-            changed = db.execute_sql(sql, (EXPIRED, now, LIVE, LIVE, now, batch_size)).rowcount
-        expired += changed
-        statements += 1
-        if changed < batch_size:
-            return expired, statements
+    due = f"""SELECT "id" FROM "drop" WHERE "status" = {p} AND "expires_at" <= {p}
+        ORDER BY "expires_at" LIMIT {p}"""
+    expired = batches = 0
+    while ids := _ids(due, (LIVE, now, batch_size)):
+        batches += 1
+        expired += _update_ids(
+            f'"status" = {p}, "gone_at" = {p}', (EXPIRED, now), ids, f'"status" = {p}', (LIVE,)
+        )
+        if len(ids) < batch_size:
+            break
+    return expired, batches
+
+
+def _ids(sql: str, params: tuple) -> list[int]:
+    # A batch is selected, then updated by id, rather than updated in one statement with
+    # a subquery: a sweep with nothing to do then runs no UPDATE at all (each one fires
+    # the tally's trigger), and the ORDER BY in each query walks its index from the
+    # first row due and stops at the limit, whatever the table's statistics say (a stale
+    # estimate made PostgreSQL scan the whole table for an empty batch).
+    return [row[0] for row in db.execute_sql(sql, params).fetchall()]
+
+
+def _update_ids(
+    assignments: str, values: tuple, ids: list[int], condition: str = "1 = 1", checks=()
+) -> int:
+    marks = ", ".join([db.param] * len(ids))
+    sql = f'UPDATE "drop" SET {assignments} WHERE "id" IN ({marks}) AND {condition}'
+    with db.atomic():
+        return db.execute_sql(sql, (*values, *ids, *checks)).rowcount
 
 
 def delete_gone_blobs(
@@ -257,7 +275,7 @@ def delete_gone_blobs(
     while True:
         rows = db.execute_sql(
             f"""SELECT "id", "token" FROM "drop" WHERE "blob_deleted_at" IS NULL
-                AND "gone_at" IS NOT NULL AND "gone_at" <= {p} LIMIT {p}""",
+                AND "gone_at" IS NOT NULL AND "gone_at" <= {p} ORDER BY "gone_at" LIMIT {p}""",
             (gone_before, batch_size),
         ).fetchall()
         if not rows:
@@ -271,12 +289,7 @@ def delete_gone_blobs(
 
 def mark_blobs_deleted(ids: list[int], now: datetime.datetime) -> None:
     """Record that these drops' blobs are deleted, so no sweep looks at them again."""
-    marks = ", ".join([db.param] * len(ids))
-    with db.atomic():
-        db.execute_sql(
-            f'UPDATE "drop" SET "blob_deleted_at" = {db.param} WHERE "id" IN ({marks})',
-            [now, *ids],
-        )
+    _update_ids(f'"blob_deleted_at" = {db.param}', (now,), ids)
 
 
 def delete_blob(storage: BlobStorage, token: str, now: datetime.datetime) -> bool:
@@ -297,6 +310,12 @@ def fold_tally() -> None:
     """
     columns = '"status", "holds_blob", "drops", "bytes"'
     sums = 'SUM("drops"), SUM("bytes")'
+    # Already one row per entry: folding would rewrite them (a commit to disk) for nothing.
+    unfolded = db.execute_sql(
+        'SELECT 1 FROM "drop_tally" GROUP BY "status", "holds_blob" HAVING COUNT(*) > 1 LIMIT 1'
+    ).fetchone()
+    if unfolded is None:
+        return
     if isinstance(db.obj, peewee.SqliteDatabase):
         # SQLite has one writer at a time: nothing changes the tally between these.
         with db.atomic():
@@ -334,16 +353,15 @@ def erase_uploaders(
     have an address, so each batch reads just the rows it clears.
     """
     p = db.param
-    sql = f"""UPDATE "drop" SET "uploader_address" = NULL, "uploader_agent" = NULL
-        WHERE "id" IN (SELECT "id" FROM "drop"
-            WHERE "uploader_address" IS NOT NULL AND "created_at" <= {p} LIMIT {p})"""
+    held = f"""SELECT "id" FROM "drop" WHERE "uploader_address" IS NOT NULL
+        AND "created_at" <= {p} ORDER BY "created_at" LIMIT {p}"""
     cutoff = now - datetime.timedelta(seconds=retention_seconds)
     erased = 0
     for _ in range(max_batches):
-        with db.atomic():
-            cleared = db.execute_sql(sql, (cutoff, batch_size)).rowcount
-        erased += cleared
-        if cleared < batch_size:
+        ids = _ids(held, (cutoff, batch_size))
+        if ids:
+            erased += _update_ids('"uploader_address" = NULL, "uploader_agent" = NULL', (), ids)
+        if len(ids) < batch_size:
             break
     return erased
 

@@ -110,6 +110,7 @@ def tally() -> list[tuple[str, bool, int, int]]:
     return [
         (status, bool(holds_blob), int(drops), int(size))
         for status, holds_blob, drops, size in query.tuples()
+        if drops or size  # changes that cancel out, not yet folded away
     ]
 
 

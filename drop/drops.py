@@ -18,7 +18,6 @@ from drop.models import (
     MAX_ADDRESS_CHARS,
     MAX_AGENT_CHARS,
     Drop,
-    DropTally,
     db,
 )
 from drop.storage import BlobStorage, TempBlob
@@ -302,40 +301,58 @@ def delete_blob(storage: BlobStorage, token: str, now: datetime.datetime) -> boo
     return existed
 
 
-def fold_tally() -> None:
-    """Sum the tally's rows of changes into one row per (status, blob held).
+# The tallies of migration 0010: (table, the columns that key a row, the columns summed).
+TALLIES = (
+    ("drop_tally", ("status", "holds_blob"), ("drops", "bytes")),
+    ("hourly_tally", ("kind", "hour"), ("count",)),
+)
+# Hours older than the longest statistics window (a week) plus one are not kept.
+HOURS_KEPT = datetime.timedelta(days=7, hours=1)
 
-    On PostgreSQL one statement: it deletes the rows its snapshot sees and inserts their
-    sums, so changes committed meanwhile stay as they are, to be folded next time.
+
+def fold_tally(now: datetime.datetime) -> None:
+    """Sum the tallies' rows of changes into one row per key; forget hours nobody counts.
+
+    On PostgreSQL one statement per tally: it deletes the rows its snapshot sees and
+    inserts their sums, so changes committed meanwhile stay as they are, to be folded next
+    time. A tally with nothing to fold is left alone (a rewrite is a commit to disk).
     """
-    columns = '"status", "holds_blob", "drops", "bytes"'
-    sums = 'SUM("drops"), SUM("bytes")'
-    # Already one row per entry: folding would rewrite them (a commit to disk) for nothing.
-    unfolded = db.execute_sql(
-        'SELECT 1 FROM "drop_tally" GROUP BY "status", "holds_blob" HAVING COUNT(*) > 1 LIMIT 1'
-    ).fetchone()
-    if unfolded is None:
-        return
-    if isinstance(db.obj, peewee.SqliteDatabase):
-        # SQLite has one writer at a time: nothing changes the tally between these.
-        with db.atomic():
-            top = DropTally.select(peewee.fn.MAX(DropTally.id)).scalar()
-            if top is None:
-                return
-            db.execute_sql(
-                f"""INSERT INTO "drop_tally" ({columns}) SELECT "status", "holds_blob", {sums}
-                    FROM "drop_tally" WHERE "id" <= ? GROUP BY 1, 2
-                    HAVING SUM("drops") <> 0 OR SUM("bytes") <> 0""",
-                (top,),
-            )
-            db.execute_sql('DELETE FROM "drop_tally" WHERE "id" <= ?', (top,))
-        return
-    with db.atomic():
-        db.execute_sql(
-            f"""WITH folded AS (DELETE FROM "drop_tally" RETURNING {columns})
-                INSERT INTO "drop_tally" ({columns}) SELECT "status", "holds_blob", {sums}
-                FROM folded GROUP BY 1, 2 HAVING SUM("drops") <> 0 OR SUM("bytes") <> 0"""
+    oldest = now - HOURS_KEPT
+    for table, keys, summed in TALLIES:
+        key = ", ".join(f'"{name}"' for name in keys)
+        columns = ", ".join(f'"{name}"' for name in (*keys, *summed))
+        sums = ", ".join(f'SUM("{name}")' for name in summed)
+        nonzero = " OR ".join(f'SUM("{name}") <> 0' for name in summed)
+        kept, params = ('"hour" >= ' + db.param, (oldest,)) if "hour" in keys else ("1 = 1", ())
+        unfolded = db.execute_sql(
+            f'SELECT 1 FROM "{table}" GROUP BY {key} HAVING COUNT(*) > 1 LIMIT 1'
+        ).fetchone()
+        stale = (
+            params
+            and db.execute_sql(
+                f'SELECT 1 FROM "{table}" WHERE NOT ({kept}) LIMIT 1', params
+            ).fetchone()
         )
+        if unfolded is None and not stale:
+            continue
+        if isinstance(db.obj, peewee.SqliteDatabase):
+            # SQLite has one writer at a time: nothing changes the tally between these.
+            with db.atomic():
+                (top,) = db.execute_sql(f'SELECT MAX("id") FROM "{table}"').fetchone()
+                db.execute_sql(
+                    f"""INSERT INTO "{table}" ({columns}) SELECT {key}, {sums} FROM "{table}"
+                        WHERE "id" <= ? AND {kept} GROUP BY {key} HAVING {nonzero}""",
+                    (top, *params),
+                )
+                db.execute_sql(f'DELETE FROM "{table}" WHERE "id" <= ?', (top,))
+            continue
+        with db.atomic():
+            db.execute_sql(
+                f"""WITH folded AS (DELETE FROM "{table}" RETURNING {columns})
+                    INSERT INTO "{table}" ({columns}) SELECT {key}, {sums} FROM folded
+                    WHERE {kept} GROUP BY {key} HAVING {nonzero}""",
+                params,
+            )
 
 
 def erase_uploaders(
@@ -347,7 +364,7 @@ def erase_uploaders(
     """Forget the uploader of every drop created more than `retention_seconds` ago, live or
     not; return how many rows were cleared.
 
-    In batches of `batch_size` rows, one short statement each, at most `max_batches` per
+    In batches of `batch_size` rows (selected, then cleared by id), at most `max_batches` per
     call: a backlog (a retention just shortened) is worked off over several sweeps instead
     of in one long lock. The partial index of migration 0006 holds only rows that still
     have an address, so each batch reads just the rows it clears.
@@ -389,7 +406,7 @@ def sweep(
     gone_before = now - datetime.timedelta(seconds=grace_seconds)
     report.blobs_deleted, batches = delete_gone_blobs(storage, now, gone_before, batch_size)
     report.batches += batches
-    fold_tally()
+    fold_tally(now)
     return report
 
 

@@ -82,6 +82,25 @@ class DropTally(peewee.Model):
         table_name = "drop_tally"
 
 
+class HourlyTally(peewee.Model):
+    """Uploads and downloads per hour (migration 0010), kept like DropTally by triggers.
+
+    `kind` is UPLOADS or DOWNLOADS; `hour` the start of the hour (naive UTC).
+    """
+
+    kind = peewee.CharField(max_length=16)
+    hour = peewee.DateTimeField()
+    count = peewee.BigIntegerField()
+
+    class Meta:
+        database = db
+        table_name = "hourly_tally"
+
+
+UPLOADS = "upload"
+DOWNLOADS = "download"
+
+
 def init_database(url: str, *, pooled: bool = False) -> peewee.Database:
     """Point the shared proxy at the database behind `url` and return it."""
     database = open_database(url, pooled=pooled)

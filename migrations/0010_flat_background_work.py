@@ -11,6 +11,9 @@
   rows of changes that the sweep folds together; statistics sum a handful of rows instead
   of counting the table. PostgreSQL's triggers run once per statement (a sweep batch of
   1,000 rows adds at most a few tally rows); SQLite has only row triggers.
+- `hourly_tally`: uploads and downloads per hour, kept the same way by insert triggers on
+  `drop` and `download_event`: the statistics' windows (an hour, a day, a week) sum at
+  most 169 hours and count rows through an index for the part of an hour at each end.
 """
 
 TALLY_COLUMNS = '"status", "holds_blob", "drops", "bytes"'
@@ -21,8 +24,19 @@ POSTGRES_TRIGGERS = [
         INSERT INTO "drop_tally" ("status", "holds_blob", "drops", "bytes")
         SELECT "status", "blob_deleted_at" IS NULL, COUNT(*), SUM("size")
         FROM added GROUP BY 1, 2;
+        INSERT INTO "hourly_tally" ("kind", "hour", "count")
+        SELECT 'upload', date_trunc('hour', "created_at"), COUNT(*) FROM added GROUP BY 2;
         RETURN NULL;
     END $$""",
+    """CREATE FUNCTION download_tally_added() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO "hourly_tally" ("kind", "hour", "count")
+        SELECT 'download', date_trunc('hour', "downloaded_at"), COUNT(*) FROM added GROUP BY 2;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER "download_tally_insert" AFTER INSERT ON "download_event"
+        REFERENCING NEW TABLE AS added
+        FOR EACH STATEMENT EXECUTE FUNCTION download_tally_added()""",
     """CREATE FUNCTION drop_tally_changed() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO "drop_tally" ("status", "holds_blob", "drops", "bytes")
@@ -57,6 +71,12 @@ SQLITE_TRIGGERS = [
     f"""CREATE TRIGGER "drop_tally_insert" AFTER INSERT ON "drop" BEGIN
         INSERT INTO "drop_tally" ({TALLY_COLUMNS})
         VALUES (NEW."status", NEW."blob_deleted_at" IS NULL, 1, NEW."size");
+        INSERT INTO "hourly_tally" ("kind", "hour", "count")
+        VALUES ('upload', strftime('%Y-%m-%d %H:00:00', NEW."created_at"), 1);
+    END""",
+    """CREATE TRIGGER "download_tally_insert" AFTER INSERT ON "download_event" BEGIN
+        INSERT INTO "hourly_tally" ("kind", "hour", "count")
+        VALUES ('download', strftime('%Y-%m-%d %H:00:00', NEW."downloaded_at"), 1);
     END""",
     # Only changes that move a row between tally entries: a download that leaves the
     # drop live adds nothing.
@@ -104,6 +124,27 @@ def apply(database):
         'SELECT "status", "blob_deleted_at" IS NULL, COUNT(*), COALESCE(SUM("size"), 0) '
         'FROM "drop" GROUP BY 1, 2'
     )
+    database.execute_sql(
+        f"""CREATE TABLE "hourly_tally" ("id" {key}, "kind" VARCHAR(16) NOT NULL,
+            "hour" {timestamp} NOT NULL, "count" BIGINT NOT NULL)"""
+    )
+    database.execute_sql('CREATE INDEX "hourly_tally_kind_hour" ON "hourly_tally" ("kind", "hour")')
+    hour = "date_trunc('hour', {})" if postgres else "strftime('%Y-%m-%d %H:00:00', {})"
+    since = (
+        "(now() AT TIME ZONE 'utc') - interval '8 days'"
+        if postgres
+        else "strftime('%Y-%m-%d %H:%M:%S', 'now', '-8 days')"
+    )
+    for kind, table, column in (
+        ("upload", "drop", "created_at"),
+        ("download", "download_event", "downloaded_at"),
+    ):
+        bucket = hour.format(f'"{column}"')
+        database.execute_sql(
+            f'INSERT INTO "hourly_tally" ("kind", "hour", "count") '
+            f"SELECT '{kind}', {bucket}, COUNT(*) FROM \"{table}\" "
+            f'WHERE "{column}" > {since} GROUP BY 2'
+        )
     for statement in POSTGRES_TRIGGERS if postgres else SQLITE_TRIGGERS:
         database.execute_sql(statement)
 

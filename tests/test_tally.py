@@ -7,7 +7,7 @@ import shutil
 import peewee
 
 from drop import drops, migrations
-from drop.models import Drop, init_database
+from drop.models import Drop, HourlyTally, init_database
 from drop.ops import purge
 from drop.ops.stats import tally
 from drop.storage import BlobStorage
@@ -83,3 +83,27 @@ def test_the_migration_tallies_the_drops_already_there(config, tmp_path):
         # The expired drop's blob was never marked deleted: the sweep works it off.
         assert drops.delete_gone_blobs(BlobStorage(tmp_path), now, now) == (0, 1)
         assert sorted(tally()) == [("expired", False, 1, 30), ("live", True, 2, 30)]
+
+
+def test_upload_windows_are_exact_at_their_edges_and_survive_folding(app, config):
+    from tests.ops_support import plant_drop
+
+    minutes = [59, 61, 23 * 60 + 59, 25 * 60, 7 * 24 * 60 - 1, 7 * 24 * 60 + 1, 9 * 24 * 60]
+    for age in minutes:
+        plant_drop(config, b"x", age=datetime.timedelta(minutes=age))
+    now = drops.utcnow()
+    expected = {"hour": 1, "day": 3, "week": 5}
+    assert collect_windows(now) == expected
+    drops.fold_tally(now)
+    assert collect_windows(now) == expected
+    # Hours older than a week and an hour are gone from the tally; nothing else is.
+    oldest = now - drops.HOURS_KEPT
+    assert not HourlyTally.select().where(HourlyTally.hour < oldest - HOUR).exists()
+    assert HourlyTally.select(peewee.fn.SUM(HourlyTally.count)).scalar() >= 5
+
+
+def collect_windows(now):
+    from drop.heartbeat import WorkerHealth
+    from drop.ops.stats import collect_stats
+
+    return collect_stats(now, queue_length=0, worker=WorkerHealth(None, None, False)).uploads

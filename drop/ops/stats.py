@@ -15,7 +15,16 @@ import peewee
 import redis
 
 from drop.heartbeat import WorkerHealth
-from drop.models import LIVE, STATUSES, DownloadEvent, Drop, DropTally
+from drop.models import (
+    DOWNLOADS,
+    LIVE,
+    STATUSES,
+    UPLOADS,
+    DownloadEvent,
+    Drop,
+    DropTally,
+    HourlyTally,
+)
 
 WINDOWS = {
     "hour": datetime.timedelta(hours=1),
@@ -89,8 +98,8 @@ def collect_stats(
         by_status=by_status,
         bytes_live=bytes_live,
         bytes_stored=bytes_stored,
-        uploads=_per_window(Drop.created_at, now),
-        downloads=_per_window(DownloadEvent.downloaded_at, now),
+        uploads=_per_window(UPLOADS, Drop.created_at, now),
+        downloads=_per_window(DOWNLOADS, DownloadEvent.downloaded_at, now),
         # Both read the first entries of a partial index of live drops (migration 0010).
         largest_live=_summaries(Drop.select().where(live).order_by(Drop.size.desc(), Drop.id)),
         oldest_live=_summaries(Drop.select().where(live).order_by(Drop.created_at, Drop.id)),
@@ -114,17 +123,37 @@ def tally() -> list[tuple[str, bool, int, int]]:
     ]
 
 
-def _per_window(moment: peewee.Field, now: datetime.datetime) -> dict[str, int]:
-    # One range scan of `moment`'s index over the longest window counts every window.
-    longest = max(WINDOWS.values())
-    counts = [
-        peewee.fn.COALESCE(
-            peewee.fn.SUM(peewee.Case(None, [(moment > now - span, 1)], 0)), 0
-        ).alias(name)
-        for name, span in WINDOWS.items()
-    ]
-    row = moment.model.select(*counts).where(moment > now - longest).tuples().get()
-    return {name: int(count) for name, count in zip(WINDOWS, row, strict=True)}
+def _per_window(kind: str, moment: peewee.Field, now: datetime.datetime) -> dict[str, int]:
+    """How many rows `moment` puts in each window, exactly, without counting them all.
+
+    Whole hours come from the hourly tally (at most 169 rows for a week); the part of an
+    hour at the window's start is counted through `moment`'s index. (A purge removes
+    rows, not their hours: an upload still counts in its week once purged.)
+    """
+    oldest = now - max(WINDOWS.values())
+    hours = dict(
+        HourlyTally.select(HourlyTally.hour, peewee.fn.SUM(HourlyTally.count))
+        .where((HourlyTally.kind == kind) & (HourlyTally.hour >= hour_after(oldest)))
+        .group_by(HourlyTally.hour)
+        .tuples()
+    )
+    counts = {}
+    for name, span in WINDOWS.items():
+        start = now - span
+        first_hour = hour_after(start)
+        whole = sum(int(count) for hour, count in hours.items() if hour >= first_hour)
+        edge = (
+            moment.model.select()
+            .where((moment > start) & (moment < first_hour) & (moment <= now))
+            .count()
+        )
+        counts[name] = whole + edge
+    return counts
+
+
+def hour_after(moment: datetime.datetime) -> datetime.datetime:
+    """The start of the first whole hour after `moment`."""
+    return moment.replace(minute=0, second=0, microsecond=0) + datetime.timedelta(hours=1)
 
 
 def queue_length(huey) -> int | None:

@@ -156,3 +156,19 @@ def test_reconciliation_reports_a_lost_blob_without_ending_the_drop(app, config)
     found = tasks.reconcile_storage(BlobStorage(config.data_dir))
     assert found.missing_blobs == [lost.token]
     assert Drop.get_by_id(lost.id).status == LIVE
+
+
+def test_reconciliation_walks_storage_and_rows_side_by_side(app, config):
+    """Blobs and rows interleave in token order: every orphan and every lost blob is found."""
+    kept = [plant_drop(config, b"kept") for _ in range(6)]
+    lost = [plant_drop(config, b"lost") for _ in range(3)]
+    for drop in lost:
+        blob(config, drop.token).unlink()
+    gone = plant_drop(config, None, status=EXPIRED, gone_ago=HOUR)  # no blob, as it should be
+    orphans = sorted(plant_orphan_blob(config) for _ in range(4))
+    found = tasks.reconcile_storage(BlobStorage(config.data_dir))
+    assert [token for token, _ in found.orphan_blobs] == orphans
+    assert sorted(found.missing_blobs) == sorted(d.token for d in lost)
+    assert not any(blob(config, token).exists() for token in orphans)
+    assert all(blob(config, d.token).exists() for d in kept)
+    assert Drop.get_by_id(gone.id).status == EXPIRED

@@ -132,7 +132,8 @@ def reconcile(storage: BlobStorage, now: datetime.datetime) -> Reconciliation:
     """Compare every blob in storage with the rows in the database; change nothing.
 
     Both sides are read in token order and walked side by side (a merge join): one shard
-    of the listing and one page of rows in memory, whatever the size of the store.
+    of the listing and one page of rows in memory, whatever the size of the store. Only
+    the findings are kept, and a store in order has few.
     """
     found = Reconciliation()
     blobs = storage.blob_tokens()

@@ -1,6 +1,6 @@
 """`make bench-scale`: does drop's background work stay flat as the store grows? (issue 10)
 
-On PostgreSQL (its own database, dropped and created afresh, dropped again at the end)
+On PostgreSQL (its own databases, dropped and created afresh, dropped again at the end)
 it seeds 1,000,000 drops, half of them past their expiry at once, and 100,000 small blobs,
 then measures, against the issue's bars:
 
@@ -9,8 +9,8 @@ then measures, against the issue's bars:
 - the sweep in the steady state, with nothing to do (bar: under 50 ms);
 - `drop-ops stats` (bar: under 200 ms) and the dashboard's stats cards, a GET of
   /ops/stats from gunicorn (bar: under 100 ms);
-- download latency p50/p99 with the seeded store against the same drops on an empty
-  database (bar: within 1.2x).
+- download latency p50/p99 on the seeded database against a second, empty one, each
+  served by its own gunicorn, rounds taken in turn (bar: within 1.2x).
 
 It also prints the PostgreSQL plan of every statistics query at this size, so a full scan
 shows at once. Everything listens on 127.0.0.1; the run takes a few minutes.
@@ -44,6 +44,8 @@ from bench.servers import ROOT, Gunicorn, server_env
 DATABASE_URL = os.environ.get(
     "BENCH_SCALE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/drop_bench_scale"
 )
+# The baseline of the latency: the same drops on a database holding nothing else.
+EMPTY_DATABASE_URL = DATABASE_URL + "_empty"
 ADMIN_TOKEN = "bench-scale-admin-token-0123456789"
 MIB = 1024 * 1024
 BARS = {
@@ -73,6 +75,7 @@ def main() -> int:
         results = run(args, workdir)
     finally:
         drop_database(DATABASE_URL)
+        drop_database(EMPTY_DATABASE_URL)
         shutil.rmtree(workdir, ignore_errors=True)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
@@ -81,9 +84,45 @@ def main() -> int:
 
 
 def run(args, workdir: Path) -> dict:
+    create_database(DATABASE_URL)
+    create_database(EMPTY_DATABASE_URL)
+    seeded = start_server(DATABASE_URL, workdir / "seeded")
+    empty = start_server(EMPTY_DATABASE_URL, workdir / "empty")
+    results: dict = {"drops": args.drops, "blobs": args.blobs, "rounds": args.rounds}
+    try:
+        tokens = {
+            server: [upload(server.url) for _ in range(LATENCY_DROPS)] for server in (seeded, empty)
+        }
+        started = time.monotonic()
+        seed(args.drops, args.blobs, seeded.data_dir)
+        # Autovacuum's ANALYZE would follow such an insert; without it PostgreSQL plans
+        # the sweep's batches from the empty table's statistics (a full sort per batch).
+        vacuum()
+        results["seed_seconds"] = round(time.monotonic() - started, 1)
+        say("sweep over the newly expired drops, then the steady state")
+        results["sweep"] = sweep_in_a_child(seeded.env, args.rounds)
+        vacuum()
+        results["explain"] = explain_stats_queries(seeded.env)
+        say("drop-ops stats")
+        results["stats_ms"] = stats_rounds(seeded.env, args.rounds)
+        say("dashboard stats cards")
+        results["cards_ms"] = cards_rounds(seeded.url, args.rounds)
+        say("download latency, seeded and empty database, rounds taken in turn")
+        results["latency_full"], results["latency_empty"] = latency_in_turn(
+            (seeded, tokens[seeded]), (empty, tokens[empty]), args=args
+        )
+    finally:
+        seeded.stop()
+        empty.stop()
+    return results
+
+
+def start_server(database_url: str, workdir: Path) -> Gunicorn:
+    """drop under gunicorn on `database_url`, migrated, with its own data directory."""
+    workdir.mkdir(parents=True)
     data_dir = workdir / "data"
     env = server_env(
-        DROP_DATABASE_URL=DATABASE_URL,
+        DROP_DATABASE_URL=database_url,
         DROP_DATA_DIR=str(data_dir),
         DROP_ADMIN_TOKEN=ADMIN_TOKEN,
         DROP_MAX_DOWNLOADS="1000000",
@@ -91,34 +130,11 @@ def run(args, workdir: Path) -> dict:
         DROP_WEB_WORKERS=os.environ.get("DROP_WEB_WORKERS", "2"),
         DROP_MIN_FREE_BYTES="0",
     )
-    create_database(DATABASE_URL)
     drop_ops(env, "migrate")
-    results: dict = {"drops": args.drops, "blobs": args.blobs, "rounds": args.rounds}
     server = Gunicorn("drop", "drop.wsgi:app", env, workdir)
+    server.data_dir = data_dir
     server.start("/healthz")
-    try:
-        tokens = [upload(server.url) for _ in range(LATENCY_DROPS)]
-        say("download latency, empty database")
-        results["latency_empty"] = latency_rounds(server.url, tokens, args)
-        started = time.monotonic()
-        seed(args.drops, args.blobs, data_dir)
-        # Autovacuum's ANALYZE would follow such an insert; without it PostgreSQL plans
-        # the sweep's batches from the empty table's statistics (a full sort per batch).
-        vacuum()
-        results["seed_seconds"] = round(time.monotonic() - started, 1)
-        say("sweep over the newly expired drops, then the steady state")
-        results["sweep"] = sweep_in_a_child(env, args.rounds)
-        vacuum()
-        results["explain"] = explain_stats_queries(env)
-        say("drop-ops stats")
-        results["stats_ms"] = stats_rounds(env, args.rounds)
-        say("dashboard stats cards")
-        results["cards_ms"] = cards_rounds(server.url, args.rounds)
-        say("download latency, seeded database")
-        results["latency_full"] = latency_rounds(server.url, tokens, args)
-    finally:
-        server.stop()
-    return results
+    return server
 
 
 def check_database_url(url: str) -> None:
@@ -409,29 +425,38 @@ def upload(url: str) -> str:
     return got.json()["token"]
 
 
-def latency_rounds(url: str, tokens: list[str], args) -> dict:
-    """`rounds` x `downloads` sequential GETs of 1 KiB drops on one keep-alive connection,
-    each a real claim; p50 and p99 per round."""
-    session = requests.Session()
-    for token in tokens * 4:  # warm-up: connections, caches
-        assert session.get(f"{url}/api/v1.0/file/{token}", timeout=30).status_code == 200
-    rounds = []
-    for _ in range(args.rounds):
-        timings = []
-        for n in range(args.downloads):
-            token = tokens[n % len(tokens)]
-            started = time.perf_counter()
-            got = session.get(f"{url}/api/v1.0/file/{token}", timeout=30)
-            timings.append((time.perf_counter() - started) * 1000)
-            assert got.status_code == 200 and len(got.content) == 1024, got.status_code
-        timings.sort()
-        rounds.append(
-            {
-                "p50_ms": round(timings[len(timings) // 2], 2),
-                "p99_ms": round(timings[int(len(timings) * 0.99)], 2),
-            }
-        )
-    return {"rounds": rounds}
+def latency_in_turn(*servers: tuple[Gunicorn, list[str]], args) -> list[dict]:
+    """Download latency of each server, `rounds` rounds taken in turn (the order switching
+    each round), so a busier minute of a shared machine weighs on both alike."""
+    sessions = [requests.Session() for _ in servers]
+    for session, (server, tokens) in zip(sessions, servers, strict=True):
+        for token in tokens * 4:  # warm-up: connections, caches
+            got = session.get(f"{server.url}/api/v1.0/file/{token}", timeout=30)
+            assert got.status_code == 200
+    rounds: list[list[dict]] = [[] for _ in servers]
+    for number in range(args.rounds):
+        order = range(len(servers)) if number % 2 == 0 else reversed(range(len(servers)))
+        for index in order:
+            server, tokens = servers[index]
+            rounds[index].append(latency_round(sessions[index], server.url, tokens, args))
+    return [{"rounds": taken} for taken in rounds]
+
+
+def latency_round(session: requests.Session, url: str, tokens: list[str], args) -> dict:
+    """`downloads` sequential GETs of 1 KiB drops on one keep-alive connection, each a
+    real claim; their p50 and p99."""
+    timings = []
+    for n in range(args.downloads):
+        token = tokens[n % len(tokens)]
+        started = time.perf_counter()
+        got = session.get(f"{url}/api/v1.0/file/{token}", timeout=30)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert got.status_code == 200 and len(got.content) == 1024, got.status_code
+    timings.sort()
+    return {
+        "p50_ms": round(timings[len(timings) // 2], 2),
+        "p99_ms": round(timings[int(len(timings) * 0.99)], 2),
+    }
 
 
 # --- the summary -----------------------------------------------------------------------

@@ -154,35 +154,34 @@ def purge(
     storage = BlobStorage(config.data_dir)
     now = drops.utcnow()
     with connected(config):
-        doomed = purging.select_purgeable(
-            now, older_than=retention, everything=everything, token=token
-        )
-        if token is not None and not doomed:
+        where = purging.purgeable(now, older_than=retention, everything=everything, token=token)
+        doomed = purging.count_purgeable(where)
+        if token is not None and not doomed.drops:
             typer.echo("drop-ops: no drop has that token", err=True)
             raise typer.Exit(1)
-        on_disk = sum(purging.blob_size(storage, drop.token) for drop in doomed)
+        stored = doomed.bytes_stored
         if dry_run:
-            for drop in doomed[:LISTED]:
+            for drop in purging.first_purgeable(where, LISTED):
                 typer.echo(
                     f"would purge {drop.token[:8]}  {drop.status:<10}  "
                     f"{human_bytes(drop.size):>10}  {drop.filename}"
                 )
-            if len(doomed) > LISTED:
-                typer.echo(f"… and {len(doomed) - LISTED} more")
+            if doomed.drops > LISTED:
+                typer.echo(f"… and {doomed.drops - LISTED} more")
             typer.echo(
-                f"dry run: would purge {len(doomed)} drops and free {on_disk} bytes "
-                f"({human_bytes(on_disk)})"
+                f"dry run: would purge {doomed.drops} drops and free {stored} bytes "
+                f"({human_bytes(stored)})"
             )
-        elif doomed:
+        elif doomed.drops:
             if not yes:
                 typer.confirm(
-                    f"Purge {len(doomed)} drops and {human_bytes(on_disk)} of blobs?", abort=True
+                    f"Purge {doomed.drops} drops and {human_bytes(stored)} of blobs?", abort=True
                 )
-            if len(doomed) >= PROGRESS_BAR_FROM:
-                with typer.progressbar(length=len(doomed), label="purging") as bar:
-                    result = purging.purge_drops(storage, doomed, bar.update)
+            if doomed.drops >= PROGRESS_BAR_FROM:
+                with typer.progressbar(length=doomed.drops, label="purging") as bar:
+                    result = purging.purge_drops(storage, where, bar.update)
             else:
-                result = purging.purge_drops(storage, doomed)
+                result = purging.purge_drops(storage, where)
             typer.echo(
                 f"purged {result.drops} drops, freed {result.bytes_freed} bytes "
                 f"({human_bytes(result.bytes_freed)})"
@@ -245,21 +244,20 @@ def stats(
 ):
     """Show what drop holds and how busy it is.
 
-    Drops by status, bytes stored (database and disk), uploads and
+    Drops by status, bytes of live drops and of every blob stored
+    (from the database: storage is never walked), uploads and
     downloads in the last hour, day and week, the largest and oldest
     live drops, the queue length and the worker's health.
     """
     from drop import drops
     from drop.heartbeat import worker_health
     from drop.ops.stats import collect_stats, queue_length
-    from drop.storage import BlobStorage
     from drop.tasks import build_huey
 
     config = load_config()
     now = drops.utcnow()
     with connected(config):
         figures = collect_stats(
-            BlobStorage(config.data_dir),
             now,
             queue_length=queue_length(build_huey(config)),
             worker=worker_health(config.data_dir, now, config.worker_stale_seconds),
@@ -282,7 +280,7 @@ def _stats_table(figures) -> str:
         row("bytes, live drops", f"{figures.bytes_live} ({human_bytes(figures.bytes_live)})")
     )
     lines.append(
-        row("bytes, on disk", f"{figures.bytes_on_disk} ({human_bytes(figures.bytes_on_disk)})")
+        row("bytes, stored", f"{figures.bytes_stored} ({human_bytes(figures.bytes_stored)})")
     )
     windows = "".join(f"{name:>8}" for name in WINDOWS)
     lines.append(row("last", windows))
@@ -485,7 +483,7 @@ def serve(
 def worker(
     threads: int = typer.Option(2, help="Worker threads executing tasks."),
 ):
-    """Run the Huey consumer: blob deletion and the per-minute expiry sweep."""
+    """Run the Huey consumer: blob deletion, the per-minute sweep and reconciliation."""
     from drop.logs import configure_logging
     from drop.multiprocess import prepare_metrics_dir
 
@@ -496,7 +494,9 @@ def worker(
     prepare_metrics_dir(config)
     from drop.tasks import huey
 
-    huey.create_consumer(workers=threads, worker_type="thread").run()
+    # A worker killed mid-sweep leaves the sweep's lock behind; a fresh one clears it.
+    # Two sweeps at once are safe (each batch re-checks its rows), only wasteful.
+    huey.create_consumer(workers=threads, worker_type="thread", flush_locks=True).run()
 
 
 @cli.command("nginx-conf")

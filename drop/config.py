@@ -36,6 +36,9 @@ MAX_4XX_CACHE_TTL = 3600
 # Counts for the dashboard's charts wait in each web process this long at most; a crash
 # loses them.
 MAX_STATS_FLUSH_SECONDS = 300
+# Reconciliation runs every N hours from midnight UTC (0: never on its own): N divides the
+# day, so runs stay evenly spaced.
+RECONCILE_HOURS = (0, 1, 2, 3, 4, 6, 8, 12, 24)
 
 
 class ConfigError(ValueError):
@@ -105,6 +108,10 @@ class Config:
     scan_timeout: int = 60  # seconds clamd may take to answer one scan
     scan_retry_delay: int = 30  # before a failed scan's first retry; doubles with each one
     scan_requeue_seconds: int = 15 * 60  # a scan pending this long is queued again
+
+    # How often the worker walks storage against the database (drop.ops.purge.reconcile):
+    # orphan blobs and stale temp files go; 0 leaves it to `drop-ops purge`.
+    reconcile_hours: int = 1
 
     @property
     def scanning(self) -> bool:
@@ -177,6 +184,7 @@ class Config:
             scan_timeout=_positive_int(env, "DROP_SCAN_TIMEOUT", 60),
             scan_retry_delay=_positive_int(env, "DROP_SCAN_RETRY_DELAY", 30),
             scan_requeue_seconds=_positive_int(env, "DROP_SCAN_REQUEUE_SECONDS", 15 * 60),
+            reconcile_hours=_non_negative_int(env, "DROP_RECONCILE_HOURS", 1),
         )
         config.validate()
         return config
@@ -240,6 +248,11 @@ class Config:
             raise ConfigError(
                 "DROP_SCAN_REQUEUE_SECONDS must be from 60 (the sweep runs each minute) "
                 f"to {7 * DAY} seconds"
+            )
+        if self.reconcile_hours not in RECONCILE_HOURS:
+            raise ConfigError(
+                "DROP_RECONCILE_HOURS must be 0 or a number of hours that divides a day "
+                f"(1, 2, 3, 4, 6, 8, 12 or 24), got {self.reconcile_hours}"
             )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")

@@ -51,6 +51,8 @@ class Drop(peewee.Model):
     scan_queued_at = peewee.DateTimeField(null=True)  # the last time a scan was queued
     scanned_at = peewee.DateTimeField(null=True)
     scan_signature = peewee.CharField(max_length=MAX_SIGNATURE_CHARS, null=True)  # what clamd found
+    # When the blob was deleted (migration 0010); NULL while storage holds it.
+    blob_deleted_at = peewee.DateTimeField(null=True)
 
     class Meta:
         database = db
@@ -73,6 +75,42 @@ class DownloadEvent(peewee.Model):
     class Meta:
         database = db
         table_name = "download_event"
+
+
+class DropTally(peewee.Model):
+    """Drops and bytes per status and whether storage still holds their blobs (migration 0010).
+
+    Triggers on `drop` add a row per change; drops.fold_tally sums them up now and then.
+    Reading the figures is a sum over a handful of rows, whatever the number of drops.
+    """
+
+    status = peewee.CharField(max_length=16)
+    holds_blob = peewee.BooleanField()
+    drops = peewee.BigIntegerField()
+    bytes = peewee.BigIntegerField()
+
+    class Meta:
+        database = db
+        table_name = "drop_tally"
+
+
+class HourlyTally(peewee.Model):
+    """Uploads and downloads per hour (migration 0010), kept like DropTally by triggers.
+
+    `kind` is UPLOADS or DOWNLOADS; `hour` the start of the hour (naive UTC).
+    """
+
+    kind = peewee.CharField(max_length=16)
+    hour = peewee.DateTimeField()
+    count = peewee.BigIntegerField()
+
+    class Meta:
+        database = db
+        table_name = "hourly_tally"
+
+
+UPLOADS = "upload"
+DOWNLOADS = "download"
 
 
 def init_database(url: str, *, pooled: bool = False) -> peewee.Database:

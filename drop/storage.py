@@ -7,7 +7,7 @@ import io
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,23 +144,35 @@ class BlobStorage:
         _fsync_dir(self.quarantine_dir)
         return True
 
+    def delete_many(self, tokens: Iterable[str]) -> set[str]:
+        """Delete a batch of blobs; return the tokens whose blob was there.
+
+        One call per batch, so a store with a bulk delete (S3's DeleteObjects) makes one
+        request where the local disk unlinks each file.
+        """
+        return {token for token in tokens if self.delete(token)}
+
     def blob_tokens(self) -> Iterator[tuple[str, os.stat_result]]:
-        """Every blob on disk, with its stat, whatever the database says."""
+        """Every blob in storage with its stat, in token order, whatever the database says.
+
+        Only reconciliation walks this: it reads every blob. One shard directory (1/256th
+        of the blobs) is held in memory at a time, to sort it.
+        """
         if not self.blob_dir.is_dir():
             return
-        for shard in self.blob_dir.iterdir():
+        for shard in sorted(self.blob_dir.iterdir()):
             if shard.is_dir():
-                for blob in shard.iterdir():
-                    yield blob.name, blob.stat()
+                for name in sorted(entry.name for entry in os.scandir(shard)):
+                    try:
+                        yield name, (shard / name).stat()
+                    except FileNotFoundError:
+                        continue  # deleted since the directory was read
 
     def stale_temp_files(self, older_than_seconds: float) -> list[Path]:
         if not self.temp_dir.is_dir():
             return []
         cutoff = time.time() - older_than_seconds
         return [p for p in self.temp_dir.iterdir() if p.stat().st_mtime < cutoff]
-
-    def bytes_on_disk(self) -> int:
-        return sum(stat.st_size for _, stat in self.blob_tokens())
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Background work on Huey: deleting downloaded blobs and the per-minute sweep.
+"""Background work on Huey: deleting downloaded blobs, the per-minute sweep and the
+rarer reconciliation of storage with the database.
 
 Huey is Redis-backed when DROP_REDIS_URL is set and SQLite-backed otherwise, so the
 embedded default needs no server.
@@ -59,8 +60,10 @@ def count_task_failure(signal, task, exc=None):
 @huey.task(retries=3, retry_delay=10)
 def delete_blob(data_dir: str, token: str) -> None:
     """Remove a gone drop's blob (scheduled once its last download has been served, to run
-    after the grace delay and the resume window)."""
-    BlobStorage(Path(data_dir)).delete(token)
+    after the grace delay and the resume window), and mark it deleted so the sweep need
+    not look at it again."""
+    with db.connection_context():
+        drops.delete_blob(BlobStorage(Path(data_dir)), token, drops.utcnow())
 
 
 # A scan that cannot reach clamd is tried again after DROP_SCAN_RETRY_DELAY seconds,
@@ -104,10 +107,14 @@ def requeue_pending_scans(config: Config, now: datetime.datetime) -> int:
     return len(due)
 
 
+# A sweep working off a large backlog may outlast its minute; the next one then finds the
+# lock taken and skips its turn instead of racing it over the same batches.
 @huey.periodic_task(crontab(minute="*"))
+@huey.lock_task("drop-sweep")
 def sweep() -> dict:
-    """Expire due drops; remove blobs nothing needs and stale temp files; forget uploaders
-    older than DROP_UPLOADER_RETENTION; queue again malware scans left pending."""
+    """Expire due drops and delete the blobs of gone ones, in bounded batches through the
+    index; forget uploaders older than DROP_UPLOADER_RETENTION; queue again malware scans
+    left pending. Never lists storage."""
     with db.connection_context():
         report = drops.sweep(
             BlobStorage(config.data_dir),
@@ -119,23 +126,45 @@ def sweep() -> dict:
         requeued = requeue_pending_scans(config, drops.utcnow())
     if requeued:
         log.info("sweep: %d pending malware scans queued again", requeued)
-    if (
-        report.expired
-        or report.blobs_deleted
-        or report.orphans_deleted
-        or report.temps_deleted
-        or report.uploaders_erased
-    ):
+    if report.expired or report.blobs_deleted or report.uploaders_erased:
         log.info(
-            "sweep: %d expired, %d blobs and %d orphans deleted, %d temp files removed, "
-            "%d uploaders forgotten",
-            len(report.expired),
-            len(report.blobs_deleted),
-            len(report.orphans_deleted),
-            report.temps_deleted,
+            "sweep: %d expired, %d blobs deleted, %d uploaders forgotten",
+            report.expired,
+            report.blobs_deleted,
             report.uploaders_erased,
         )
-    return {"expired": len(report.expired), "blobs_deleted": len(report.blobs_deleted)}
+    return {"expired": report.expired, "blobs_deleted": report.blobs_deleted}
+
+
+def reconcile_storage(storage: BlobStorage) -> purge.Reconciliation:
+    """Walk storage against the database; delete orphan blobs and stale temp files.
+
+    Live drops whose blob is missing are only reported: ending them is the operator's
+    call (`drop-ops purge --fix`).
+    """
+    with db.connection_context():
+        now = drops.utcnow()
+        found = purge.reconcile(storage, now)
+        purge.tidy(storage, found, now)
+    if not found.clean:
+        log.warning(
+            "reconciliation: %d orphan blobs and %d stale temp files removed; "
+            "%d live drops without their blob (drop-ops purge --fix ends them)",
+            len(found.orphan_blobs),
+            len(found.stale_temps),
+            len(found.missing_blobs),
+        )
+    return found
+
+
+if config.reconcile_hours:
+
+    @huey.periodic_task(crontab(minute="7", hour=f"*/{config.reconcile_hours}"))
+    @huey.lock_task("drop-reconcile")
+    def reconcile() -> int:
+        """Every DROP_RECONCILE_HOURS: reconcile storage with the database (the walk the
+        per-minute sweep never does)."""
+        return len(reconcile_storage(BlobStorage(config.data_dir)).orphan_blobs)
 
 
 def schedule_blob_deletion(
@@ -216,24 +245,22 @@ def purge_expired(data_dir: str, retention_seconds: int, task=None) -> None:
     key = purge_progress_key(task.id)
     with db.connection_context():
         now = drops.utcnow()
-        doomed = purge.select_purgeable(
-            now, older_than=datetime.timedelta(seconds=retention_seconds)
-        )
+        where = purge.purgeable(now, older_than=datetime.timedelta(seconds=retention_seconds))
+        total = purge.count_purgeable(where).drops
         done = 0
-        huey.put(key, {"state": "running", "done": 0, "total": len(doomed)})
+        huey.put(key, {"state": "running", "done": 0, "total": total})
 
         def progress(step: int) -> None:
             nonlocal done
             done += step
-            if done % 50 == 0:
-                huey.put(key, {"state": "running", "done": done, "total": len(doomed)})
+            huey.put(key, {"state": "running", "done": done, "total": total})
 
-        result = purge.purge_drops(BlobStorage(Path(data_dir)), doomed, progress)
+        result = purge.purge_drops(BlobStorage(Path(data_dir)), where, progress)
         purge.prune_download_events(now)
     outcome = {
         "state": "done",
-        "done": len(doomed),
-        "total": len(doomed),
+        "done": result.drops,
+        "total": max(total, result.drops),
         "drops": result.drops,
         "bytes_freed": result.bytes_freed,
     }

@@ -75,7 +75,8 @@ def test_direct_download_is_the_file_when_redis_stops_at_the_last_claim(config):
     assert row_of(served, made["token"]).status == DOWNLOADED
     assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
-    assert sweep(served, drops.utcnow(), 0).blobs_deleted == [made["token"]]
+    assert sweep(served, drops.utcnow(), 0).blobs_deleted == 1
+    assert not BlobStorage(served.data_dir).exists(made["token"])
 
 
 @ON_POSTGRES
@@ -103,10 +104,11 @@ def test_accel_download_through_nginx_is_the_file_when_redis_stops(config, tmp_p
     # The sweep keeps the blob for the grace delay, then deletes it.
     gone_at = row_of(served, token).gone_at
     almost = gone_at + datetime.timedelta(seconds=GRACE - 1)
-    assert sweep(served, almost, GRACE).blobs_deleted == []
+    assert sweep(served, almost, GRACE).blobs_deleted == 0
     assert BlobStorage(served.data_dir).exists(token)
     later = gone_at + datetime.timedelta(seconds=GRACE + 1)
-    assert sweep(served, later, GRACE).blobs_deleted == [token]
+    assert sweep(served, later, GRACE).blobs_deleted == 1
+    assert not BlobStorage(served.data_dir).exists(token)
 
 
 @ON_POSTGRES
@@ -167,4 +169,5 @@ def test_embedded_download_is_the_file_when_the_sqlite_queue_is_locked(config):
         assert got.content == b"embedded copy"
     assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
-    assert sweep(config, drops.utcnow(), 0).blobs_deleted == [made["token"]]
+    assert sweep(config, drops.utcnow(), 0).blobs_deleted == 1
+    assert not BlobStorage(config.data_dir).exists(made["token"])

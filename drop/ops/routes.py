@@ -138,7 +138,6 @@ def _stats_source(
     def current_stats() -> Stats:
         now = clock()
         return collect_stats(
-            storage,
             now,
             queue_length=queue_length(queue),
             worker=worker_health(config.data_dir, now, config.worker_stale_seconds),

@@ -1,13 +1,16 @@
 """The periodic sweep: expiry and the blobs of gone drops, in bounded batches, found through
 the database's indexes; storage is never listed (reconciliation, a rarer task, does that)."""
 
+import dataclasses
 import datetime
 import os
 import time
 
+import falcon.testing
 import pytest
 
 from drop import drops, tasks
+from drop.app import create_app
 from drop.models import EXPIRED, LIVE, Drop
 from drop.ops.stats import tally
 from drop.storage import BlobStorage
@@ -120,7 +123,10 @@ def test_the_tally_follows_expiry_and_deletion(app, config, storage):
     assert sorted(tally()) == [(EXPIRED, False, 3, 15), (LIVE, True, 1, 2)]
 
 
-def test_the_blob_deletion_task_marks_the_blob_deleted(client, config, clock, immediate_huey):
+def test_the_blob_deletion_task_marks_the_blob_deleted(config, clock, immediate_huey):
+    # Without resumes; with them, the blob waits out the window (tests/test_resume_downloads.py).
+    no_resumes = dataclasses.replace(config, resume_window=0)
+    client = falcon.testing.TestClient(create_app(no_resumes, clock=clock))
     token = upload(client).json["token"]
     assert client.simulate_get(f"/api/v1.0/file/{token}").status_code == 200
     row = Drop.get(Drop.token == token)

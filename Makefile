@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test services lint bench bench-deps bench-profile
+.PHONY: setup run test services lint bench bench-deps bench-profile bench-charts bench-scale
 
 # Python packages into .venv and front-end assets into node_modules; each step
 # re-runs only when its manifest changes.
@@ -39,9 +39,19 @@ lint: setup
 bench: setup bench-deps
 	$(BIN)/python -m bench.run
 
+# Sweep, stats, dashboard and downloads at 1,000,000 drops on PostgreSQL (README: Benchmarks).
+bench-scale: setup
+	bash scripts/test-services.sh
+	$(BIN)/python -m bench.scale
+
 # py-spy on one worker during one measure: make bench-profile MEASURE=download_1k BACKEND=pg
 bench-profile: setup bench-deps
 	bash bench/profile.sh $(or $(MEASURE),download_1k) $(or $(BACKEND),pg) $(or $(FORMAT),raw)
+
+# The dashboard charts' data query with 1,000,000 drops, on PostgreSQL (README: Benchmarks).
+bench-charts: setup
+	bash scripts/test-services.sh
+	$(BIN)/python -m bench.charts
 
 bench-deps:
 	bash scripts/install-bench-deps.sh

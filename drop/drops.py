@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import datetime
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import peewee
 
 from drop import crypto
 from drop.group_commit import durable_write
-from drop.models import DOWNLOADED, EXPIRED, LIVE, MAX_ADDRESS_CHARS, MAX_AGENT_CHARS, Drop, db
+from drop.models import (
+    DOWNLOADED,
+    EXPIRED,
+    LIVE,
+    MAX_ADDRESS_CHARS,
+    MAX_AGENT_CHARS,
+    REVOKED,
+    SCAN_PENDING,
+    Drop,
+    db,
+)
 from drop.storage import BlobStorage, StoredBlob, TempBlob
 from drop.timestamps import naive_utc_epoch
 
@@ -22,6 +32,8 @@ log = logging.getLogger(__name__)
 ORPHAN_GRACE_SECONDS = 15 * 60
 # An upload still receiving bytes keeps touching its temp file.
 STALE_TEMP_SECONDS = 60 * 60
+# The sweep's rows per statement: its memory is one batch of tokens, whatever the backlog.
+SWEEP_BATCH = 1000
 # Uploader erasure (erase_uploaders): rows per statement, statements per sweep.
 UPLOADER_ERASE_BATCH = 1000
 UPLOADER_ERASE_MAX_BATCHES = 100
@@ -60,11 +72,12 @@ CLAIMED_COLUMNS = ", ".join(f'"{name}"' for name in ClaimedDrop.__dataclass_fiel
 
 @dataclass
 class SweepReport:
-    expired: list[str] = field(default_factory=list)
-    blobs_deleted: list[str] = field(default_factory=list)
-    orphans_deleted: list[str] = field(default_factory=list)
-    temps_deleted: int = 0
+    """What one sweep did, as counts: the sweep holds one batch of tokens at a time."""
+
+    expired: int = 0
+    blobs_deleted: int = 0  # blobs that were there to delete
     uploaders_erased: int = 0
+    batches: int = 0  # statements that selected or changed a batch of rows
 
 
 def create_drop(
@@ -79,8 +92,12 @@ def create_drop(
     now: datetime.datetime,
     uploader_address: str | None = None,
     uploader_agent: str | None = None,
+    scan_status: str | None = None,
 ) -> NewDrop:
     """Move an upload into place, then commit its row: no row ever points at a partial blob.
+
+    `scan_status` is the row's first malware scan state (drop.scans.initial_status): a
+    row that must wait for its scan is committed already waiting.
 
     `uploader_address` and `uploader_agent` are kept for the operator until
     erase_uploaders clears them; without an address no agent is kept either, since the
@@ -106,6 +123,9 @@ def create_drop(
         # Cut to the columns' widths: PostgreSQL refuses a longer value outright.
         uploader_address=uploader_address[:MAX_ADDRESS_CHARS] if uploader_address else None,
         uploader_agent=uploader_agent[:MAX_AGENT_CHARS] if uploader_agent else None,
+        scan_status=scan_status,
+        # Its scan is queued as soon as the row commits.
+        scan_queued_at=now if scan_status == SCAN_PENDING else None,
     )
     storage.commit(temp)
     try:
@@ -145,7 +165,11 @@ def find_drop(token: str) -> Drop | None:
 
 
 def claim_download(
-    token: str, now: datetime.datetime, *, unprotected_only: bool = False
+    token: str,
+    now: datetime.datetime,
+    *,
+    unprotected_only: bool = False,
+    scanned_only: bool = False,
 ) -> ClaimedDrop | None:
     """Count one download and return the drop as it is after it, or None if none is left.
 
@@ -156,10 +180,13 @@ def claim_download(
     other threads' writes (drop.group_commit).
 
     `unprotected_only` claims only a drop without a password: a download can then be
-    served without reading the row first.
+    served without reading the row first. A drop whose content is blocked (drop.blocks)
+    is never claimed: the check is in the same statement, one index lookup, so no block
+    added a moment before can be raced past. `scanned_only` (DROP_SCAN_MODE=hold) claims
+    only a drop whose malware scan is not pending.
     """
     params = [DOWNLOADED, now, token, LIVE, now]
-    claim = _claim_sql(unprotected_only)
+    claim = _claim_sql(unprotected_only, scanned_only)
     if isinstance(db.obj, peewee.SqliteDatabase):
         return durable_write(lambda: _claim_and_count(claim, params, now))
     sql = f"""WITH claimed AS ({claim}),
@@ -181,15 +208,20 @@ def _claimed(row: tuple | None) -> ClaimedDrop | None:
     return None if row is None else ClaimedDrop(*row)
 
 
-def _claim_sql(unprotected_only: bool) -> str:
+def _claim_sql(unprotected_only: bool, scanned_only: bool = False) -> str:
     p = db.param
     used_up = '"downloads" + 1 >= "max_downloads"'
+    conditions = ' AND "password_hash" IS NULL' if unprotected_only else ""
+    if scanned_only:
+        conditions += f""" AND ("scan_status" IS NULL OR "scan_status" <> '{SCAN_PENDING}')"""
     return f"""UPDATE "drop" SET
             "downloads" = "downloads" + 1,
             "status" = CASE WHEN {used_up} THEN {p} ELSE "status" END,
             "gone_at" = CASE WHEN {used_up} THEN {p} ELSE "gone_at" END
         WHERE "token" = {p} AND "status" = {p} AND "downloads" < "max_downloads"
-            AND "expires_at" > {p}{' AND "password_hash" IS NULL' if unprotected_only else ""}
+            AND "expires_at" > {p}{conditions}
+            AND NOT EXISTS (SELECT 1 FROM "block"
+                WHERE "block"."kind" = 'content' AND "block"."value" = "drop"."sha256")
         RETURNING {CLAIMED_COLUMNS}"""
 
 
@@ -204,16 +236,157 @@ def end_drop(token: str, status: str, now: datetime.datetime) -> bool:
     return changed == 1
 
 
-def expire_due(now: datetime.datetime) -> list[str]:
-    """Mark every live drop past its expiry as expired; return their tokens."""
-    with db.atomic():
-        rows = (
-            Drop.update(status=EXPIRED, gone_at=now)
-            .where((Drop.status == LIVE) & (Drop.expires_at <= now))
-            .returning(Drop.token)
-            .execute()
+def revoke_drop(storage: BlobStorage, token: str, now: datetime.datetime) -> bool:
+    """An operator's revocation: the drop is gone now (410) and its blob deleted, whatever
+    its state was; True if it was live."""
+    was_live = end_drop(token, REVOKED, now)
+    delete_blob(storage, token, now)
+    return was_live
+
+
+def expire_due(now: datetime.datetime, batch_size: int = SWEEP_BATCH) -> tuple[int, int]:
+    """Mark every live drop past its expiry as expired, `batch_size` rows at a time;
+    return (drops expired, batches).
+
+    Each batch is found through the (status, expires_at) index and only its ids leave the
+    database, so marking half a million drops holds no more memory than marking ten. The
+    update tests `status` again: a drop claimed meanwhile is not expired as well.
+    """
+    p = db.param
+    due = f"""SELECT "id" FROM "drop" WHERE "status" = {p} AND "expires_at" <= {p}
+        ORDER BY "expires_at" LIMIT {p}"""
+    expired = batches = 0
+    while ids := _ids(due, (LIVE, now, batch_size)):
+        batches += 1
+        expired += _update_ids(
+            f'"status" = {p}, "gone_at" = {p}', (EXPIRED, now), ids, f'"status" = {p}', (LIVE,)
         )
-        return [row.token for row in rows]
+        if len(ids) < batch_size:
+            break
+    return expired, batches
+
+
+def _ids(sql: str, params: tuple) -> list[int]:
+    # A batch is selected, then updated by id, rather than updated in one statement with
+    # a subquery: a sweep with nothing to do then runs no UPDATE at all (each one fires
+    # the tally's trigger), and the ORDER BY in each query walks its index from the
+    # first row due and stops at the limit, whatever the table's statistics say (a stale
+    # estimate made PostgreSQL scan the whole table for an empty batch).
+    return [row[0] for row in db.execute_sql(sql, params).fetchall()]
+
+
+def _update_ids(
+    assignments: str, values: tuple, ids: list[int], condition: str = "1 = 1", checks=()
+) -> int:
+    marks = ", ".join([db.param] * len(ids))
+    sql = f'UPDATE "drop" SET {assignments} WHERE "id" IN ({marks}) AND {condition}'
+    with db.atomic():
+        return db.execute_sql(sql, (*values, *ids, *checks)).rowcount
+
+
+def delete_gone_blobs(
+    storage: BlobStorage,
+    now: datetime.datetime,
+    gone_before: datetime.datetime,
+    batch_size: int = SWEEP_BATCH,
+    *,
+    resumable_after: datetime.datetime | None = None,
+) -> tuple[int, int]:
+    """Delete the blobs of drops gone before `gone_before`, a batch at a time; return
+    (blobs that were there, batches). A drop used up by its downloads keeps its blob
+    until `resumable_after` too: its last download may still be resumed (drop/grants.py).
+
+    The partial index of migration 0010 holds only gone drops whose blob is not yet
+    deleted, so a sweep with nothing to do reads an empty index range and never asks
+    storage anything. Blobs go first, then the mark: a crash in between only means the
+    next sweep deletes them again, which finds nothing.
+    """
+    p = db.param
+    deleted = batches = 0
+    while True:
+        rows = db.execute_sql(
+            f"""SELECT "id", "token" FROM "drop" WHERE "blob_deleted_at" IS NULL
+                AND "gone_at" IS NOT NULL AND "gone_at" <= {p}
+                AND ("status" <> {p} OR "gone_at" <= {p})
+                ORDER BY "gone_at" LIMIT {p}""",
+            (gone_before, DOWNLOADED, resumable_after or gone_before, batch_size),
+        ).fetchall()
+        if not rows:
+            return deleted, batches
+        batches += 1
+        deleted += len(storage.delete_many(token for _, token in rows))
+        mark_blobs_deleted([row_id for row_id, _ in rows], now)
+        if len(rows) < batch_size:
+            return deleted, batches
+
+
+def mark_blobs_deleted(ids: list[int], now: datetime.datetime) -> None:
+    """Record that these drops' blobs are deleted, so no sweep looks at them again."""
+    _update_ids(f'"blob_deleted_at" = {db.param}', (now,), ids)
+
+
+def delete_blob(storage: BlobStorage, token: str, now: datetime.datetime) -> bool:
+    """Delete a gone drop's blob now and mark it deleted; whether it was there."""
+    existed = storage.delete(token)
+    with db.atomic():
+        Drop.update(blob_deleted_at=now).where(
+            (Drop.token == token) & (Drop.status != LIVE) & Drop.blob_deleted_at.is_null()
+        ).execute()
+    return existed
+
+
+# The tallies of migration 0010: (table, the columns that key a row, the columns summed).
+TALLIES = (
+    ("drop_tally", ("status", "holds_blob"), ("drops", "bytes")),
+    ("hourly_tally", ("kind", "hour"), ("count",)),
+)
+# Hours older than the longest statistics window (a week) plus one are not kept.
+HOURS_KEPT = datetime.timedelta(days=7, hours=1)
+
+
+def fold_tally(now: datetime.datetime) -> None:
+    """Sum the tallies' rows of changes into one row per key; forget hours nobody counts.
+
+    On PostgreSQL one statement per tally: it deletes the rows its snapshot sees and
+    inserts their sums, so changes committed meanwhile stay as they are, to be folded next
+    time. A tally with nothing to fold is left alone (a rewrite is a commit to disk).
+    """
+    oldest = now - HOURS_KEPT
+    for table, keys, summed in TALLIES:
+        key = ", ".join(f'"{name}"' for name in keys)
+        columns = ", ".join(f'"{name}"' for name in (*keys, *summed))
+        sums = ", ".join(f'SUM("{name}")' for name in summed)
+        nonzero = " OR ".join(f'SUM("{name}") <> 0' for name in summed)
+        kept, params = ('"hour" >= ' + db.param, (oldest,)) if "hour" in keys else ("1 = 1", ())
+        unfolded = db.execute_sql(
+            f'SELECT 1 FROM "{table}" GROUP BY {key} HAVING COUNT(*) > 1 LIMIT 1'
+        ).fetchone()
+        stale = (
+            params
+            and db.execute_sql(
+                f'SELECT 1 FROM "{table}" WHERE NOT ({kept}) LIMIT 1', params
+            ).fetchone()
+        )
+        if unfolded is None and not stale:
+            continue
+        if isinstance(db.obj, peewee.SqliteDatabase):
+            # SQLite has one writer at a time: nothing changes the tally between these.
+            with db.atomic():
+                (top,) = db.execute_sql(f'SELECT MAX("id") FROM "{table}"').fetchone()
+                db.execute_sql(
+                    f"""INSERT INTO "{table}" ({columns}) SELECT {key}, {sums} FROM "{table}"
+                        WHERE "id" <= ? AND {kept} GROUP BY {key} HAVING {nonzero}""",
+                    (top, *params),
+                )
+                db.execute_sql(f'DELETE FROM "{table}" WHERE "id" <= ?', (top,))
+            continue
+        with db.atomic():
+            db.execute_sql(
+                f"""WITH folded AS (DELETE FROM "{table}" RETURNING {columns})
+                    INSERT INTO "{table}" ({columns}) SELECT {key}, {sums} FROM folded
+                    WHERE {kept} GROUP BY {key} HAVING {nonzero}""",
+                params,
+            )
 
 
 def erase_uploaders(
@@ -225,22 +398,21 @@ def erase_uploaders(
     """Forget the uploader of every drop created more than `retention_seconds` ago, live or
     not; return how many rows were cleared.
 
-    In batches of `batch_size` rows, one short statement each, at most `max_batches` per
+    In batches of `batch_size` rows (selected, then cleared by id), at most `max_batches` per
     call: a backlog (a retention just shortened) is worked off over several sweeps instead
     of in one long lock. The partial index of migration 0006 holds only rows that still
     have an address, so each batch reads just the rows it clears.
     """
     p = db.param
-    sql = f"""UPDATE "drop" SET "uploader_address" = NULL, "uploader_agent" = NULL
-        WHERE "id" IN (SELECT "id" FROM "drop"
-            WHERE "uploader_address" IS NOT NULL AND "created_at" <= {p} LIMIT {p})"""
+    held = f"""SELECT "id" FROM "drop" WHERE "uploader_address" IS NOT NULL
+        AND "created_at" <= {p} ORDER BY "created_at" LIMIT {p}"""
     cutoff = now - datetime.timedelta(seconds=retention_seconds)
     erased = 0
     for _ in range(max_batches):
-        with db.atomic():
-            cleared = db.execute_sql(sql, (cutoff, batch_size)).rowcount
-        erased += cleared
-        if cleared < batch_size:
+        ids = _ids(held, (cutoff, batch_size))
+        if ids:
+            erased += _update_ids('"uploader_address" = NULL, "uploader_agent" = NULL', (), ids)
+        if len(ids) < batch_size:
             break
     return erased
 
@@ -250,35 +422,31 @@ def sweep(
     now: datetime.datetime,
     grace_seconds: int = 0,
     uploader_retention: int | None = None,
+    resume_window: int = 0,
+    batch_size: int = SWEEP_BATCH,
 ) -> SweepReport:
-    """Expire due drops and remove every blob that no live drop needs, plus stale temp files;
+    """Expire due drops and delete the blobs of gone drops, in batches of `batch_size`;
     forget uploaders older than `uploader_retention` seconds (None: leave them).
 
-    A drop that went away less than `grace_seconds` ago keeps its blob: a proxy serving
-    its last download (X-Accel-Redirect) may not have opened the file yet.
+    Its work is what changed since the last sweep, found through indexes: it never lists
+    storage (reconciliation, a rarer task, does). A drop that went away less than
+    `grace_seconds` ago keeps its blob: a proxy serving its last download
+    (X-Accel-Redirect) may not have opened the file yet. One used up by its downloads
+    keeps it `resume_window` seconds longer: its last download may be resumed until then
+    (drop/grants.py).
     """
-    report = SweepReport(expired=expire_due(now))
+    report = SweepReport()
+    report.expired, statements = expire_due(now, batch_size)
+    report.batches += statements
     if uploader_retention is not None:
         report.uploaders_erased = erase_uploaders(now, uploader_retention)
-    stored = {blob.token: blob for blob in storage.list_blobs()}
-    keep = set()
-    known = set()
-    recently_gone = now - datetime.timedelta(seconds=grace_seconds)
-    tokens = list(stored)
-    for start in range(0, len(tokens), 500):
-        chunk = tokens[start : start + 500]
-        query = Drop.select(Drop.token, Drop.status, Drop.gone_at).where(Drop.token.in_(chunk))
-        for row in query:
-            known.add(row.token)
-            if row.status == LIVE or (row.gone_at and row.gone_at > recently_gone):
-                keep.add(row.token)
-    report.blobs_deleted = storage.delete_many(token for token in tokens if token in known - keep)
-    for token, blob in stored.items():
-        if token not in known and delete_orphan_blob(storage, blob, now):
-            report.orphans_deleted.append(token)
-    for stale in storage.stale_uploads(now, STALE_TEMP_SECONDS):
-        storage.remove_stale_upload(stale)
-        report.temps_deleted += 1
+    gone_before = now - datetime.timedelta(seconds=grace_seconds)
+    resumable_after = gone_before - datetime.timedelta(seconds=resume_window)
+    report.blobs_deleted, batches = delete_gone_blobs(
+        storage, now, gone_before, batch_size, resumable_after=resumable_after
+    )
+    report.batches += batches
+    fold_tally(now)
     return report
 
 

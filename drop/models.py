@@ -13,7 +13,14 @@ DOWNLOADED = "downloaded"  # the last permitted download was claimed
 EXPIRED = "expired"
 DELETED = "deleted"  # removed early by the uploader's delete token
 REVOKED = "revoked"  # removed by an operator
-STATUSES = (LIVE, DOWNLOADED, EXPIRED, DELETED, REVOKED)
+INFECTED = "infected"  # clamd found malware in it (drop/scans.py): never served again
+STATUSES = (LIVE, DOWNLOADED, EXPIRED, DELETED, REVOKED, INFECTED)
+# Drop.scan_status (migration 0013); NULL: stored while scanning was off.
+SCAN_PENDING = "pending"
+SCAN_CLEAN = "clean"
+SCAN_INFECTED = "infected"
+SCAN_TOO_LARGE = "too_large"  # larger than DROP_SCAN_MAX_BYTES: never sent to clamd
+MAX_SIGNATURE_CHARS = 255
 # Drop.id is PostgreSQL's `serial`, a 32-bit integer; no larger id can name a row.
 MAX_DROP_ID = 2**31 - 1
 # The widths of the uploader columns (migration 0006).
@@ -39,6 +46,13 @@ class Drop(peewee.Model):
     # DROP_UPLOADER_RETENTION has passed, and never set when it is 0.
     uploader_address = peewee.CharField(max_length=MAX_ADDRESS_CHARS, null=True)
     uploader_agent = peewee.CharField(max_length=MAX_AGENT_CHARS, null=True)
+    # Its malware scan (migration 0013, drop/scans.py); all NULL while scanning is off.
+    scan_status = peewee.CharField(max_length=16, null=True)
+    scan_queued_at = peewee.DateTimeField(null=True)  # the last time a scan was queued
+    scanned_at = peewee.DateTimeField(null=True)
+    scan_signature = peewee.CharField(max_length=MAX_SIGNATURE_CHARS, null=True)  # what clamd found
+    # When the blob was deleted (migration 0010); NULL while storage holds it.
+    blob_deleted_at = peewee.DateTimeField(null=True)
 
     class Meta:
         database = db
@@ -61,6 +75,42 @@ class DownloadEvent(peewee.Model):
     class Meta:
         database = db
         table_name = "download_event"
+
+
+class DropTally(peewee.Model):
+    """Drops and bytes per status and whether storage still holds their blobs (migration 0010).
+
+    Triggers on `drop` add a row per change; drops.fold_tally sums them up now and then.
+    Reading the figures is a sum over a handful of rows, whatever the number of drops.
+    """
+
+    status = peewee.CharField(max_length=16)
+    holds_blob = peewee.BooleanField()
+    drops = peewee.BigIntegerField()
+    bytes = peewee.BigIntegerField()
+
+    class Meta:
+        database = db
+        table_name = "drop_tally"
+
+
+class HourlyTally(peewee.Model):
+    """Uploads and downloads per hour (migration 0010), kept like DropTally by triggers.
+
+    `kind` is UPLOADS or DOWNLOADS; `hour` the start of the hour (naive UTC).
+    """
+
+    kind = peewee.CharField(max_length=16)
+    hour = peewee.DateTimeField()
+    count = peewee.BigIntegerField()
+
+    class Meta:
+        database = db
+        table_name = "hourly_tally"
+
+
+UPLOADS = "upload"
+DOWNLOADS = "download"
 
 
 class MultipartUpload(peewee.Model):

@@ -1,4 +1,5 @@
-"""Background work on Huey: deleting downloaded blobs and the per-minute sweep.
+"""Background work on Huey: deleting downloaded blobs, the per-minute sweep and the
+rarer reconciliation of storage with the database.
 
 Huey is Redis-backed when DROP_REDIS_URL is set and SQLite-backed otherwise, so the
 embedded default needs no server.
@@ -11,13 +12,16 @@ import logging
 from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey, crontab, signals
+from huey.exceptions import CancelExecution
 from huey.storage import BaseStorage
 
-from drop import audit, drops, limits, metrics, purge
+from drop import drops, hourly_counts, limits, metrics, scans
 from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
-from drop.storage import open_storage, open_storage_for_task
+from drop.ops import audit, purge
+from drop.scanning import ScannerUnavailable
+from drop.storage import BlobStorage, open_storage, open_storage_for_task
 
 log = logging.getLogger(__name__)
 
@@ -55,41 +59,115 @@ def count_task_failure(signal, task, exc=None):
 
 @huey.task(retries=3, retry_delay=10)
 def delete_blob(data_dir: str, token: str, s3: dict | None = None) -> None:
-    """Remove a gone drop's blob (scheduled once its last download has been served).
+    """Remove a gone drop's blob (scheduled once its last download has been served, to run
+    after the grace delay and the resume window), and mark it deleted so the sweep need
+    not look at it again.
 
     `s3`: the bucket's settings when blobs live in S3 (drop.storage.open_storage_for_task).
     """
-    open_storage_for_task(data_dir, s3).delete(token)
+    with db.connection_context():
+        drops.delete_blob(open_storage_for_task(data_dir, s3), token, drops.utcnow())
 
 
+# A scan that cannot reach clamd is tried again after DROP_SCAN_RETRY_DELAY seconds,
+# twice as long after each failure (30 s … 8 min: about 16 minutes in all by default);
+# after that the sweep queues it again once it has waited DROP_SCAN_REQUEUE_SECONDS.
+SCAN_RETRIES = 5
+SCAN_RETRY_BACKOFF = 2
+
+
+@huey.task(retries=SCAN_RETRIES, retry_backoff=SCAN_RETRY_BACKOFF, context=True)
+def scan_drop(token: str, settings: scans.ScanSettings, task=None) -> str:
+    """Scan a new upload with clamd; a hit makes the drop infected and quarantines its blob."""
+    try:
+        with db.connection_context():
+            outcome = scans.Scanner.from_settings(settings).scan(token, drops.utcnow())
+    except ScannerUnavailable as error:
+        # Expected while clamd restarts: one warning line, not a traceback per attempt.
+        # CancelExecution retries while retries are left, with the task's backoff.
+        then = f"retrying in {task.retry_delay} s" if task.retries else "left to the sweep"
+        log.warning("scan of drop %s… failed, %s; %s", token[:8], error, then)
+        raise CancelExecution(retry=bool(task.retries)) from None
+    return outcome.result
+
+
+def schedule_scan(token: str, config: Config, storage: BaseStorage | None = None) -> None:
+    """Queue the malware scan of a drop whose row has just committed."""
+    task = scan_drop.s(
+        token, scans.ScanSettings.from_config(config), retry_delay=config.scan_retry_delay
+    )
+    enqueue(task, storage)
+
+
+def requeue_pending_scans(config: Config, now: datetime.datetime) -> int:
+    """Queue again the scans of live drops pending for DROP_SCAN_REQUEUE_SECONDS (their
+    tasks ran out of retries while clamd was down, or were never queued); return how many."""
+    if not config.scanning:
+        return 0
+    due = scans.due_for_requeue(now, config.scan_requeue_seconds)
+    for token in due:
+        schedule_scan(token, config)
+    return len(due)
+
+
+# A sweep working off a large backlog may outlast its minute; the next one then finds the
+# lock taken and skips its turn instead of racing it over the same batches.
 @huey.periodic_task(crontab(minute="*"))
+@huey.lock_task("drop-sweep")
 def sweep() -> dict:
-    """Expire due drops; remove blobs nothing needs and stale temp files; forget uploaders
-    older than DROP_UPLOADER_RETENTION."""
+    """Expire due drops and delete the blobs of gone ones, in bounded batches through the
+    index; forget uploaders older than DROP_UPLOADER_RETENTION; queue again malware scans
+    left pending. Never lists storage."""
     with db.connection_context():
         report = drops.sweep(
             open_storage(config),
             drops.utcnow(),
             config.delete_grace_seconds,
             uploader_retention=config.uploader_retention,
+            resume_window=config.resume_window,
         )
-    if (
-        report.expired
-        or report.blobs_deleted
-        or report.orphans_deleted
-        or report.temps_deleted
-        or report.uploaders_erased
-    ):
+        requeued = requeue_pending_scans(config, drops.utcnow())
+    if requeued:
+        log.info("sweep: %d pending malware scans queued again", requeued)
+    if report.expired or report.blobs_deleted or report.uploaders_erased:
         log.info(
-            "sweep: %d expired, %d blobs and %d orphans deleted, %d temp files removed, "
-            "%d uploaders forgotten",
-            len(report.expired),
-            len(report.blobs_deleted),
-            len(report.orphans_deleted),
-            report.temps_deleted,
+            "sweep: %d expired, %d blobs deleted, %d uploaders forgotten",
+            report.expired,
+            report.blobs_deleted,
             report.uploaders_erased,
         )
-    return {"expired": len(report.expired), "blobs_deleted": len(report.blobs_deleted)}
+    return {"expired": report.expired, "blobs_deleted": report.blobs_deleted}
+
+
+def reconcile_storage(storage: BlobStorage) -> purge.Reconciliation:
+    """Walk storage against the database; delete orphan blobs and stale temp files.
+
+    Live drops whose blob is missing are only reported: ending them is the operator's
+    call (`drop-ops purge --fix`).
+    """
+    with db.connection_context():
+        now = drops.utcnow()
+        found = purge.reconcile(storage, now)
+        purge.tidy(storage, found, now)
+    if not found.clean:
+        log.warning(
+            "reconciliation: %d orphan blobs and %d stale temp files removed; "
+            "%d live drops without their blob (drop-ops purge --fix ends them)",
+            len(found.orphan_blobs),
+            len(found.stale_temps),
+            len(found.missing_blobs),
+        )
+    return found
+
+
+if config.reconcile_hours:
+
+    @huey.periodic_task(crontab(minute="7", hour=f"*/{config.reconcile_hours}"))
+    @huey.lock_task("drop-reconcile")
+    def reconcile() -> int:
+        """Every DROP_RECONCILE_HOURS: reconcile storage with the database (the walk the
+        per-minute sweep never does)."""
+        return len(reconcile_storage(open_storage(config)).orphan_blobs)
 
 
 def schedule_blob_deletion(
@@ -99,7 +177,8 @@ def schedule_blob_deletion(
     storage: BaseStorage | None = None,
     s3: dict | None = None,
 ) -> None:
-    """Queue deletion of a blob, after `delay_seconds` when a proxy still has to open it."""
+    """Queue deletion of a blob, after `delay_seconds` when a proxy still has to open it
+    or its last download may still be resumed."""
     enqueue(delete_blob.s(str(data_dir), token, s3, delay=delay_seconds or None), storage)
 
 
@@ -152,6 +231,13 @@ def trim_audit_trail() -> int:
         )
 
 
+@huey.periodic_task(crontab(minute="*/10"))
+def trim_hourly_stats() -> int:
+    """Delete the charts' hourly counts older than 8 days (a few rows an hour)."""
+    with db.connection_context():
+        return hourly_counts.trim(drops.utcnow())
+
+
 def purge_progress_key(task_id: str) -> str:
     return f"drop:purge:{task_id}"
 
@@ -166,24 +252,22 @@ def purge_expired(data_dir: str, retention_seconds: int, s3: dict | None = None,
     key = purge_progress_key(task.id)
     with db.connection_context():
         now = drops.utcnow()
-        doomed = purge.select_purgeable(
-            now, older_than=datetime.timedelta(seconds=retention_seconds)
-        )
+        where = purge.purgeable(now, older_than=datetime.timedelta(seconds=retention_seconds))
+        total = purge.count_purgeable(where).drops
         done = 0
-        huey.put(key, {"state": "running", "done": 0, "total": len(doomed)})
+        huey.put(key, {"state": "running", "done": 0, "total": total})
 
         def progress(step: int) -> None:
             nonlocal done
             done += step
-            if done % 50 == 0:
-                huey.put(key, {"state": "running", "done": done, "total": len(doomed)})
+            huey.put(key, {"state": "running", "done": done, "total": total})
 
-        result = purge.purge_drops(open_storage_for_task(data_dir, s3), doomed, progress)
+        result = purge.purge_drops(open_storage_for_task(data_dir, s3), where, progress)
         purge.prune_download_events(now)
     outcome = {
         "state": "done",
-        "done": len(doomed),
-        "total": len(doomed),
+        "done": result.drops,
+        "total": max(total, result.drops),
         "drops": result.drops,
         "bytes_freed": result.bytes_freed,
     }

@@ -58,6 +58,8 @@ def plant_drop(
         downloads=downloads,
         status=status,
         gone_at=now() - gone_ago if gone_ago is not None else None,
+        # A gone drop without its blob: the worker deleted it and said so (migration 0010).
+        blob_deleted_at=now() - gone_ago if content is None and gone_ago is not None else None,
     )
 
 

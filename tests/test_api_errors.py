@@ -71,7 +71,7 @@ def test_bad_expires_in_is_400(client, value, blobs):
         assert response.status_code == 201  # blank means "use the default"
         return
     assert_json_error(response, 400, "Bad Request")
-    assert not list(blobs.list_blobs())
+    assert not list(blobs.blob_tokens())
 
 
 @pytest.mark.parametrize("value", ["-3", "0", "many", "101", "2.0"])

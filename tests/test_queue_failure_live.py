@@ -75,7 +75,8 @@ def test_direct_download_is_the_file_when_redis_stops_at_the_last_claim(config):
     assert row_of(served, made["token"]).status == DOWNLOADED
     assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
-    assert sweep(served, drops.utcnow(), 0).blobs_deleted == [made["token"]]
+    assert sweep(served, drops.utcnow(), 0).blobs_deleted == 1
+    assert not LocalStorage(served.data_dir).exists(made["token"])
 
 
 @ON_POSTGRES
@@ -103,10 +104,11 @@ def test_accel_download_through_nginx_is_the_file_when_redis_stops(config, tmp_p
     # The sweep keeps the blob for the grace delay, then deletes it.
     gone_at = row_of(served, token).gone_at
     almost = gone_at + datetime.timedelta(seconds=GRACE - 1)
-    assert sweep(served, almost, GRACE).blobs_deleted == []
+    assert sweep(served, almost, GRACE).blobs_deleted == 0
     assert LocalStorage(served.data_dir).exists(token)
     later = gone_at + datetime.timedelta(seconds=GRACE + 1)
-    assert sweep(served, later, GRACE).blobs_deleted == [token]
+    assert sweep(served, later, GRACE).blobs_deleted == 1
+    assert not LocalStorage(served.data_dir).exists(token)
 
 
 @ON_POSTGRES
@@ -147,7 +149,7 @@ def test_a_hung_redis_is_skipped_after_the_first_few_calls(config):
         lines = web_log_lines(server)
     assert not any("Traceback" in line for line in lines), lines
     assert sweep(served, drops.utcnow(), 0).blobs_deleted  # the skipped queue's blobs
-    assert token not in {blob.token for blob in LocalStorage(served.data_dir).list_blobs()}
+    assert token not in {blob.token for blob in LocalStorage(served.data_dir).blob_tokens()}
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -167,4 +169,5 @@ def test_embedded_download_is_the_file_when_the_sqlite_queue_is_locked(config):
         assert got.content == b"embedded copy"
     assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
-    assert sweep(config, drops.utcnow(), 0).blobs_deleted == [made["token"]]
+    assert sweep(config, drops.utcnow(), 0).blobs_deleted == 1
+    assert not LocalStorage(config.data_dir).exists(made["token"])

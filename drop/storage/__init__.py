@@ -104,6 +104,9 @@ class BlobStorage(Protocol):
     def open(self, token: str) -> ServedBlob:
         """The blob for a response; FileNotFoundError when it is missing."""
 
+    def open_range(self, token: str, start: int, length: int) -> ServedBlob:
+        """`length` bytes of the blob from `start` (a resumed download's 206)."""
+
     def exists(self, token: str) -> bool: ...
 
     def size_of(self, token: str) -> int:
@@ -115,8 +118,12 @@ class BlobStorage(Protocol):
     def delete_many(self, tokens: Iterable[str]) -> list[str]:
         """Remove blobs in batches; the tokens whose blob was removed (or already gone)."""
 
-    def list_blobs(self) -> Iterator[StoredBlob]:
-        """Every blob in the store, page by page."""
+    def quarantine(self, token: str) -> bool:
+        """Move a blob where nothing serves it (an infected upload); False if it is gone."""
+
+    def blob_tokens(self) -> Iterator[StoredBlob]:
+        """Every blob in the store in token order, page by page (reconciliation only:
+        nothing else lists the store)."""
 
     def stale_uploads(self, now: datetime.datetime, older_than_seconds: float) -> list[StaleUpload]:
         """Uploads abandoned for longer than `older_than_seconds` that no request owns."""
@@ -130,9 +137,6 @@ class BlobStorage(Protocol):
     def redirect_url(self, token: str, headers: dict[str, str]) -> str:
         """A URL the client fetches the blob from itself, with `headers` as the store's
         answer (DROP_S3_REDIRECT=presigned; S3 only)."""
-
-    def bytes_stored(self) -> int:
-        """What the store holds, in bytes (walks every blob: for the operator, not per request)."""
 
     def probe(self) -> str | None:
         """Write and remove a tiny object; None when that works, else why not (one line)."""

@@ -32,6 +32,22 @@ class BlobFile(io.FileIO):
     def __init__(self, path: Path):
         super().__init__(path, "rb")
         self._on_close: Callable[[], None] | None = None
+        self._left: int | None = None  # bytes of the selected range not yet read
+
+    def select(self, start: int, length: int) -> None:
+        """Serve only `length` bytes from `start`: gunicorn's sendfile() starts at the
+        file's position and sends Content-Length bytes; plain reads stop at the end."""
+        self.seek(start)
+        self._left = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left is None:
+            return super().read(size)
+        if size is None or size < 0 or size > self._left:
+            size = self._left
+        chunk = super().read(size)
+        self._left -= len(chunk)
+        return chunk
 
     def after_close(self, callback: Callable[[], None]) -> None:
         self._on_close = callback
@@ -54,6 +70,7 @@ class LocalStorage:
         self.root = Path(root)
         self.blob_dir = self.root / "blobs"
         self.temp_dir = self.root / "tmp"
+        self.quarantine_dir = self.root / "quarantine"
         self.floor = FreeSpaceFloor(self.root, min_free_bytes)
 
     def describe(self) -> str:
@@ -108,6 +125,11 @@ class LocalStorage:
     def open(self, token: str) -> BlobFile:
         return BlobFile(self.path_for(token))
 
+    def open_range(self, token: str, start: int, length: int) -> BlobFile:
+        blob = self.open(token)
+        blob.select(start, length)
+        return blob
+
     def exists(self, token: str) -> bool:
         return self.path_for(token).is_file()
 
@@ -127,18 +149,36 @@ class LocalStorage:
     def delete_many(self, tokens: Iterable[str]) -> list[str]:
         return [token for token in tokens if self.delete(token)]
 
-    def list_blobs(self) -> Iterator[StoredBlob]:
-        """Every blob on disk, whatever the database says."""
+    def quarantine(self, token: str) -> bool:
+        """Move a blob out of the served tree into `quarantine/<token>`; False if it is gone.
+
+        Nothing serves, sweeps or purges that directory: the operator inspects and
+        deletes what is there.
+        """
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(self.path_for(token), self.quarantine_dir / token)
+        except FileNotFoundError:
+            return False
+        _fsync_dir(self.quarantine_dir)
+        return True
+
+    def blob_tokens(self) -> Iterator[StoredBlob]:
+        """Every blob on disk in token order, whatever the database says.
+
+        Only reconciliation walks this. One shard directory (1/256th of the blobs) is
+        held in memory at a time, to sort it.
+        """
         if not self.blob_dir.is_dir():
             return
-        for shard in self.blob_dir.iterdir():
+        for shard in sorted(self.blob_dir.iterdir()):
             if shard.is_dir():
-                for blob in shard.iterdir():
+                for name in sorted(entry.name for entry in os.scandir(shard)):
                     try:
-                        stat = blob.stat()
+                        stat = (shard / name).stat()
                     except FileNotFoundError:
-                        continue  # deleted while we listed
-                    yield StoredBlob(blob.name, stat.st_size, stat.st_mtime)
+                        continue  # deleted since the directory was read
+                    yield StoredBlob(name, stat.st_size, stat.st_mtime)
 
     def stale_uploads(self, now: datetime.datetime, older_than_seconds: float) -> list[StaleUpload]:
         """Temp files not written to for `older_than_seconds`: an upload still receiving
@@ -160,9 +200,6 @@ class LocalStorage:
 
     def redirect_url(self, token: str, headers: dict[str, str]) -> str:
         raise NotImplementedError("a local blob has no URL of its own; use DROP_ACCEL_REDIRECT")
-
-    def bytes_stored(self) -> int:
-        return sum(blob.size for blob in self.list_blobs())
 
     def probe(self) -> str | None:
         try:

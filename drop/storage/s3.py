@@ -44,6 +44,8 @@ DELETE_BATCH = 1000
 # Presigned URLs for nginx (X-Accel-Redirect) live this long: enough to open the object.
 PRESIGNED_SECONDS = 60
 ADDRESSING_STYLES = ("path", "virtual")
+# Below the prefix: where DROP_SCAN_QUARANTINE=keep moves an infected blob.
+QUARANTINE_PREFIX = "quarantine/"
 MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
@@ -101,6 +103,12 @@ class S3Blob:
 
     def after_close(self, callback: Callable[[], None]) -> None:
         self._on_close = callback
+
+    def __enter__(self) -> S3Blob:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     def close(self) -> None:
         if self.closed:
@@ -275,6 +283,13 @@ class S3Storage:
             response = self.client.get_object(Bucket=self.bucket, Key=self.key(token))
         return S3Blob(response["Body"], lambda error: self._failed("get_object"))
 
+    def open_range(self, token: str, start: int, length: int) -> S3Blob:
+        """`length` bytes from `start`: a GetObject with a Range, so only those travel."""
+        wanted = f"bytes={start}-{start + length - 1}"
+        with self._request("get_object"):
+            response = self.client.get_object(Bucket=self.bucket, Key=self.key(token), Range=wanted)
+        return S3Blob(response["Body"], lambda error: self._failed("get_object"))
+
     def presigned_url(
         self, token: str, expires_in: int = PRESIGNED_SECONDS, overrides: dict | None = None
     ) -> str:
@@ -340,8 +355,28 @@ class S3Storage:
             deleted += [token for token in batch if self.key(token) not in failed]
         return deleted
 
-    def list_blobs(self) -> Iterator[StoredBlob]:
-        """ListObjectsV2 page by page (1000 keys each); keys that are no blob are skipped."""
+    def quarantine(self, token: str) -> bool:
+        """Copy the object to `<prefix>quarantine/<token>`, then delete it from where it is
+        served; False if it is gone. Nothing lists, serves or sweeps that prefix."""
+        source = {"Bucket": self.bucket, "Key": self.key(token)}
+        try:
+            with self._request("copy_object"):
+                self.client.copy_object(
+                    Bucket=self.bucket, Key=self.quarantine_key(token), CopySource=source
+                )
+        except FileNotFoundError:
+            return False
+        return self.delete(token)
+
+    def quarantine_key(self, token: str) -> str:
+        return f"{self.prefix}{QUARANTINE_PREFIX}{token}"
+
+    def blob_tokens(self) -> Iterator[StoredBlob]:
+        """ListObjectsV2 page by page (1000 keys each); keys that are no blob are skipped.
+
+        In token order: S3 lists keys in UTF-8 byte order, and a key is its token's
+        first two characters, a slash and the token. Only reconciliation walks this.
+        """
         paginator = self.client.get_paginator("list_objects_v2")
         with self._request("list_objects"):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
@@ -376,9 +411,6 @@ class S3Storage:
     def remove_stale_upload(self, stale: StaleUpload) -> None:
         key, upload_id = stale.handle
         abort_multipart(self, key, upload_id)
-
-    def bytes_stored(self) -> int:
-        return sum(blob.size for blob in self.list_blobs())
 
     def probe(self) -> str | None:
         """Put and delete a tiny object: the bucket is reachable and takes writes."""

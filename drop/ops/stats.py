@@ -1,4 +1,9 @@
-"""The figures an operator watches, computed once for `drop-ops stats` and the dashboard."""
+"""The figures an operator watches, computed once for `drop-ops stats` and the dashboard.
+
+Every figure comes from the database through an index or the drop tally (migration 0010),
+never from storage: the dashboard asks for them every few seconds per open tab, and the
+time they take must not grow with the number of drops or blobs.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,16 @@ import peewee
 import redis
 
 from drop.heartbeat import WorkerHealth
-from drop.models import LIVE, STATUSES, DownloadEvent, Drop
-from drop.storage import BlobStorage
+from drop.models import (
+    DOWNLOADS,
+    LIVE,
+    STATUSES,
+    UPLOADS,
+    DownloadEvent,
+    Drop,
+    DropTally,
+    HourlyTally,
+)
 
 WINDOWS = {
     "hour": datetime.timedelta(hours=1),
@@ -45,8 +58,9 @@ class DropSummary:
 class Stats:
     generated_at: datetime.datetime
     by_status: dict[str, int]
-    bytes_live: int  # what the database says live drops hold
-    bytes_on_disk: int  # what the blob store really holds (the directory or the bucket)
+    bytes_live: int  # the sizes of live drops
+    bytes_stored: int  # the sizes of every blob storage holds: live drops', and gone
+    # drops' until the sweep deletes them (orphans, if any, are reconciliation's to find)
     uploads: dict[str, int]  # per window in WINDOWS
     downloads: dict[str, int]
     largest_live: list[DropSummary]
@@ -64,36 +78,82 @@ class Stats:
 
 
 def collect_stats(
-    storage: BlobStorage,
     now: datetime.datetime,
     *,
     queue_length: int | None,
     worker: WorkerHealth,
 ) -> Stats:
-    """Read the figures from the database and the blob directory (the caller holds a connection)."""
+    """Read the figures from the database (the caller holds a connection)."""
     by_status = dict.fromkeys(STATUSES, 0)
-    for row in Drop.select(Drop.status, peewee.fn.COUNT(Drop.id).alias("n")).group_by(Drop.status):
-        by_status[row.status] = row.n
+    bytes_live = bytes_stored = 0
+    for status, holds_blob, drops, size in tally():
+        by_status[status] = by_status.get(status, 0) + drops
+        if status == LIVE:
+            bytes_live += size
+        if holds_blob:
+            bytes_stored += size
     live = Drop.status == LIVE
-    bytes_live = Drop.select(peewee.fn.COALESCE(peewee.fn.SUM(Drop.size), 0)).where(live).scalar()
     return Stats(
         generated_at=now,
         by_status=by_status,
-        bytes_live=int(bytes_live),
-        bytes_on_disk=storage.bytes_stored(),
-        uploads={
-            name: Drop.select().where(Drop.created_at > now - span).count()
-            for name, span in WINDOWS.items()
-        },
-        downloads={
-            name: DownloadEvent.select().where(DownloadEvent.downloaded_at > now - span).count()
-            for name, span in WINDOWS.items()
-        },
+        bytes_live=bytes_live,
+        bytes_stored=bytes_stored,
+        uploads=_per_window(UPLOADS, Drop.created_at, now),
+        downloads=_per_window(DOWNLOADS, DownloadEvent.downloaded_at, now),
+        # Both read the first entries of a partial index of live drops (migration 0010).
         largest_live=_summaries(Drop.select().where(live).order_by(Drop.size.desc(), Drop.id)),
         oldest_live=_summaries(Drop.select().where(live).order_by(Drop.created_at, Drop.id)),
         queue_length=queue_length,
         worker=worker,
     )
+
+
+def tally() -> list[tuple[str, bool, int, int]]:
+    """(status, blob held, drops, bytes), summed over the tally's rows of changes."""
+    query = DropTally.select(
+        DropTally.status,
+        DropTally.holds_blob,
+        peewee.fn.SUM(DropTally.drops),
+        peewee.fn.SUM(DropTally.bytes),
+    ).group_by(DropTally.status, DropTally.holds_blob)
+    return [
+        (status, bool(holds_blob), int(drops), int(size))
+        for status, holds_blob, drops, size in query.tuples()
+        if drops or size  # changes that cancel out, not yet folded away
+    ]
+
+
+def _per_window(kind: str, moment: peewee.Field, now: datetime.datetime) -> dict[str, int]:
+    """How many rows `moment` puts in each window, exactly, without counting them all.
+
+    Whole hours come from the hourly tally (at most 169 rows for a week); the part of an
+    hour at the window's start is counted through `moment`'s index. (A purge removes
+    rows, not their hours: an upload still counts in its week once purged.)
+    """
+    oldest = now - max(WINDOWS.values())
+    hours = dict(
+        HourlyTally.select(HourlyTally.hour, peewee.fn.SUM(HourlyTally.count))
+        .where((HourlyTally.kind == kind) & (HourlyTally.hour >= hour_after(oldest)))
+        .group_by(HourlyTally.hour)
+        .tuples()
+    )
+    counts = {}
+    for name, span in WINDOWS.items():
+        start = now - span
+        first_hour = hour_after(start)
+        whole = sum(int(count) for hour, count in hours.items() if hour >= first_hour)
+        edge = (
+            moment.model.select()
+            .where((moment > start) & (moment < first_hour) & (moment <= now))
+            .count()
+        )
+        counts[name] = whole + edge
+    return counts
+
+
+def hour_after(moment: datetime.datetime) -> datetime.datetime:
+    """The start of the first whole hour after `moment`."""
+    return moment.replace(minute=0, second=0, microsecond=0) + datetime.timedelta(hours=1)
 
 
 def queue_length(huey) -> int | None:

@@ -7,6 +7,7 @@ fetches it from the store and sends it with drop's headers (issue 10, acceptance
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from contextlib import ExitStack
 
@@ -19,6 +20,7 @@ from tests.nginx import Nginx
 from tests.support import UPLOAD, LiveServer, multipart
 
 ACCEL = "/_drop_blobs"
+SECRET = "one-key-for-every-node-" + "x" * 32
 
 
 @pytest.fixture
@@ -37,8 +39,10 @@ def site(config, tmp_path, s3_store):
     other = dataclasses.replace(config, data_dir=tmp_path / "node-b")
     other.data_dir.mkdir()
     with ExitStack() as stack:
-        a = stack.enter_context(LiveServer(config, DROP_ACCEL_REDIRECT=ACCEL))
-        b = stack.enter_context(LiveServer(other, with_worker=True, DROP_ACCEL_REDIRECT=ACCEL))
+        # One DROP_SECRET_KEY on every node: a grant minted by one is resumed by another.
+        shared = {"DROP_ACCEL_REDIRECT": ACCEL, "DROP_SECRET_KEY": SECRET}
+        a = stack.enter_context(LiveServer(config, **shared))
+        b = stack.enter_context(LiveServer(other, with_worker=True, **shared))
         values = nginx_values(
             Config.from_env(a.env),
             listen="-",
@@ -82,15 +86,41 @@ def test_nginx_sends_the_object_with_drops_headers_and_none_of_the_stores(site):
     assert got.headers["Cache-Control"] == "no-store"
     assert got.headers["X-Content-Type-Options"] == "nosniff"
     assert not [name for name in got.headers if name.lower().startswith("x-amz-")]
-    assert "ETag" not in got.headers
+    # drop's ETag (this download's grant, which a resume names), never the store's own
+    # (the object's MD5).
+    assert got.headers["ETag"].startswith('"')
+    assert got.headers["ETag"] != f'"{hashlib.md5(content).hexdigest()}"'
 
 
-def test_a_range_of_a_multi_download_drop_is_206_with_the_right_bytes(site):
+def test_a_range_without_the_grants_etag_is_a_whole_download(site):
     nginx, _, _ = site
     content = os.urandom(200 * 1024)
     made = put(nginx, content, max_downloads=3)
     url = f"{nginx.url}/api/v1.0/file/{made['token']}"
-    part = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=30)
-    assert part.status_code == 206
-    assert part.content == content[1000:2000]
-    assert part.headers["Content-Disposition"].startswith("attachment")
+    whole = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=30)
+    # A Range alone would multiply a download limit: it claims one and gets everything.
+    assert whole.status_code == 200
+    assert whole.content == content
+    assert whole.headers["Content-Disposition"].startswith("attachment")
+
+
+def test_a_resume_with_the_grants_etag_is_206_from_the_store_and_uses_no_download(site):
+    nginx, _, _ = site
+    content = os.urandom(300 * 1024)
+    made = put(nginx, content)  # one download only
+    url = f"{nginx.url}/api/v1.0/file/{made['token']}"
+    first = requests.get(url, timeout=30)
+    assert first.status_code == 200 and first.content == content
+    etag = first.headers["ETag"]
+    assert requests.get(url, timeout=30).status_code == 410  # used up for everyone else
+    resumed = requests.get(url, headers={"Range": "bytes=100000-", "If-Range": etag}, timeout=30)
+    assert resumed.status_code == 206
+    assert resumed.content == content[100_000:]
+    total = len(content)
+    assert resumed.headers["Content-Range"] == f"bytes 100000-{total - 1}/{total}"
+    assert resumed.headers["ETag"] == etag
+    assert resumed.headers["Content-Type"] == "application/pdf"
+    assert resumed.headers["Content-Disposition"].startswith("attachment")
+    assert not [name for name in resumed.headers if name.lower().startswith("x-amz-")]
+    middle = requests.get(url, headers={"Range": "bytes=10-19", "If-Range": etag}, timeout=30)
+    assert (middle.status_code, middle.content) == (206, content[10:20])

@@ -17,6 +17,7 @@ from drop import drops
 from drop.app import create_app
 from drop.heartbeat import write_heartbeat
 from drop.models import Drop, MultipartUpload
+from drop.ops import purge
 from drop.storage import open_storage
 from drop.storage.s3 import PART_BYTES
 from tests.ops_support import now, run_cli
@@ -33,7 +34,8 @@ def blob_store() -> str:
 
 @pytest.fixture
 def big_config(config):
-    return dataclasses.replace(config, max_upload_bytes=64 * MIB)
+    # No resume window: the last download's object is deleted once it has been sent.
+    return dataclasses.replace(config, max_upload_bytes=64 * MIB, resume_window=0)
 
 
 @pytest.fixture
@@ -78,20 +80,52 @@ def test_reconciliation_aborts_a_multipart_upload_whose_node_died(config, clock,
     MultipartUpload.create(
         upload_id=started["UploadId"], key=key, started_at=clock(), touched_at=clock()
     )
-    assert drops.sweep(storage, clock()).temps_deleted == 0  # it may still be running
+    assert reconcile_and_tidy(storage, clock()).stale_temps == []  # it may still be running
     assert len(s3_store.multipart_uploads()) == 1
     clock.advance(drops.STALE_TEMP_SECONDS + 60)
-    assert drops.sweep(storage, clock()).temps_deleted == 1
+    assert len(reconcile_and_tidy(storage, clock()).stale_temps) == 1
     assert s3_store.multipart_uploads() == []
     assert MultipartUpload.select().count() == 0
 
 
-def test_the_sweep_deletes_blobs_of_gone_drops_in_one_batch(client, config, clock, s3_store):
-    tokens = [upload(client, b"x" * n).json["token"] for n in (1, 2, 3)]
+def reconcile_and_tidy(storage, at):
+    found = purge.reconcile(storage, at)
+    purge.tidy(storage, found, at)
+    return found
+
+
+def test_the_sweep_deletes_blobs_of_gone_drops_in_one_batch_without_listing_the_bucket(
+    client, config, clock, s3_store, monkeypatch
+):
+    for n in (1, 2, 3):
+        upload(client, b"x" * n)
     Drop.update(status="expired", gone_at=clock()).execute()
-    report = drops.sweep(open_storage(config), clock())
-    assert sorted(report.blobs_deleted) == sorted(tokens)
+    storage = open_storage(config)
+    batches = []
+    real_delete_many = storage.delete_many
+
+    def delete_many(tokens):
+        tokens = list(tokens)
+        batches.append(len(tokens))
+        return real_delete_many(tokens)
+
+    def listed(*args):
+        raise AssertionError("the sweep listed the bucket")
+
+    monkeypatch.setattr(storage, "delete_many", delete_many)
+    monkeypatch.setattr(storage, "blob_tokens", listed)
+    monkeypatch.setattr(storage, "stale_uploads", listed)
+    assert drops.sweep(storage, clock()).blobs_deleted == 3
+    assert batches == [3]  # one DeleteObjects request
     assert s3_store.object_keys() == []
+
+
+def test_reconciliation_walks_the_bucket_in_token_order(client, config, s3_store):
+    tokens = [upload(client, b"x").json["token"] for _ in range(5)]
+    storage = open_storage(config)
+    s3_store.s3.put_object(Bucket=s3_store.bucket, Key="not-a-blob.txt", Body=b"x")
+    assert [blob.token for blob in storage.blob_tokens()] == sorted(tokens)
+    assert purge.reconcile(storage, drops.utcnow()).clean
 
 
 @pytest.fixture

@@ -150,7 +150,7 @@ def test_reconciliation_removes_old_orphans_and_stale_temps_on_its_own(app, conf
     two_hours_ago = time.time() - 7200
     os.utime(stale, (two_hours_ago, two_hours_ago))
     found = tasks.reconcile_storage(storage)
-    assert [token for token, _ in found.orphan_blobs] == [old]
+    assert [blob.token for blob in found.orphan_blobs] == [old]
     assert not blob(config, old).exists()
     assert blob(config, fresh).exists() and blob(config, known.token).exists()
     assert not stale.exists() and active.exists()
@@ -173,7 +173,7 @@ def test_reconciliation_walks_storage_and_rows_side_by_side(app, config):
     gone = plant_drop(config, None, status=EXPIRED, gone_ago=HOUR)  # no blob, as it should be
     orphans = sorted(plant_orphan_blob(config) for _ in range(4))
     found = tasks.reconcile_storage(LocalStorage(config.data_dir))
-    assert [token for token, _ in found.orphan_blobs] == orphans
+    assert [blob.token for blob in found.orphan_blobs] == orphans
     assert sorted(found.missing_blobs) == sorted(d.token for d in lost)
     assert not any(blob(config, token).exists() for token in orphans)
     assert all(blob(config, d.token).exists() for d in kept)

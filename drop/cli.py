@@ -426,14 +426,23 @@ class _NoProgress:
 
 
 @cli.command()
-def check():
+def check(
+    fix: bool = typer.Option(
+        False,
+        "--fix",
+        help="With DROP_STORAGE=s3, set the bucket's lifecycle rules (see Scale out on S3).",
+    ),
+):
     """Check that drop can run: one line per check, exit 1 if any fails.
 
     Configuration, database (reachable, migrated), Redis, storage
     (writable, with DROP_MIN_FREE_BYTES free) and the worker (a recent
-    heartbeat).
+    heartbeat). --fix with S3 also makes the bucket abort abandoned
+    multipart uploads after a day and expire objects older than any
+    drop can live.
     """
-    from drop.ops.checks import run_checks
+    from drop.ops.checks import fix_object_store_lifecycle, run_checks
+    from drop.storage import S3
 
     try:
         config = Config.from_env()
@@ -441,8 +450,15 @@ def check():
         typer.echo(f"FAIL  config    {error}")
         raise typer.Exit(1) from None
     typer.echo(f"ok    config    data in {config.data_dir}")
+
+    def results():
+        yield from run_checks(config)  # each line as soon as its check is done
+        if fix and config.storage == S3:
+            with connected(config):
+                yield fix_object_store_lifecycle(config)
+
     failed = False
-    for result in run_checks(config):
+    for result in results():
         typer.echo(f"{'ok  ' if result.ok else 'FAIL'}  {result.name:<8}  {result.detail}")
         failed = failed or not result.ok
     if failed:

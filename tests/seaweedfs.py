@@ -98,7 +98,9 @@ class SeaweedFS:
         return self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
 
     def reset(self) -> None:
-        """Empty the bucket: every object and every multipart upload in flight."""
+        """Empty the bucket: every object and every multipart upload in flight, and its
+        lifecycle rules."""
+        self.s3.delete_bucket_lifecycle(Bucket=self.bucket)
         for upload in self.multipart_uploads():
             self.s3.abort_multipart_upload(
                 Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]

@@ -13,8 +13,9 @@ import os
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from drop import drops
+from drop import api_tokens, drops
 from drop.app import create_app
+from drop.config import DAY
 from drop.heartbeat import write_heartbeat
 from drop.models import Drop, MultipartUpload
 from drop.ops import purge
@@ -216,3 +217,39 @@ def test_presigned_redirect_mode_sends_the_client_to_the_store(config, clock, im
     assert fetched.content == b"from the store itself"
     assert fetched.headers["Content-Disposition"].startswith("attachment")
     assert Drop.get(Drop.token == token).downloads == 1
+
+
+def test_check_fix_sets_the_buckets_lifecycle_and_keeps_other_rules(client, config, s3_store):
+    write_heartbeat(config.data_dir, now())
+    others = {
+        "ID": "someone-elses",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "backups/"},
+        "Expiration": {"Days": 400},
+    }
+    s3_store.s3.put_bucket_lifecycle_configuration(
+        Bucket=s3_store.bucket, LifecycleConfiguration={"Rules": [others]}
+    )
+    api_tokens.issue("long-lived", now=now(), max_expires_in=30 * DAY)
+    result = run_cli(config, "check", "--fix", DROP_MIN_FREE_BYTES="1")
+    assert result.exit_code == 0, result.output
+    # 30 days (the token's limit) + the hour's resume window, rounded up, + a day to spare.
+    assert "objects expired after 32 days" in result.output
+    rules = {
+        rule["ID"]: rule
+        for rule in s3_store.s3.get_bucket_lifecycle_configuration(Bucket=s3_store.bucket)["Rules"]
+    }
+    assert rules["someone-elses"]["Expiration"] == {"Days": 400}
+    abort = rules["drop:abort-incomplete-uploads"]
+    assert abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert rules["drop:expire-objects"]["Expiration"] == {"Days": 32}
+    # Run again: the same two rules, not two more.
+    assert run_cli(config, "check", "--fix", DROP_MIN_FREE_BYTES="1").exit_code == 0
+    again = s3_store.s3.get_bucket_lifecycle_configuration(Bucket=s3_store.bucket)["Rules"]
+    assert len(again) == 3
+
+
+def test_without_fix_check_leaves_the_lifecycle_alone(config, s3_store):
+    write_heartbeat(config.data_dir, now())
+    assert run_cli(config, "check", DROP_MIN_FREE_BYTES="1").exit_code == 0
+    assert open_storage(config).current_lifecycle() == []

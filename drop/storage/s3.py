@@ -44,6 +44,10 @@ DELETE_BATCH = 1000
 # Presigned URLs for nginx (X-Accel-Redirect) live this long: enough to open the object.
 PRESIGNED_SECONDS = 60
 ADDRESSING_STYLES = ("path", "virtual")
+# The bucket's lifecycle (drop-ops check --fix): multipart uploads nobody completed are
+# aborted by the store after this many days, whatever became of the node that began them.
+ABORT_INCOMPLETE_DAYS = 1
+LIFECYCLE_ID = "drop:{prefix}{rule}"  # our rules' IDs: another prefix's rules are left alone
 # Below the prefix: where DROP_SCAN_QUARANTINE=keep moves an infected blob.
 QUARANTINE_PREFIX = "quarantine/"
 MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -411,6 +415,51 @@ class S3Storage:
     def remove_stale_upload(self, stale: StaleUpload) -> None:
         key, upload_id = stale.handle
         abort_multipart(self, key, upload_id)
+
+    def lifecycle_rules(self, expire_days: int) -> list[dict]:
+        """Our two rules below the prefix: abort incomplete multipart uploads, and expire
+        objects older than `expire_days` (more than any drop can live, so only what every
+        deletion missed)."""
+        where = {"Filter": {"Prefix": self.prefix}, "Status": "Enabled"}
+        return [
+            {
+                "ID": LIFECYCLE_ID.format(prefix=self.prefix, rule="abort-incomplete-uploads"),
+                **where,
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_INCOMPLETE_DAYS},
+            },
+            {
+                "ID": LIFECYCLE_ID.format(prefix=self.prefix, rule="expire-objects"),
+                **where,
+                "Expiration": {"Days": expire_days},
+            },
+        ]
+
+    def current_lifecycle(self) -> list[dict]:
+        """The bucket's lifecycle rules, [] when it has none."""
+        try:
+            with self._request("get_bucket_lifecycle"):
+                response = self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)
+        except StorageUnavailable as error:
+            if "NoSuchLifecycleConfiguration" in str(error):
+                return []
+            raise
+        return response.get("Rules", [])
+
+    def apply_lifecycle(self, expire_days: int) -> list[dict]:
+        """Put our rules in the bucket's lifecycle, keeping every other rule (the call
+        replaces the whole configuration); return our rules as the store now has them.
+
+        Raises StorageUnavailable naming the error when the store refuses (one without
+        lifecycle support answers NotImplemented).
+        """
+        ours = self.lifecycle_rules(expire_days)
+        ids = {rule["ID"] for rule in ours}
+        kept = [rule for rule in self.current_lifecycle() if rule.get("ID") not in ids]
+        with self._request("put_bucket_lifecycle"):
+            self.client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": kept + ours}
+            )
+        return [rule for rule in self.current_lifecycle() if rule.get("ID") in ids]
 
     def probe(self) -> str | None:
         """Put and delete a tiny object: the bucket is reachable and takes writes."""

@@ -21,9 +21,11 @@ from drop.models import Drop, MultipartUpload
 from drop.ops import purge
 from drop.storage import open_storage
 from drop.storage.s3 import PART_BYTES
+from tests.clamd_server import MALWARE
 from tests.ops_support import now, run_cli
 from tests.seaweedfs import SECRET_KEY
 from tests.support import UPLOAD, free_port, upload
+from tests.test_scans import run_scan, scanning_app
 
 MIB = 1024 * 1024
 
@@ -253,3 +255,49 @@ def test_without_fix_check_leaves_the_lifecycle_alone(config, s3_store):
     write_heartbeat(config.data_dir, now())
     assert run_cli(config, "check", DROP_MIN_FREE_BYTES="1").exit_code == 0
     assert open_storage(config).current_lifecycle() == []
+
+
+def test_a_scan_hit_on_s3_moves_the_object_under_quarantine(
+    config, clock, clamd, immediate_huey, s3_store
+):
+    queued: list[str] = []
+    config, client = scanning_app(config, clock, queued, clamd_socket=clamd.socket_path)
+    token = upload(client, MALWARE).json["token"]
+    # The scan runs as the worker's task does: the bucket comes from the task's settings.
+    assert run_scan(config, token, clock).result == "infected"
+    assert s3_store.object_keys() == [f"quarantine/{token}"]
+    kept = s3_store.s3.get_object(Bucket=s3_store.bucket, Key=f"quarantine/{token}")
+    assert kept["Body"].read() == MALWARE
+    assert client.simulate_get(f"/api/v1.0/file/{token}").status_code == 451
+    # Reconciliation sees no blob there: not an orphan to delete.
+    assert purge.reconcile(open_storage(config), drops.utcnow()).orphan_blobs == []
+
+
+def test_a_scan_hit_on_s3_with_delete_removes_the_object(
+    config, clock, clamd, immediate_huey, s3_store
+):
+    queued: list[str] = []
+    config, client = scanning_app(
+        config, clock, queued, clamd_socket=clamd.socket_path, scan_quarantine="delete"
+    )
+    token = upload(client, MALWARE).json["token"]
+    assert run_scan(config, token, clock).result == "infected"
+    assert s3_store.object_keys() == []
+
+
+def test_an_operators_uncounted_download_streams_the_object(config, clock, immediate_huey):
+    import falcon.testing
+
+    from tests.test_ops_dashboard import ADMIN_TOKEN, session_of
+    from tests.test_ops_edits import post
+
+    ops = falcon.testing.TestClient(
+        create_app(dataclasses.replace(config, admin_token=ADMIN_TOKEN), clock=clock)
+    )
+    token = upload(ops, b"%PDF suspicious bytes", filename="invoice.pdf").json["token"]
+    drop = Drop.get(Drop.token == token)
+    response = post(ops, session_of(ops), f"/ops/drops/{drop.id}/download")
+    assert response.status_code == 200
+    assert response.content == b"%PDF suspicious bytes"
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert Drop.get(Drop.token == token).downloads == 0

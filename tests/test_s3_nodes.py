@@ -23,6 +23,7 @@ import requests
 
 from drop import drops
 from drop.models import Drop, MultipartUpload, init_database
+from drop.ops import purge
 from drop.storage import open_storage
 from drop.storage.s3 import PART_BYTES
 from tests.support import ROOT, LiveServer, wait_until
@@ -46,7 +47,9 @@ def nodes(config, tmp_path):
     """Node A (web) and node B (web and the Huey consumer), each with its own data dir."""
     other = dataclasses.replace(config, data_dir=tmp_path / "node-b")
     other.data_dir.mkdir()
-    limit = {"DROP_MAX_UPLOAD_BYTES": str(64 * MIB)}
+    # No resume window: a one-time drop's object goes once its one download has been sent
+    # (with one, it waits out the window: tests/test_s3_resume.py).
+    limit = {"DROP_MAX_UPLOAD_BYTES": str(64 * MIB), "DROP_RESUME_WINDOW": "0"}
     with LiveServer(config, **limit) as a, LiveServer(other, with_worker=True, **limit) as b:
         yield a, b
 
@@ -116,10 +119,12 @@ def test_a_node_killed_mid_upload_leaves_no_row_and_its_upload_is_aborted(nodes,
     init_database(config.effective_database_url)
     assert Drop.select().count() == 0
     assert MultipartUpload.select().count() == 1  # the dead node's upload, still open
-    # The next reconciliation (the sweep, on any node) once the upload shows no life.
+    # The next reconciliation (the worker's, on any node) once the upload shows no life.
     later = drops.utcnow() + datetime.timedelta(seconds=drops.STALE_TEMP_SECONDS + 60)
-    report = drops.sweep(open_storage(config), later)
-    assert report.temps_deleted == 1
+    storage = open_storage(config)
+    found = purge.reconcile(storage, later)
+    assert len(found.stale_temps) == 1
+    purge.tidy(storage, found, later)
     assert s3_store.multipart_uploads() == []
     assert MultipartUpload.select().count() == 0
 

@@ -55,7 +55,7 @@ def reset_postgres(url: str) -> None:
     with database:
         database.execute_sql(
             'DROP TABLE IF EXISTS "drop", "download_event", "rate_counter", "ops_session", '
-            '"audit_event", "schema_migrations" CASCADE'
+            '"audit_event", "tus_upload", "schema_migrations" CASCADE'
         )
 
 

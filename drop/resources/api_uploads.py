@@ -40,14 +40,22 @@ UPLOADS_PATH = f"{API_PREFIX}/uploads"
 NUMBER = re.compile(r"[0-9]{1,18}")
 # What X-HTTP-Method-Override may name (tus core: clients that cannot send PATCH or DELETE).
 OVERRIDABLE = {"GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"}
-# Methods whose requests must name the protocol version (tus core; GET is drop's own).
-VERSIONED = {"HEAD", "POST", "PATCH", "DELETE"}
 CUT_SHORT = "the request body ends before its Content-Length; the bytes that came are kept"
 
 
+def require_tus_version(req: falcon.Request, resp: falcon.Response, resource, params) -> None:
+    """Falcon hook of the tus responders but OPTIONS and GET: 412 (with Tus-Version, from
+    TusProtocol) unless the request names the version this server speaks."""
+    if req.get_header("Tus-Resumable") != tus.TUS_VERSION:
+        raise falcon.HTTPPreconditionFailed(
+            description=f"this server speaks tus {tus.TUS_VERSION}: send Tus-Resumable: "
+            f"{tus.TUS_VERSION}"
+        )
+
+
 class TusProtocol:
-    """Falcon middleware for the tus routes: X-HTTP-Method-Override, the version check
-    (412 with Tus-Version), and Tus-Resumable on every answer, errors included."""
+    """Falcon middleware for the tus routes: X-HTTP-Method-Override, and Tus-Resumable on
+    every answer, errors included (with Tus-Version on a 412)."""
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if not _is_tus_path(req.path):
@@ -59,11 +67,6 @@ class TusProtocol:
                     description="X-HTTP-Method-Override names no method of this URL"
                 )
             req.method = override.upper()
-        if req.method in VERSIONED and req.get_header("Tus-Resumable") != tus.TUS_VERSION:
-            raise falcon.HTTPPreconditionFailed(
-                description=f"this server speaks tus {tus.TUS_VERSION}: send Tus-Resumable: "
-                f"{tus.TUS_VERSION}"
-            )
 
     def process_response(self, req, resp: falcon.Response, resource, req_succeeded) -> None:
         if not _is_tus_path(req.path):
@@ -208,6 +211,7 @@ class UploadCollection:
     def on_options(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._server.options(resp)
 
+    @falcon.before(require_tus_version)
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         server, config = self._server, self._server.config
         if req.get_header("Upload-Defer-Length") is not None:
@@ -264,8 +268,11 @@ class UploadItem:
         self._server = server
 
     def on_options(self, req: falcon.Request, resp: falcon.Response, upload_id: str) -> None:
+        if not crypto.is_token(upload_id):
+            raise falcon.HTTPNotFound()
         self._server.options(resp)
 
+    @falcon.before(require_tus_version)
     def on_head(self, req: falcon.Request, resp: falcon.Response, upload_id: str) -> None:
         upload = self._find(upload_id)
         resp.set_headers(
@@ -280,6 +287,7 @@ class UploadItem:
         if upload.status == tus.RECEIVING:
             resp.set_header("Upload-Expires", falcon.dt_to_http(upload.expires_at))
 
+    @falcon.before(require_tus_version)
     def on_patch(self, req: falcon.Request, resp: falcon.Response, upload_id: str) -> None:
         require_chunk_type(req)
         offset = header_number(req, "Upload-Offset")
@@ -296,6 +304,7 @@ class UploadItem:
         self._server.receive(req, resp, lease, offset)
         resp.status = falcon.HTTP_204
 
+    @falcon.before(require_tus_version)
     def on_delete(self, req: falcon.Request, resp: falcon.Response, upload_id: str) -> None:
         self._find(upload_id)
         key = tus.terminate(upload_id, self._server.clock())

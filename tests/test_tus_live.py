@@ -238,3 +238,28 @@ def test_nginx_refuses_a_chunk_over_the_limit_with_tus_headers(config, tmp_path)
         )
         assert too_long.status_code == 413
         assert too_long.json()["detail"] == f"files may be at most {MIB} bytes"
+
+
+def test_a_chunk_that_stalls_is_408_and_keeps_what_arrived(config, tmp_path):
+    """The slow-client deadlines hold for a PATCH as for any upload body."""
+    content = os.urandom(MIB)
+    with drop_behind(config, tmp_path, "gunicorn", DROP_CLIENT_TIMEOUT=2) as (base, _):
+        url = create(base, MIB)
+        sock = raw_request_start(
+            base,
+            "PATCH",
+            urlsplit(url).path,
+            {**CHUNK, "Upload-Offset": "0", "Content-Length": str(MIB)},
+            content[: 300 * 1024],
+        )
+        status, headers = read_answer(sock)  # after 2 s of silence
+        sock.close()
+        assert status == 408
+        assert headers["tus-resumable"] == "1.0.0"
+        kept = head_offset(url)
+        assert 256 * 1024 <= kept <= 300 * 1024
+        done = requests.patch(
+            url, data=content[kept:], headers={**CHUNK, "Upload-Offset": str(kept)}, timeout=30
+        )
+        assert done.status_code == 204, done.text
+        assert requests.get(done.headers["Drop-Url"], timeout=10).content == content

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import falcon
 import peewee
 
-from drop.database import UNAVAILABLE_ERRORS
+from drop.database import UNAVAILABLE_ERRORS, is_pooled
 from drop.drops import NewDrop, past_orphan_grace
 from drop.group_commit import durable_write
 from drop.models import db
@@ -130,6 +130,13 @@ def public_metadata(header: str | None) -> str:
     """The Upload-Metadata to store and echo in HEAD answers: as sent, less the password."""
     pairs = [pair.strip() for pair in (header or "").split(",") if pair.strip()]
     return ",".join(pair for pair in pairs if pair.partition(" ")[0] not in SECRET_KEYS)
+
+
+def give_back_connection() -> None:
+    """Return a pooled (PostgreSQL) connection while a chunk's bytes arrive, for as long as
+    the client takes; the next query takes one again. (SQLite keeps one per thread.)"""
+    if is_pooled(db.obj) and not db.is_closed():
+        db.close()
 
 
 def find_upload(upload_id: str) -> TusUpload | None:
@@ -251,6 +258,7 @@ class Lease:
             self._held = False
             raise _why_not_writable(self.upload.id, None, now)
         self._renewed = time.monotonic()
+        give_back_connection()
 
     def record(self, offset: int, expires_at: datetime.datetime) -> None:
         """Acknowledge the bytes up to `offset` and give the upload back."""

@@ -139,6 +139,7 @@ class TusServer:
             # With a Content-Length, read no further than it says; chunked, gunicorn ends
             # the stream at the last chunk, and the append stops it at the upload's length.
             stream = req.bounded_stream if req.content_length is not None else req.stream
+            tus.give_back_connection()  # none is held while the bytes arrive
             try:
                 appended = self.partials.append(
                     upload.storage_key,

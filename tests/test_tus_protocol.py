@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import os
+import time
 
 import falcon.testing
 import pytest
@@ -279,6 +281,21 @@ def test_an_expired_upload_is_410_then_swept_to_404(client, config, clock):
     assert not partial_file(config, path).exists()
     assert client.simulate_head(path, headers=TUS).status_code == 404
     assert patch(client, path, 3, b"def").status_code == 404
+
+
+def test_the_sweep_deletes_old_bytes_no_receiving_upload_needs(client, config, clock):
+    """Left by a crash: bytes whose row never committed, or was swept or completed."""
+    receiving = partial_file(config, created_path(client, 10))
+    orphan = config.data_dir / "uploads" / ("a" * 32)
+    young_orphan = config.data_dir / "uploads" / ("b" * 32)
+    orphan.write_bytes(b"left behind")
+    young_orphan.write_bytes(b"a creation about to commit its row")
+    an_hour_ago = time.time() - 3600  # the fake clock starts at the real time
+    for old in (receiving, orphan):
+        os.utime(old, (an_hour_ago, an_hour_ago))
+    assert tus.sweep_orphans(PartialUploads(config.data_dir), clock()) == 1
+    assert not orphan.exists()
+    assert receiving.exists() and young_orphan.exists()
 
 
 def test_each_chunk_extends_the_expiry(client, config, clock):

@@ -152,6 +152,8 @@ class TusServer:
                 raise falcon.HTTPContentTooLarge(
                     description="the body runs past the upload's Upload-Length"
                 ) from None
+            except FileNotFoundError:
+                raise terminated_meanwhile() from None
             new_offset = offset + appended.size
             interrupted = appended.interrupted_by
             if interrupted is None and (req.content_length or 0) > appended.size:
@@ -169,7 +171,10 @@ class TusServer:
 
     def _complete(self, req: falcon.Request, resp: falcon.Response, lease: tus.Lease) -> None:
         upload = lease.upload
-        temp = self.partials.stage(upload.storage_key, lease.keep_alive)
+        try:
+            temp = self.partials.stage(upload.storage_key, lease.keep_alive)
+        except FileNotFoundError:
+            raise terminated_meanwhile() from None
         form = UploadForm(
             temp=temp,
             filename=upload.filename,
@@ -191,6 +196,11 @@ class TusServer:
         )
         self.partials.delete(upload.storage_key)  # the drop's blob is the same file
         resp.set_headers(drop_headers(new, self.config.base_url or req.prefix))
+
+
+def terminated_meanwhile() -> falcon.HTTPGone:
+    # A DELETE on another request (or node) removed the bytes while this one held the lease.
+    return falcon.HTTPGone(description="this upload was terminated")
 
 
 def drop_headers(new: drops.NewDrop, base: str) -> dict[str, str]:

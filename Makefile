@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test services lint bench bench-deps bench-profile
+.PHONY: setup run test services lint bench bench-deps bench-profile bench-charts
 
 # Python packages into .venv and front-end assets into node_modules; each step
 # re-runs only when its manifest changes.
@@ -42,6 +42,11 @@ bench: setup bench-deps
 # py-spy on one worker during one measure: make bench-profile MEASURE=download_1k BACKEND=pg
 bench-profile: setup bench-deps
 	bash bench/profile.sh $(or $(MEASURE),download_1k) $(or $(BACKEND),pg) $(or $(FORMAT),raw)
+
+# The dashboard charts' data query with 1,000,000 drops, on PostgreSQL (README: Benchmarks).
+bench-charts: setup
+	bash scripts/test-services.sh
+	$(BIN)/python -m bench.charts
 
 bench-deps:
 	bash scripts/install-bench-deps.sh

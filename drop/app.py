@@ -17,11 +17,13 @@ from drop.database import UNAVAILABLE_ERRORS
 from drop.disk import FreeSpaceFloor, disk_full_error
 from drop.error_cache import ErrorCache
 from drop.errors import client_too_slow, database_unavailable, error_serializer
+from drop.grants import GrantSigner
+from drop.hourly_counts import HourlyCounts
 from drop.logs import RequestId, log_unexpected_error
 from drop.metrics import MetricsResource, RequestMetrics
 from drop.middleware import DatabaseConnection
 from drop.models import db, init_database
-from drop.ops import add_ops_routes
+from drop.ops.routes import add_ops_routes
 from drop.partial_uploads import PartialUploads
 from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
 from drop.resources.api_openapi import OpenAPIDocument
@@ -34,12 +36,17 @@ from drop.resources.api_uploads import (
 )
 from drop.resources.health import Liveness, Readiness
 from drop.resources.page_home import HomePage
+from drop.resources.page_report import REPORTS_PER_HOUR, ReportPage, SecurityTxt
 from drop.resources.page_share import DeletePage, SharePage
 from drop.resources.raw_upload import RawUpload
+from drop.scanning import Clamd
+from drop.scans import UploadScanning
+from drop.server_key import ServerKey
 from drop.serving import ClientTooSlow
 from drop.static import add_static_routes
 from drop.storage import BlobStorage
 from drop.templates import Templates
+from drop.uploaders import UploaderCheck
 
 # Text fields (password, expires_in, max_downloads) are tiny; the file part is streamed
 # and never buffered, so nothing else needs room in memory.
@@ -50,10 +57,17 @@ def create_app(
     config: Config | None = None,
     *,
     clock: Callable = drops.utcnow,
-    schedule_blob_deletion: Callable[[str], None] | None = None,
+    schedule_blob_deletion: Callable[..., None] | None = None,
+    schedule_scan: Callable[[str], None] | None = None,
     redis_client: redis.Redis | None = None,
+    hourly_counts: HourlyCounts | None = None,
 ) -> falcon.App:
-    """Build the WSGI app from `config` (default: the environment)."""
+    """Build the WSGI app from `config` (default: the environment).
+
+    `hourly_counts` collects the counts behind the dashboard's charts; by default they
+    stay in memory until its `flush()` (the served app, drop/wsgi.py, passes counts that
+    flush themselves every few seconds).
+    """
     config = config or Config.from_env()
     init_database(config.effective_database_url, pooled=True)
     storage = BlobStorage(config.data_dir)
@@ -72,20 +86,30 @@ def create_app(
     if schedule_blob_deletion is None:
         schedule_blob_deletion = _huey_blob_deletion(config, client)
     schedule_blob_deletion = BlobDeletion(schedule_blob_deletion)
+    scanning = None
+    if config.scanning:
+        scanning = UploadScanning(config, schedule_scan or _huey_scan_queue(config, client))
+
+    grants = GrantSigner(ServerKey(config.secret_key, config.data_dir), config.resume_window)
+
+    def names_grant(token: str, if_range: str) -> bool:
+        return grants.verify(token, if_range, clock()) is not None
 
     # First in the list: their process_response runs last and sees the final answer.
-    middleware = [RequestId(), RequestMetrics(), TusProtocol()]
+    middleware = [RequestId(), RequestMetrics(hourly_counts), TusProtocol()]
     if client is not None:
-        middleware.append(ErrorCache(client, config.error_cache_ttl))
+        middleware.append(ErrorCache(client, config.error_cache_ttl, names_grant))
     middleware.append(DatabaseConnection(db))
     counters = limits.open_counters(client)
     guesses = limits.GuessLimit(counters, limits.password_backoff(config), clock)
     quota = limits.UploadQuota(
         counters, config.uploads_per_hour, config.upload_bytes_per_hour, clock
     )
+    uploaders = UploaderCheck(config, quota, counters, clock)
 
     app = falcon.App(middleware=middleware)
-    templates = Templates()
+    # The public pages' footer names the abuse contact, when there is one.
+    templates = Templates(abuse_contact=config.abuse_contact)
     app.set_error_serializer(error_serializer(templates))
     app.add_error_handler(Exception, log_unexpected_error)
     app.add_error_handler(OSError, disk_full_error)  # 507 or 500
@@ -96,8 +120,11 @@ def create_app(
     multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
 
-    files = FileItem(config, storage, schedule_blob_deletion, clock, guesses=guesses)
-    app.add_route(f"{API_PREFIX}/file", FileCollection(config, storage, clock, quota=quota))
+    files = FileItem(config, storage, schedule_blob_deletion, clock, guesses=guesses, grants=grants)
+    app.add_route(
+        f"{API_PREFIX}/file",
+        FileCollection(config, storage, clock, uploaders=uploaders, scanning=scanning),
+    )
     app.add_route(f"{API_PREFIX}/file/{{token}}", files)
     app.add_route(f"{API_PREFIX}/file/{{token}}/{{filename}}", files, suffix="named")
     app.add_route(f"{API_PREFIX}/openapi.json", OpenAPIDocument(config))
@@ -105,25 +132,46 @@ def create_app(
     app.add_route(UPLOADS_PATH, UploadCollection(tus_server))
     app.add_route(f"{UPLOADS_PATH}/{{upload_id}}", UploadItem(tus_server))
     add_static_routes(app)
-    app.add_route("/", HomePage(config, storage, templates, clock, quota=quota))
+    app.add_route(
+        "/", HomePage(config, storage, templates, clock, uploaders=uploaders, scanning=scanning)
+    )
     app.add_route(
         "/d/{token}",
-        SharePage(config, storage, templates, schedule_blob_deletion, clock, guesses=guesses),
+        SharePage(
+            config,
+            storage,
+            templates,
+            schedule_blob_deletion,
+            clock,
+            guesses=guesses,
+            grants=grants,
+        ),
     )
     app.add_route("/d/{token}/delete", DeletePage(templates, schedule_blob_deletion, clock))
+    report_limit = limits.HourlyLimit(counters, "report", REPORTS_PER_HOUR, clock)
+    app.add_route("/d/{token}/report", ReportPage(config, templates, report_limit, clock))
+    app.add_route("/.well-known/security.txt", SecurityTxt(config, clock))
     add_ops_routes(app, config, storage, clock, redis_client=client, counters=counters)
     app.add_route("/healthz", Liveness())
     app.add_route(
         "/readyz",
-        Readiness(db, storage, client, floor=FreeSpaceFloor(storage.root, config.min_free_bytes)),
+        Readiness(
+            db,
+            storage,
+            client,
+            floor=FreeSpaceFloor(storage.root, config.min_free_bytes),
+            scanner=Clamd.from_config(config),
+        ),
     )
     app.add_route("/metrics", MetricsResource())
     # Last, and below every literal path: `curl -T file https://drop/` (PUT /<name>).
-    app.add_route("/{name}", RawUpload(config, storage, clock, quota=quota))
+    app.add_route(
+        "/{name}", RawUpload(config, storage, clock, uploaders=uploaders, scanning=scanning)
+    )
     return app
 
 
-def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[[str], None]:
+def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[..., None]:
     """Deletion through the Huey queue, wired at the first deletion rather than at start.
 
     drop.tasks opens the embedded queue's SQLite file when it is imported, and a worker
@@ -132,19 +180,30 @@ def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[
     """
     schedule = None
 
-    def schedule_deletion(token: str) -> None:
+    def schedule_deletion(token: str, keep_seconds: int = 0) -> None:
         nonlocal schedule
         if schedule is None:
             from drop.tasks import build_huey, schedule_blob_deletion
 
             # With Redis, queue through the app's own pool: short timeouts, the breaker.
             storage = build_huey(config, client.connection_pool).storage if client else None
-            schedule = functools.partial(
-                schedule_blob_deletion,
-                config.data_dir,
-                delay_seconds=config.delete_grace_seconds,
-                storage=storage,
-            )
-        schedule(token)
+            schedule = functools.partial(schedule_blob_deletion, config.data_dir, storage=storage)
+        schedule(token, delay_seconds=config.delete_grace_seconds + keep_seconds)
 
     return schedule_deletion
+
+
+def _huey_scan_queue(config: Config, client: redis.Redis | None) -> Callable[[str], None]:
+    """Malware scans through the Huey queue, wired at the first upload (as deletions are)."""
+    schedule = None
+
+    def schedule_scan(token: str) -> None:
+        nonlocal schedule
+        if schedule is None:
+            from drop.tasks import build_huey, schedule_scan
+
+            storage = build_huey(config, client.connection_pool).storage if client else None
+            schedule = functools.partial(schedule_scan, config=config, storage=storage)
+        schedule(token)
+
+    return schedule_scan

@@ -9,7 +9,8 @@ log = logging.getLogger(__name__)
 
 
 class BlobDeletion:
-    """Queues a blob's deletion through `schedule(token)`; a failing queue is only a warning.
+    """Queues a blob's deletion through `schedule(token, keep_seconds=…)`; a failing queue
+    is only a warning.
 
     It is called once the drop is gone in the database (downloaded, deleted), and the
     per-minute sweep deletes the blobs of gone drops (after the grace delay) on its own.
@@ -17,12 +18,13 @@ class BlobDeletion:
     recipient was owed stays the answer they get: never an error after a claimed download.
     """
 
-    def __init__(self, schedule: Callable[[str], None]):
+    def __init__(self, schedule: Callable[..., None]):
         self._schedule = schedule
 
-    def __call__(self, token: str) -> None:
+    def __call__(self, token: str, keep_seconds: int = 0) -> None:
+        """Delete after the grace delay plus `keep_seconds` (a used-up drop's resume window)."""
         try:
-            self._schedule(token)
+            self._schedule(token, keep_seconds=keep_seconds)
         # Whatever broke (Redis, its breaker, the SQLite queue, Huey itself), the sweep
         # is the same safe way out; the warning says what broke.
         except Exception as error:

@@ -27,6 +27,15 @@ cli = typer.Typer(
 )
 
 
+def _add_subcommands() -> None:
+    from drop.ops.block_command import block_cli
+
+    cli.add_typer(block_cli, name="block")
+
+
+_add_subcommands()
+
+
 def load_config() -> Config:
     """The configuration from the environment, or exit 1 with a one-line message."""
     try:
@@ -39,8 +48,8 @@ def load_config() -> Config:
 @contextlib.contextmanager
 def connected(config: Config):
     """Point the models at the configured database; a database error exits 1 with one line."""
-    from drop.checks import first_line, redact_url
     from drop.models import init_database
+    from drop.ops.checks import first_line, redact_url
 
     database = init_database(config.effective_database_url)
     try:
@@ -128,9 +137,10 @@ def purge(
     live drops without their blob, and stale temp files of abandoned
     uploads; --fix repairs them.
     """
-    from drop import audit, crypto, drops
-    from drop import purge as purging
-    from drop.stats import human_bytes
+    from drop import crypto, drops
+    from drop.ops import audit
+    from drop.ops import purge as purging
+    from drop.ops.stats import human_bytes
     from drop.storage import BlobStorage
 
     if sum((expired, everything, token is not None)) > 1:
@@ -204,8 +214,8 @@ def purge(
 
 
 def _reconcile(storage, now: datetime.datetime, *, fix: bool):
-    from drop import purge as purging
-    from drop.stats import human_bytes
+    from drop.ops import purge as purging
+    from drop.ops.stats import human_bytes
 
     found = purging.reconcile(storage, now)
     for token, size in found.orphan_blobs:
@@ -241,7 +251,7 @@ def stats(
     """
     from drop import drops
     from drop.heartbeat import worker_health
-    from drop.stats import collect_stats, queue_length
+    from drop.ops.stats import collect_stats, queue_length
     from drop.storage import BlobStorage
     from drop.tasks import build_huey
 
@@ -261,7 +271,7 @@ def stats(
 
 
 def _stats_table(figures) -> str:
-    from drop.stats import WINDOWS, human_bytes
+    from drop.ops.stats import WINDOWS, human_bytes
 
     def row(label: str, value) -> str:
         return f"{label:<22}{value}"
@@ -309,7 +319,7 @@ def audit(
     client address, the action, what it acted on and its details.
     Events are kept for DROP_AUDIT_RETENTION.
     """
-    from drop import audit as trail
+    from drop.ops import audit as trail
 
     config = load_config()
     with connected(config):
@@ -329,6 +339,95 @@ def audit(
 
 
 @cli.command()
+def scan(
+    tokens: list[str] | None = typer.Argument(
+        None, metavar="[TOKEN]...", help="Drops to rescan, by their whole token."
+    ),
+    everything: bool = typer.Option(False, "--all", help="Rescan every live drop."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object, for scripts."),
+):
+    """Rescan drops with clamd now, and list the ones found infected.
+
+    Give tokens, or --all for every live drop (read 100 at a time).
+    A hit is handled as the worker's scan handles it: the drop becomes
+    `infected` (its links answer 451) and its blob is quarantined. Use
+    it after clamd's signatures were updated. Needs DROP_CLAMD_SOCKET
+    or DROP_CLAMD_HOST; exits 1 if clamd cannot be reached.
+    """
+    from drop import crypto, drops, scans
+    from drop.ops import audit
+    from drop.scanning import Clamd, ScannerUnavailable
+    from drop.storage import BlobStorage
+
+    if everything == bool(tokens):
+        raise typer.BadParameter("give drop tokens or --all, one of them")
+    for token in tokens or ():
+        if not crypto.is_token(token):
+            raise typer.BadParameter(f"{token[:40]!r} is not a token (32 lowercase hex characters)")
+    config = load_config()
+    clamd = Clamd.from_config(config)
+    if clamd is None:
+        typer.echo("drop-ops: scanning is off: set DROP_CLAMD_SOCKET or DROP_CLAMD_HOST", err=True)
+        raise typer.Exit(1)
+    scanner = scans.Scanner(
+        BlobStorage(config.data_dir),
+        clamd,
+        max_bytes=config.scan_max_bytes,
+        quarantine=config.scan_quarantine,
+        actor=audit.CLI_ACTOR,
+    )
+    counts = dict.fromkeys(("clean", "infected", "too_large", "gone"), 0)
+    infected: list[scans.ScanOutcome] = []
+    now = drops.utcnow()
+    with connected(config):
+        total = scans.count_live() if everything else len(tokens)
+        try:
+            clamd.ping()
+            # --json prints nothing but its JSON: no progress bar then.
+            progress = (
+                contextlib.nullcontext(_NoProgress())
+                if as_json
+                else typer.progressbar(length=total, label="scanning")
+            )
+            with progress as bar:
+                for token in scans.drops_to_rescan(None if everything else tokens):
+                    outcome = scanner.scan(token, drops.utcnow())
+                    counts[outcome.result] += 1
+                    if outcome.result == "infected":
+                        infected.append(outcome)
+                    bar.update(1)
+        except ScannerUnavailable as error:
+            typer.echo(f"drop-ops: {error}", err=True)
+            raise typer.Exit(1) from None
+        finally:
+            scanned = sum(counts.values())
+            if scanned:
+                audit.record(
+                    audit.SCAN,
+                    actor=audit.CLI_ACTOR,
+                    at=now,
+                    target="all live drops" if everything else f"{len(tokens)} drops",
+                    detail={**counts, "infected_drops": [o.token[:8] for o in infected]},
+                )
+    if as_json:
+        report = {"scanned": scanned, **counts, "infected_drops": [o.as_json() for o in infected]}
+        typer.echo(json.dumps(report, indent=2))
+        return
+    for outcome in infected:
+        prefix = audit.token_prefix(outcome.token)
+        typer.echo(f"infected  {prefix}  {outcome.signature}  {outcome.filename}")
+    typer.echo(
+        f"scanned {scanned} drops: {counts['clean']} clean, {counts['infected']} infected, "
+        f"{counts['too_large']} too large to scan, {counts['gone']} gone meanwhile"
+    )
+
+
+class _NoProgress:
+    def update(self, steps: int) -> None:
+        pass
+
+
+@cli.command()
 def check():
     """Check that drop can run: one line per check, exit 1 if any fails.
 
@@ -336,7 +435,7 @@ def check():
     (writable, with DROP_MIN_FREE_BYTES free) and the worker (a recent
     heartbeat).
     """
-    from drop.checks import run_checks
+    from drop.ops.checks import run_checks
 
     try:
         config = Config.from_env()
@@ -412,6 +511,14 @@ def nginx_conf(
         help="This site's access log (no query strings, tokens cut short).",
         show_default="/var/log/nginx/drop.access.log",
     ),
+    max_upload_bytes: str | None = typer.Option(
+        None,
+        "--max-upload-bytes",
+        metavar="SIZE",
+        help="Largest file nginx lets through, when API tokens allow more than "
+        "DROP_MAX_UPLOAD_BYTES (e.g. 2GiB); drop still holds each upload to its own limit.",
+        show_default="DROP_MAX_UPLOAD_BYTES",
+    ),
 ):
     """Print ops/nginx.conf filled in (DROP_ACCEL_REDIRECT must be set)."""
     from drop.nginx_conf import ACCESS_LOG, nginx_values, render_nginx_conf
@@ -423,11 +530,193 @@ def nginx_conf(
             server_name=server_name,
             upstream=upstream,
             access_log=access_log or ACCESS_LOG,
+            max_upload_bytes=parse_size(max_upload_bytes) if max_upload_bytes else None,
         )
     except ValueError as error:
         typer.echo(f"drop-ops: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(render_nginx_conf(values), nl=False)
+
+
+token_cli = typer.Typer(
+    help="Manage trusted uploaders' API tokens: create, list, revoke.\n\n"
+    "A token is sent as `Authorization: Bearer <token>` with an upload and lifts the "
+    "anonymous limits to its own.",
+    no_args_is_help=True,
+)
+cli.add_typer(token_cli, name="token")
+
+SIZE = re.compile(r"(\d+)\s*([kmgt]i?b?|b)?")
+SIZE_UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(value: str) -> int:
+    """'2GiB', '500MiB', '2GB' (decimal), '100k' or plain bytes as bytes; else a usage error."""
+    match = SIZE.fullmatch(value.strip().lower())
+    if not match:
+        raise typer.BadParameter(f"{value!r} is not a size like 500MiB, 2GiB or 1048576")
+    unit = match[2] or "b"
+    decimal = unit.endswith("b") and not unit.endswith("ib") and unit != "b"
+    base = 1000 ** "bkmgt".index(unit[0]) if decimal else SIZE_UNITS[unit[0]]
+    return int(match[1]) * base
+
+
+def _bounded(value: int, maximum: int, option: str, shown: str) -> int:
+    if not 1 <= value <= maximum:
+        raise typer.BadParameter(f"must be from 1 to {shown}", param_hint=option)
+    return value
+
+
+@token_cli.command("create")
+def token_create(
+    name: str = typer.Option(
+        ..., "--name", metavar="NAME", help="A name for people: letters, digits, . _ -"
+    ),
+    max_upload_bytes: str | None = typer.Option(
+        None,
+        "--max-upload-bytes",
+        metavar="SIZE",
+        help="Largest file the token may upload (2GiB, 500MiB, bytes). "
+        "Default: DROP_MAX_UPLOAD_BYTES.",
+    ),
+    max_expires_in: str | None = typer.Option(
+        None,
+        "--max-expires-in",
+        metavar="DURATION",
+        help="Longest expiry it may ask for (12h, 30d, 2w, seconds). Default: DROP_MAX_EXPIRES_IN.",
+    ),
+    uploads_per_hour: int | None = typer.Option(
+        None,
+        "--uploads-per-hour",
+        metavar="N",
+        help="Its own hourly upload limit. Default: none (not counted against any quota).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object, for scripts."),
+):
+    """Create an API token and print its secret, this once.
+
+    drop keeps only the secret's sha256: store it now (a CI secret, a
+    password manager). The token is sent as `Authorization: Bearer
+    <secret>`; its limits replace the anonymous ones for its uploads.
+    """
+    from drop import api_tokens, drops
+    from drop.ops import audit
+    from drop.ops import tokens as token_ops
+
+    if not api_tokens.NAME_SHAPE.fullmatch(name):
+        raise typer.BadParameter(
+            "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            param_hint="--name",
+        )
+    size = max_upload_bytes and _bounded(
+        parse_size(max_upload_bytes),
+        token_ops.MAX_TOKEN_UPLOAD_BYTES,
+        "--max-upload-bytes",
+        "1 byte to 1 TiB",
+    )
+    expiry = max_expires_in and _bounded(
+        int(parse_duration(max_expires_in).total_seconds()),
+        token_ops.MAX_TOKEN_EXPIRES_IN,
+        "--max-expires-in",
+        "1 second to 366 days",
+    )
+    if uploads_per_hour is not None:
+        _bounded(
+            uploads_per_hour,
+            token_ops.MAX_TOKEN_UPLOADS_PER_HOUR,
+            "--uploads-per-hour",
+            str(token_ops.MAX_TOKEN_UPLOADS_PER_HOUR),
+        )
+    config = load_config()
+    with connected(config):
+        try:
+            issued = token_ops.issue_token(
+                name,
+                now=drops.utcnow(),
+                actor=audit.CLI_ACTOR,
+                max_upload_bytes=size or None,
+                max_expires_in=expiry or None,
+                uploads_per_hour=uploads_per_hour,
+            )
+        except api_tokens.NameTaken as taken:
+            typer.echo(f"drop-ops: {taken}", err=True)
+            raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps({"token": issued.token.as_json(), "secret": issued.secret}, indent=2))
+        return
+    typer.echo(f"created API token {issued.token.name} (id {issued.token.id})")
+    typer.echo(_token_limits(issued.token, config))
+    typer.echo("its secret, shown this once (drop keeps only a hash):")
+    typer.echo(issued.secret)
+
+
+@token_cli.command("list")
+def token_list(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array, for scripts."),
+):
+    """List API tokens: live ones first, then revoked ones.
+
+    Each with its id, name, the first characters of its secret, its
+    limits (`default`: the instance's own), when it was created, last
+    used and revoked. Secrets themselves are not kept and never shown.
+    """
+    from drop import api_tokens
+
+    config = load_config()
+    with connected(config):
+        tokens = api_tokens.all_tokens()
+    if as_json:
+        typer.echo(json.dumps([token.as_json() for token in tokens], indent=2))
+        return
+    if not tokens:
+        typer.echo("no API tokens")
+    for token in tokens:
+        state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked else "live"
+        used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+        typer.echo(
+            f"{token.id:>4}  {token.name:<16}  {token.prefix}…  {state}  "
+            f"created {token.created_at:%Y-%m-%d %H:%M}  last used {used}"
+        )
+        typer.echo(f"      {_token_limits(token, config)}")
+
+
+@token_cli.command("revoke")
+def token_revoke(
+    name_or_id: str = typer.Argument(..., metavar="NAME_OR_ID", help="The token's name or id."),
+):
+    """Revoke an API token: its next upload, on every web server, gets 401."""
+    from drop import api_tokens, drops
+    from drop.ops import audit
+    from drop.ops import tokens as token_ops
+
+    config = load_config()
+    with connected(config):
+        token = api_tokens.find(name_or_id)
+        if token is None:
+            typer.echo(
+                f"drop-ops: no live API token named {name_or_id!r}, nor with that id", err=True
+            )
+            raise typer.Exit(1)
+        revoked = token_ops.revoke_token(token, now=drops.utcnow(), actor=audit.CLI_ACTOR)
+    if revoked:
+        typer.echo(f"revoked API token {token.name} (id {token.id})")
+    else:
+        typer.echo(f"API token {token.name} (id {token.id}) was already revoked")
+
+
+def _token_limits(token, config: Config) -> str:
+    from drop.ops.stats import human_bytes
+    from drop.wording import duration
+
+    size = token.max_upload_bytes or config.max_upload_bytes
+    expiry = token.max_expires_in or config.max_expires_in
+    hourly = (
+        f"{token.uploads_per_hour} uploads an hour" if token.uploads_per_hour else "no hourly limit"
+    )
+    return (
+        f"files up to {human_bytes(size)}{'' if token.max_upload_bytes else ' (default)'}, "
+        f"expiry up to {duration(expiry)}{'' if token.max_expires_in else ' (default)'}, {hourly}"
+    )
 
 
 def _run_together(main: list[str], companion: list[str] | None, env: dict) -> int:

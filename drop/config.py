@@ -17,10 +17,27 @@ MIN_SECRET_KEY_CHARS = 32
 # one-time drop's blob must outlive that moment by a wide margin.
 ACCEL_DELETE_GRACE_SECONDS = 60
 LOG_FORMATS = ("text", "json")
+# A one-time drop's blob outlives its last download by the resume window: at most a day.
+MAX_RESUME_WINDOW = DAY
+# Malware scanning (drop/scans.py): `hold` serves a drop once clamd called it clean,
+# `after` serves at once and revokes it on a hit.
+SCAN_MODES = ("hold", "after")
+# A file larger than DROP_SCAN_MAX_BYTES (clamd's StreamMaxLength) cannot be scanned:
+# `serve` stores it unscanned, `refuse` answers its upload with 413.
+SCAN_TOO_LARGE_CHOICES = ("serve", "refuse")
+# What a hit does with the blob: move it to DROP_DATA_DIR/quarantine, or delete it.
+SCAN_QUARANTINE_CHOICES = ("keep", "delete")
+# Debian's clamd.conf sets StreamMaxLength 25M (clamd's own default is 100M).
+DEFAULT_SCAN_MAX_BYTES = 25 * 1024 * 1024
+# ClamAV cannot scan a file of 2 GiB or more, and INSTREAM counts in 32-bit lengths.
+MAX_SCAN_MAX_BYTES = 2 * 1024 * 1024 * 1024 - 1
 # The 4XX cache holds (cacheable requests per TTL) entries: the TTL is its memory bound.
 MAX_4XX_CACHE_TTL = 3600
 # An abandoned tus upload holds its partial bytes on disk this long at most.
 MAX_UPLOAD_EXPIRES_IN = 30 * DAY
+# Counts for the dashboard's charts wait in each web process this long at most; a crash
+# loses them.
+MAX_STATS_FLUSH_SECONDS = 300
 
 
 class ConfigError(ValueError):
@@ -41,13 +58,16 @@ class Config:
     redis_breaker_seconds: int = 5  # how long requests skip Redis after it failed a few times
     delete_grace_seconds: int = 0
     accel_redirect: str | None = None
+    # A granted download may be resumed (Range + If-Range with its ETag) for this long
+    # without using another download (drop/grants.py); 0: no resumes.
+    resume_window: int = 60 * 60
     # Operator tools (drop-ops and the /ops dashboard).
     admin_token: str | None = field(default=None, repr=False)  # None: /ops answers 404
     secret_key: str | None = field(default=None, repr=False)  # None: derived from admin_token
     admin_session_idle: int = 30 * 60
     admin_session_max: int = 12 * 60 * 60  # a session ends this long after login, active or not
     purge_retention: int = 7 * DAY
-    audit_retention: int = 90 * DAY  # operator actions (drop/audit.py) are kept this long
+    audit_retention: int = 90 * DAY  # operator actions (drop/ops/audit.py) are kept this long
     worker_stale_seconds: int = 3 * 60
     min_free_bytes: int = 1024 * MIB
     log_format: str = "text"
@@ -72,6 +92,33 @@ class Config:
     uploader_retention: int = 7 * DAY
     # How long an unfinished tus upload (drop/tus.py) waits for its next chunk.
     upload_expires_in: int = DAY
+    # Seconds between the writes of each web process's hourly counts (drop/hourly_counts.py).
+    stats_flush_seconds: int = 5
+    # Where abuse is reported (a mailto:, https: or tel: URI): the public pages' footer and
+    # /.well-known/security.txt show it; None: neither does.
+    abuse_contact: str | None = None
+    # False: only trusted uploaders (an API token, drop/uploaders.py) may upload.
+    anonymous_uploads: bool = True
+    # Malware scanning with clamd (drop/scans.py): off unless a socket or host is set.
+    clamd_socket: str | None = None  # a unix socket path
+    clamd_host: str | None = None  # host:port
+    scan_mode: str = "hold"
+    scan_max_bytes: int = DEFAULT_SCAN_MAX_BYTES
+    scan_too_large: str = "serve"
+    scan_quarantine: str = "keep"
+    scan_timeout: int = 60  # seconds clamd may take to answer one scan
+    scan_retry_delay: int = 30  # before a failed scan's first retry; doubles with each one
+    scan_requeue_seconds: int = 15 * 60  # a scan pending this long is queued again
+
+    @property
+    def scanning(self) -> bool:
+        """Whether uploads are scanned for malware."""
+        return bool(self.clamd_socket or self.clamd_host)
+
+    @property
+    def scan_holds(self) -> bool:
+        """Whether a drop waits for a clean scan before it is served."""
+        return self.scanning and self.scan_mode == "hold"
 
     @property
     def blob_dir(self) -> Path:
@@ -102,6 +149,7 @@ class Config:
                 ACCEL_DELETE_GRACE_SECONDS if env.get("DROP_ACCEL_REDIRECT") else 0,
             ),
             accel_redirect=(env.get("DROP_ACCEL_REDIRECT") or "").rstrip("/") or None,
+            resume_window=_non_negative_int(env, "DROP_RESUME_WINDOW", 60 * 60),
             admin_token=env.get("DROP_ADMIN_TOKEN") or None,
             secret_key=env.get("DROP_SECRET_KEY") or None,
             admin_session_idle=_positive_int(env, "DROP_ADMIN_SESSION_IDLE", 30 * 60),
@@ -122,6 +170,18 @@ class Config:
             upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
             uploader_retention=_non_negative_int(env, "DROP_UPLOADER_RETENTION", 7 * DAY),
             upload_expires_in=_positive_int(env, "DROP_UPLOAD_EXPIRES_IN", DAY),
+            stats_flush_seconds=_positive_int(env, "DROP_STATS_FLUSH_SECONDS", 5),
+            abuse_contact=_contact_uri(env, "DROP_ABUSE_CONTACT"),
+            anonymous_uploads=_switch(env, "DROP_ANONYMOUS_UPLOADS", True),
+            clamd_socket=(env.get("DROP_CLAMD_SOCKET") or "").strip() or None,
+            clamd_host=(env.get("DROP_CLAMD_HOST") or "").strip() or None,
+            scan_mode=_choice(env, "DROP_SCAN_MODE", SCAN_MODES),
+            scan_max_bytes=_positive_int(env, "DROP_SCAN_MAX_BYTES", DEFAULT_SCAN_MAX_BYTES),
+            scan_too_large=_choice(env, "DROP_SCAN_TOO_LARGE", SCAN_TOO_LARGE_CHOICES),
+            scan_quarantine=_choice(env, "DROP_SCAN_QUARANTINE", SCAN_QUARANTINE_CHOICES),
+            scan_timeout=_positive_int(env, "DROP_SCAN_TIMEOUT", 60),
+            scan_retry_delay=_positive_int(env, "DROP_SCAN_RETRY_DELAY", 30),
+            scan_requeue_seconds=_positive_int(env, "DROP_SCAN_REQUEUE_SECONDS", 15 * 60),
         )
         config.validate()
         return config
@@ -148,6 +208,8 @@ class Config:
             raise ConfigError(
                 f"DROP_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters long"
             )
+        if self.resume_window > MAX_RESUME_WINDOW:
+            raise ConfigError(f"DROP_RESUME_WINDOW must be at most {MAX_RESUME_WINDOW} seconds")
         if self.error_cache_ttl > MAX_4XX_CACHE_TTL:
             raise ConfigError(f"DROP_4XX_CACHE_TTL must be at most {MAX_4XX_CACHE_TTL} seconds")
         # The key signs every dashboard session: it must not be guessable.
@@ -164,8 +226,72 @@ class Config:
             raise ConfigError(
                 f"DROP_UPLOAD_EXPIRES_IN must be at most {MAX_UPLOAD_EXPIRES_IN} seconds (30 days)"
             )
+        if self.stats_flush_seconds > MAX_STATS_FLUSH_SECONDS:
+            raise ConfigError(
+                f"DROP_STATS_FLUSH_SECONDS must be at most {MAX_STATS_FLUSH_SECONDS} seconds"
+            )
+        if self.clamd_socket and self.clamd_host:
+            raise ConfigError("set DROP_CLAMD_SOCKET or DROP_CLAMD_HOST, not both")
+        if self.clamd_host and parse_host_port(self.clamd_host) is None:
+            raise ConfigError(
+                f"DROP_CLAMD_HOST must be host:port, e.g. 127.0.0.1:3310, got {self.clamd_host!r}"
+            )
+        if self.scan_max_bytes > MAX_SCAN_MAX_BYTES:
+            raise ConfigError(
+                f"DROP_SCAN_MAX_BYTES must be at most {MAX_SCAN_MAX_BYTES} (ClamAV scans "
+                "nothing of 2 GiB or more)"
+            )
+        if self.scan_timeout > 3600:
+            raise ConfigError("DROP_SCAN_TIMEOUT must be at most 3600 seconds")
+        if self.scan_retry_delay > 3600:
+            raise ConfigError("DROP_SCAN_RETRY_DELAY must be at most 3600 seconds")
+        if self.scan_requeue_seconds < 60 or self.scan_requeue_seconds > 7 * DAY:
+            raise ConfigError(
+                "DROP_SCAN_REQUEUE_SECONDS must be from 60 (the sweep runs each minute) "
+                f"to {7 * DAY} seconds"
+            )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")
+
+
+CONTACT_SCHEMES = ("mailto:", "https://", "tel:")
+MAX_CONTACT_CHARS = 254
+
+
+def _contact_uri(env, name: str) -> str | None:
+    """A contact as RFC 9116 wants it, a URI: a bare e-mail address becomes a mailto: one."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if "@" in raw and ":" not in raw:
+        raw = "mailto:" + raw
+    if (
+        not raw.lower().startswith(CONTACT_SCHEMES)
+        or len(raw) > MAX_CONTACT_CHARS
+        or not raw.isascii()
+        or any(c.isspace() or not c.isprintable() for c in raw)
+    ):
+        raise ConfigError(
+            f"{name} must be an e-mail address or a mailto:, https:// or tel: URI, got {raw!r}"
+        )
+    return raw
+
+
+def parse_host_port(value: str) -> tuple[str, int] | None:
+    """`host:port` (`[::1]:3310` for IPv6) as a pair, or None when it is not one."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
+
+
+def _choice(env, name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first is the default), case-insensitive."""
+    value = (env.get(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be {' or '.join(choices)}, got {value!r}")
+    return value
 
 
 def _address_list(env, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -183,6 +309,19 @@ def _address_list(env, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
                 f"{name} must list IP addresses or networks separated by commas, got {entry!r}"
             ) from None
     return entries
+
+
+SWITCH_VALUES = {"on": True, "true": True, "yes": True, "1": True}
+SWITCH_VALUES |= {"off": False, "false": False, "no": False, "0": False}
+
+
+def _switch(env, name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in SWITCH_VALUES:
+        raise ConfigError(f"{name} must be on or off, got {raw!r}")
+    return SWITCH_VALUES[raw]
 
 
 def _positive_int(env, name: str, default: int) -> int:

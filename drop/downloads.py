@@ -6,19 +6,31 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import crypto, drops
+from drop import blocks, crypto, drops
+from drop.byte_ranges import Unsatisfiable, requested_range
 from drop.clients import header_text
+from drop.errors import unavailable_for_legal_reasons
 from drop.filenames import content_disposition, sanitize_content_type
+from drop.grants import Grant, GrantSigner
 from drop.limits import GuessLimit
-from drop.models import Drop
+from drop.models import DOWNLOADED, LIVE, Drop
 from drop.storage import BlobStorage, blob_key
 
 PASSWORD_HEADER = "X-Drop-Password"
+# Below DROP_ACCEL_REDIRECT: the location where nginx serves a resumed download's range
+# (ops/nginx.conf). Blob keys start with two hex digits, so it meets none of them.
+ACCEL_RESUME = "resume"
 
 
 def request_password(req: falcon.Request) -> str | None:
     """The password from the X-Drop-Password header, or the seed's `password` query parameter."""
     return header_text(req, PASSWORD_HEADER) or req.get_param("password")
+
+
+def refuse_withheld(drop: Drop) -> None:
+    """451 for a drop the operator withholds (its content is blocked); never its bytes."""
+    if blocks.content_block(drop.sha256) is not None:
+        raise unavailable_for_legal_reasons()
 
 
 def password_opens(guesses: GuessLimit, client: str, drop: Drop, password: str) -> bool:
@@ -50,24 +62,40 @@ def download_headers(drop: Drop | drops.ClaimedDrop) -> dict[str, str]:
     }
 
 
+def resumable(drop: Drop, grant: Grant, now) -> bool:
+    """Whether a download granted earlier may go on: the drop is live, or was used up by
+    downloads (its blob waits out the resume window). Deleted, revoked or expired drops
+    end their resumes too."""
+    if grant.number > drop.downloads:
+        return False
+    return drop.status == DOWNLOADED or (drop.status == LIVE and drop.expires_at > now)
+
+
 class DownloadSender:
     """Claims one download of a drop and answers with its bytes, for the API and the page alike.
 
     With `accel_redirect` set, nginx sends the bytes (X-Accel-Redirect) and drop only
-    decides; otherwise the blob is streamed, so gunicorn can use sendfile().
+    decides; otherwise the blob is streamed, so gunicorn can use sendfile(). With
+    `grants`, each download carries an ETag that lets its recipient resume it (`resume`).
+    With `scanned_only`, a drop whose malware scan is pending is not claimed.
     """
 
     def __init__(
         self,
         storage: BlobStorage,
-        schedule_blob_deletion: Callable[[str], None],
+        schedule_blob_deletion: Callable[..., None],
         clock: Callable,
         accel_redirect: str | None = None,
+        grants: GrantSigner | None = None,
+        *,
+        scanned_only: bool = False,
     ):
         self._storage = storage
+        self._scanned_only = scanned_only  # DROP_SCAN_MODE=hold: a pending scan serves nothing
         self._schedule_blob_deletion = schedule_blob_deletion
         self._clock = clock
         self._accel_redirect = accel_redirect
+        self._grants = grants
 
     def send(self, req: falcon.Request, resp: falcon.Response, drop: Drop, gone=falcon.HTTPGone):
         """Answer with the drop's bytes, or raise `gone()` when no download is left."""
@@ -82,17 +110,80 @@ class DownloadSender:
         """
         return self._serve(req, resp, token, unprotected_only=True)
 
+    def resume(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        token: str,
+        opens: Callable[[falcon.Request, Drop], None],
+    ) -> bool:
+        """Serve the range a request asks for of a download granted earlier, claiming none.
+
+        Only a Range request whose If-Range is that grant's ETag, within the resume window,
+        resumes; for anything else this returns False and the request is an ordinary
+        download, which claims one and sends the whole file (a Range without the ETag
+        included): a download limit can never be multiplied by ranges. `opens(req, drop)`
+        raises unless the request may open the drop (a password is asked for again).
+        The checks before the database cost nothing: a GET without If-Range never reads it.
+        """
+        if_range = req.get_header("If-Range")
+        wanted = req.get_header("Range")
+        if not (if_range and wanted and self._grants and crypto.is_token(token)):
+            return False
+        now = self._clock()
+        grant = self._grants.verify(token, if_range, now)
+        if grant is None:
+            return False
+        drop = drops.find_drop(token)
+        if drop is None or not resumable(drop, grant, now):
+            return False
+        refuse_withheld(drop)  # a block added since the grant ends its resume too
+        opens(req, drop)
+        try:
+            byte_range = requested_range(wanted, drop.size)
+        except Unsatisfiable:
+            raise falcon.HTTPRangeNotSatisfiable(
+                drop.size, description=f"the file has {drop.size} bytes"
+            ) from None
+        if byte_range is None:
+            return False
+        if self._accel_redirect:
+            if not self._storage.exists(token):
+                return False
+            # nginx checks If-Range against this answer's ETag and sends the range itself.
+            resp.set_header(
+                "X-Accel-Redirect", f"{self._accel_redirect}/{ACCEL_RESUME}/{blob_key(token)}"
+            )
+        else:
+            try:
+                blob = self._storage.open(token)
+            except FileNotFoundError:
+                return False
+            blob.select(byte_range.start, byte_range.length)
+            resp.status = falcon.HTTP_206
+            resp.content_range = (byte_range.start, byte_range.end, drop.size)
+            resp.set_stream(blob, byte_range.length)
+        resp.set_headers(download_headers(drop))
+        resp.set_header("ETag", if_range.strip())
+        resp.set_header("Accept-Ranges", "bytes")
+        req.context.resumed_bytes = byte_range.length  # counted by the metrics middleware
+        return True
+
     def _serve(self, req, resp, token: str, *, unprotected_only: bool) -> bool:
+        now = self._clock()
         if self._accel_redirect:
             # nginx opens the blob only after this answer reaches it.
             if not self._storage.exists(token):
                 return False
-            claimed = drops.claim_download(token, self._clock(), unprotected_only=unprotected_only)
+            claimed = drops.claim_download(
+                token, now, unprotected_only=unprotected_only, scanned_only=self._scanned_only
+            )
             if claimed is None:
                 return False
+            etag = self._etag(token, claimed, now)
             if claimed.last:
-                # Scheduled with the configured grace delay (DROP_DELETE_GRACE_SECONDS).
-                self._schedule_blob_deletion(token)
+                # After the grace delay (DROP_DELETE_GRACE_SECONDS), and the resume window.
+                self._schedule_blob_deletion(token, keep_seconds=self._kept_for(etag))
             resp.set_header("X-Accel-Redirect", f"{self._accel_redirect}/{blob_key(token)}")
         else:
             # Open before claiming: a missing blob must not use up a download.
@@ -100,15 +191,30 @@ class DownloadSender:
                 blob = self._storage.open(token)
             except FileNotFoundError:
                 return False
-            claimed = drops.claim_download(token, self._clock(), unprotected_only=unprotected_only)
+            claimed = drops.claim_download(
+                token, now, unprotected_only=unprotected_only, scanned_only=self._scanned_only
+            )
             if claimed is None:
                 blob.close()
                 return False
+            etag = self._etag(token, claimed, now)
             if claimed.last:
                 # Deletion waits for the server to close the file, so it never races a
-                # response that is still reading it.
-                blob.after_close(lambda: self._schedule_blob_deletion(token))
+                # response that is still reading it, and then for the resume window.
+                keep = self._kept_for(etag)
+                blob.after_close(lambda: self._schedule_blob_deletion(token, keep_seconds=keep))
             resp.set_stream(blob, claimed.size)
         resp.set_headers(download_headers(claimed))
+        if etag is not None:
+            resp.set_header("ETag", etag)
+            resp.set_header("Accept-Ranges", "bytes")
         req.context.downloaded = claimed  # counted by the metrics middleware
         return True
+
+    def _etag(self, token: str, claimed: drops.ClaimedDrop, now) -> str | None:
+        # claimed.downloads is this grant's number: the claim counted it atomically.
+        return self._grants.etag(token, claimed.downloads, now) if self._grants else None
+
+    def _kept_for(self, etag: str | None) -> int:
+        """How long a used-up drop's blob outlives its last download: while it may resume."""
+        return self._grants.window_seconds if etag is not None else 0

@@ -12,7 +12,17 @@ import peewee
 
 from drop import crypto
 from drop.group_commit import durable_write
-from drop.models import DOWNLOADED, EXPIRED, LIVE, MAX_ADDRESS_CHARS, MAX_AGENT_CHARS, Drop, db
+from drop.models import (
+    DOWNLOADED,
+    EXPIRED,
+    LIVE,
+    MAX_ADDRESS_CHARS,
+    MAX_AGENT_CHARS,
+    REVOKED,
+    SCAN_PENDING,
+    Drop,
+    db,
+)
 from drop.storage import BlobStorage, TempBlob
 
 log = logging.getLogger(__name__)
@@ -82,8 +92,12 @@ def create_drop(
     uploader_agent: str | None = None,
     password_hash: str | None = None,
     on_insert: Callable[[NewDrop], None] | None = None,
+    scan_status: str | None = None,
 ) -> NewDrop:
     """Move an upload into place, then commit its row: no row ever points at a partial blob.
+
+    `scan_status` is the row's first malware scan state (drop.scans.initial_status): a
+    row that must wait for its scan is committed already waiting.
 
     `uploader_address` and `uploader_agent` are kept for the operator until
     erase_uploaders clears them; without an address no agent is kept either, since the
@@ -113,6 +127,9 @@ def create_drop(
         # Cut to the columns' widths: PostgreSQL refuses a longer value outright.
         uploader_address=uploader_address[:MAX_ADDRESS_CHARS] if uploader_address else None,
         uploader_agent=uploader_agent[:MAX_AGENT_CHARS] if uploader_agent else None,
+        scan_status=scan_status,
+        # Its scan is queued as soon as the row commits.
+        scan_queued_at=now if scan_status == SCAN_PENDING else None,
     )
     new = NewDrop(drop, delete_token)
     storage.commit(temp, token)
@@ -162,7 +179,11 @@ def find_drop(token: str) -> Drop | None:
 
 
 def claim_download(
-    token: str, now: datetime.datetime, *, unprotected_only: bool = False
+    token: str,
+    now: datetime.datetime,
+    *,
+    unprotected_only: bool = False,
+    scanned_only: bool = False,
 ) -> ClaimedDrop | None:
     """Count one download and return the drop as it is after it, or None if none is left.
 
@@ -173,10 +194,13 @@ def claim_download(
     other threads' writes (drop.group_commit).
 
     `unprotected_only` claims only a drop without a password: a download can then be
-    served without reading the row first.
+    served without reading the row first. A drop whose content is blocked (drop.blocks)
+    is never claimed: the check is in the same statement, one index lookup, so no block
+    added a moment before can be raced past. `scanned_only` (DROP_SCAN_MODE=hold) claims
+    only a drop whose malware scan is not pending.
     """
     params = [DOWNLOADED, now, token, LIVE, now]
-    claim = _claim_sql(unprotected_only)
+    claim = _claim_sql(unprotected_only, scanned_only)
     if isinstance(db.obj, peewee.SqliteDatabase):
         return durable_write(lambda: _claim_and_count(claim, params, now))
     sql = f"""WITH claimed AS ({claim}),
@@ -198,15 +222,20 @@ def _claimed(row: tuple | None) -> ClaimedDrop | None:
     return None if row is None else ClaimedDrop(*row)
 
 
-def _claim_sql(unprotected_only: bool) -> str:
+def _claim_sql(unprotected_only: bool, scanned_only: bool = False) -> str:
     p = db.param
     used_up = '"downloads" + 1 >= "max_downloads"'
+    conditions = ' AND "password_hash" IS NULL' if unprotected_only else ""
+    if scanned_only:
+        conditions += f""" AND ("scan_status" IS NULL OR "scan_status" <> '{SCAN_PENDING}')"""
     return f"""UPDATE "drop" SET
             "downloads" = "downloads" + 1,
             "status" = CASE WHEN {used_up} THEN {p} ELSE "status" END,
             "gone_at" = CASE WHEN {used_up} THEN {p} ELSE "gone_at" END
         WHERE "token" = {p} AND "status" = {p} AND "downloads" < "max_downloads"
-            AND "expires_at" > {p}{' AND "password_hash" IS NULL' if unprotected_only else ""}
+            AND "expires_at" > {p}{conditions}
+            AND NOT EXISTS (SELECT 1 FROM "block"
+                WHERE "block"."kind" = 'content' AND "block"."value" = "drop"."sha256")
         RETURNING {CLAIMED_COLUMNS}"""
 
 
@@ -219,6 +248,14 @@ def end_drop(token: str, status: str, now: datetime.datetime) -> bool:
             .execute()
         )
     return changed == 1
+
+
+def revoke_drop(storage: BlobStorage, token: str, now: datetime.datetime) -> bool:
+    """An operator's revocation: the drop is gone now (410) and its blob deleted, whatever
+    its state was; True if it was live."""
+    was_live = end_drop(token, REVOKED, now)
+    storage.delete(token)
+    return was_live
 
 
 def expire_due(now: datetime.datetime) -> list[str]:
@@ -267,12 +304,15 @@ def sweep(
     now: datetime.datetime,
     grace_seconds: int = 0,
     uploader_retention: int | None = None,
+    resume_window: int = 0,
 ) -> SweepReport:
     """Expire due drops and remove every blob that no live drop needs, plus stale temp files;
     forget uploaders older than `uploader_retention` seconds (None: leave them).
 
     A drop that went away less than `grace_seconds` ago keeps its blob: a proxy serving
-    its last download (X-Accel-Redirect) may not have opened the file yet.
+    its last download (X-Accel-Redirect) may not have opened the file yet. One used up
+    by its downloads keeps it `resume_window` seconds longer: its last download may be
+    resumed until then (drop/grants.py).
     """
     report = SweepReport(expired=expire_due(now))
     if uploader_retention is not None:
@@ -281,13 +321,15 @@ def sweep(
     keep = set()
     known = set()
     recently_gone = now - datetime.timedelta(seconds=grace_seconds)
+    resumable_since = recently_gone - datetime.timedelta(seconds=resume_window)
     tokens = list(on_disk)
     for start in range(0, len(tokens), 500):
         chunk = tokens[start : start + 500]
         query = Drop.select(Drop.token, Drop.status, Drop.gone_at).where(Drop.token.in_(chunk))
         for row in query:
             known.add(row.token)
-            if row.status == LIVE or (row.gone_at and row.gone_at > recently_gone):
+            kept_since = resumable_since if row.status == DOWNLOADED else recently_gone
+            if row.status == LIVE or (row.gone_at and row.gone_at > kept_since):
                 keep.add(row.token)
     for token, stat in on_disk.items():
         if token in keep:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 
 import falcon
 import redis
@@ -33,14 +34,31 @@ class ErrorCache:
     is logged once until Redis answers again.
     """
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int):
+    def __init__(
+        self,
+        client: redis.Redis,
+        ttl_seconds: int,
+        names_grant: Callable[[str, str], bool] | None = None,
+    ):
         self._redis = client
         self._ttl = ttl_seconds
         self._redis_down = False
+        self._names_grant = names_grant
+
+    def _resumes(self, req) -> bool:
+        """Whether the request resumes a granted download (drop/grants.py): a one-time drop
+        answers 410 to everyone once its download is granted, but not to that download's
+        resumes, so they never meet the cache. Only a valid grant passes: an invented
+        If-Range cannot be used to get around the cache."""
+        if_range = req.get_header("If-Range")
+        if if_range is None or self._names_grant is None:
+            return False
+        match = _CACHEABLE_PATH.fullmatch(req.path)
+        return bool(match and match[1] and self._names_grant(match[1], if_range))
 
     def process_request(self, req, resp):
         key = cache_key(req.method, req.path)
-        if key is None:
+        if key is None or self._resumes(req):
             return
         cached = self._call(self._redis.get, key)
         if cached is None:
@@ -60,7 +78,7 @@ class ErrorCache:
 
     def process_response(self, req, resp, resource, req_succeeded):
         key = cache_key(req.method, req.path)
-        if getattr(req.context, "error_cache_hit", False) or key is None:
+        if getattr(req.context, "error_cache_hit", False) or key is None or self._resumes(req):
             return
         if resp.status_code not in CACHEABLE:
             return

@@ -19,19 +19,34 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 
 # Python's phrases follow the newest RFC ("Content Too Large"); the API keeps the
 # names its clients already match on.
-REASONS = {413: "Payload Too Large"}
+REASONS = {413: "Payload Too Large", 423: "Being Checked"}
 # What the web page says instead of a bare reason phrase.
 PAGE_HEADINGS = {
     400: "That did not work",
     403: "Not allowed",
     404: "Nothing here",
     410: "This file is gone",
+    423: "This file is being checked",
+    451: "This file is not available",
     413: "That file is too large",
     507: "No room for more files right now",
     429: "Slow down",
     500: "Something went wrong on our side",
     503: "drop is unavailable for a moment",
 }
+
+
+# What a drop withheld by the operator (blocked content) says, on the page and in the API.
+WITHHELD = "The operator of this service has withheld this file; it cannot be downloaded."
+
+
+def unavailable_for_legal_reasons(description: str = WITHHELD) -> falcon.HTTPError:
+    """The one 451 every withheld drop answers with, whatever withheld it.
+
+    The error serializer turns it into `{"error": "Unavailable For Legal Reasons"}` for the
+    API and a page saying so for browsers; it is never cached (drop.error_cache).
+    """
+    return falcon.HTTPUnavailableForLegalReasons(description=description)
 
 
 def reason(status_code: int) -> str:
@@ -100,6 +115,26 @@ def error_serializer(templates: Templates):
         resp.append_header("Vary", "Accept")
 
     return serialize
+
+
+# How long a client should wait before asking again for a file whose scan is pending.
+SCAN_RETRY_AFTER_SECONDS = 10
+MALWARE = "it was found to contain malware, and it will not be served again"
+BEING_CHECKED = "this file is being checked for malware; try again in a moment"
+
+
+def being_checked(description: str = BEING_CHECKED) -> falcon.HTTPError:
+    """423 for a drop held until clamd calls it clean (DROP_SCAN_MODE=hold)."""
+    return falcon.HTTPError(
+        falcon.HTTP_423,
+        description=description,
+        headers={"Retry-After": str(SCAN_RETRY_AFTER_SECONDS)},
+    )
+
+
+def found_malware(description: str = MALWARE) -> falcon.HTTPError:
+    """451 for a drop clamd found malware in."""
+    return falcon.HTTPUnavailableForLegalReasons(description=description)
 
 
 def database_unavailable(req: falcon.Request, resp, error: Exception, params) -> None:

@@ -151,12 +151,19 @@ class UploadQuota:
     """Uploads and stored bytes per client address per hour (a limit of 0 is no limit)."""
 
     def __init__(
-        self, counters: Counters, uploads_per_hour: int, bytes_per_hour: int, clock: Callable
+        self,
+        counters: Counters,
+        uploads_per_hour: int,
+        bytes_per_hour: int,
+        clock: Callable,
+        *,
+        subject: str = "this address",
     ):
         self._counters = counters
         self._uploads = uploads_per_hour
         self._bytes = bytes_per_hour
         self._clock = clock
+        self._subject = subject  # who the refusal names: an address, or an API token
 
     def admit(self, client: str) -> None:
         """Take one of the client's uploads for this hour, or raise TooManyAttempts."""
@@ -168,7 +175,7 @@ class UploadQuota:
             if not stored.allowed:
                 raise TooManyAttempts(
                     _seconds_until(stored.resets_at, now),
-                    f"this address stored {file_size(self._bytes)} this hour, the most allowed",
+                    f"{self._subject} stored {file_size(self._bytes)} this hour, the most allowed",
                 )
         if self._uploads:
             count = self._counters.add_to_window(
@@ -178,7 +185,7 @@ class UploadQuota:
                 uploads = plural(self._uploads, "upload")
                 raise TooManyAttempts(
                     _seconds_until(count.resets_at, now),
-                    f"this address made {uploads} this hour, the most allowed",
+                    f"{self._subject} made {uploads} this hour, the most allowed",
                 )
 
     def give_back(self, client: str) -> None:
@@ -193,6 +200,28 @@ class UploadQuota:
         if self._bytes:
             self._counters.add_to_window(
                 f"upload-bytes:{client}", size, 0, epoch_ms(self._clock()), HOUR_SECONDS
+            )
+
+
+class HourlyLimit:
+    """At most `per_hour` of one kind of request per client address per hour (abuse reports)."""
+
+    def __init__(self, counters: Counters, noun: str, per_hour: int, clock: Callable):
+        self._counters = counters
+        self._noun = noun  # names the counter and the refusal: "report"
+        self._per_hour = per_hour
+        self._clock = clock
+
+    def admit(self, client: str) -> None:
+        """Count one request, or raise TooManyAttempts when the hour's are used up."""
+        now = epoch_ms(self._clock())
+        count = self._counters.add_to_window(
+            f"{self._noun}s:{client}", 1, self._per_hour, now, HOUR_SECONDS
+        )
+        if not count.allowed:
+            raise TooManyAttempts(
+                _seconds_until(count.resets_at, now),
+                f"this address sent {plural(self._per_hour, self._noun)} this hour",
             )
 
 

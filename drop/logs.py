@@ -39,7 +39,7 @@ TOKEN_ELLIPSIS = "..."
 # debug line for a cut-off request prints the bytes it had; "\r\n" stays escaped there).
 _SECRET_HEADER = re.compile(
     r"(x-drop-password|drop-password|x-delete-token|drop-delete-token|x-csrf-token|cookie|"
-    r"authorization)(\s*:)[^\r\n\\]*",
+    r"authorization|if-range)(\s*:)[^\r\n\\]*",
     re.IGNORECASE,
 )
 # Request headers and environ entries whose values are secrets or carry the query.

@@ -23,8 +23,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from drop import drops
+from drop import drops, hourly_counts
 from drop.error_cache import CACHE_HEADER
+from drop.hourly_counts import HourlyCounts
 from drop.models import LIVE, Drop, db
 from drop.multiprocess import ENV as MULTIPROC_ENV
 
@@ -41,8 +42,26 @@ ERROR_CACHE = Counter(
     ["result"],
     registry=REGISTRY,
 )
+BLOCKED_UPLOADS = Counter(
+    "drop_blocked_uploads",
+    "Uploads refused by a block, by kind: address (before the body) or content (after).",
+    ["kind"],
+    registry=REGISTRY,
+)
+LEGAL_REFUSALS = Counter(
+    "drop_unavailable_for_legal_reasons",
+    "Requests for a drop answered 451: its content is blocked.",
+    registry=REGISTRY,
+)
 TASK_FAILURES = Counter(
     "drop_task_failures", "Background task runs that raised.", ["task"], registry=REGISTRY
+)
+SCANS = Counter(
+    "drop_scans",
+    "Malware scans of stored files by result: clean, infected, too_large (never sent to "
+    "clamd), error (clamd unreachable or failing; the scan is retried).",
+    ["result"],
+    registry=REGISTRY,
 )
 LATENCY = Histogram(
     "drop_request_duration_seconds",
@@ -57,11 +76,17 @@ METHODS = {"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"}
 
 
 class RequestMetrics:
-    """Falcon middleware: latency of every request, 4XX cache results, uploads, downloads.
+    """Falcon middleware: latency of every request, 4XX cache results, uploads, downloads,
+    uploads refused by a block and 451 answers.
 
     Uploads and downloads are counted from `req.context.uploaded` and `.downloaded`, which
     the shared upload and download code sets once a drop is stored or a download claimed.
+    The same, with 4XX and blocked answers, go to `hourly` for the dashboard's charts
+    (in memory here; drop.hourly_counts writes them out).
     """
+
+    def __init__(self, hourly: HourlyCounts | None = None):
+        self._hourly = hourly or HourlyCounts()
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
@@ -76,14 +101,36 @@ class RequestMetrics:
         cache = resp.get_header(CACHE_HEADER)
         if cache in ("hit", "miss"):
             ERROR_CACHE.labels(cache).inc()
+        hourly = self._hourly
         uploaded = getattr(req.context, "uploaded", None)
         if uploaded is not None:
             UPLOADS.inc()
             BYTES_IN.inc(uploaded.size)
+            hourly.add(hourly_counts.UPLOADS)
+            hourly.add(hourly_counts.BYTES_IN, uploaded.size)
+        blocked = getattr(req.context, "blocked_upload", None)
+        if blocked is not None:
+            BLOCKED_UPLOADS.labels(blocked).inc()
+        if resp.status_code == 451:
+            LEGAL_REFUSALS.inc()
         downloaded = getattr(req.context, "downloaded", None)
         if downloaded is not None:
             DOWNLOADS.inc()
             BYTES_OUT.inc(downloaded.size)
+            hourly.add(hourly_counts.DOWNLOADS)
+            hourly.add(hourly_counts.BYTES_OUT, downloaded.size)
+        # A resumed download is no new download; only its range is sent.
+        resumed_bytes = getattr(req.context, "resumed_bytes", None)
+        if resumed_bytes is not None:
+            BYTES_OUT.inc(resumed_bytes)
+            hourly.add(hourly_counts.BYTES_OUT, resumed_bytes)
+        status = resp.status_code
+        if 400 <= status < 500:
+            hourly.add(hourly_counts.ANSWERS_4XX)
+        # 451 is only ever a block's answer (content blocked for legal reasons); a refused
+        # upload is marked by drop.blocks (blocked_upload) or hourly_counts.count_blocked.
+        if status == 451 or blocked is not None or getattr(req.context, "blocked", False):
+            hourly.add(hourly_counts.BLOCKED)
 
 
 class StoreCollector:

@@ -13,7 +13,14 @@ DOWNLOADED = "downloaded"  # the last permitted download was claimed
 EXPIRED = "expired"
 DELETED = "deleted"  # removed early by the uploader's delete token
 REVOKED = "revoked"  # removed by an operator
-STATUSES = (LIVE, DOWNLOADED, EXPIRED, DELETED, REVOKED)
+INFECTED = "infected"  # clamd found malware in it (drop/scans.py): never served again
+STATUSES = (LIVE, DOWNLOADED, EXPIRED, DELETED, REVOKED, INFECTED)
+# Drop.scan_status (migration 0013); NULL: stored while scanning was off.
+SCAN_PENDING = "pending"
+SCAN_CLEAN = "clean"
+SCAN_INFECTED = "infected"
+SCAN_TOO_LARGE = "too_large"  # larger than DROP_SCAN_MAX_BYTES: never sent to clamd
+MAX_SIGNATURE_CHARS = 255
 # Drop.id is PostgreSQL's `serial`, a 32-bit integer; no larger id can name a row.
 MAX_DROP_ID = 2**31 - 1
 # The widths of the uploader columns (migration 0006).
@@ -39,6 +46,11 @@ class Drop(peewee.Model):
     # DROP_UPLOADER_RETENTION has passed, and never set when it is 0.
     uploader_address = peewee.CharField(max_length=MAX_ADDRESS_CHARS, null=True)
     uploader_agent = peewee.CharField(max_length=MAX_AGENT_CHARS, null=True)
+    # Its malware scan (migration 0013, drop/scans.py); all NULL while scanning is off.
+    scan_status = peewee.CharField(max_length=16, null=True)
+    scan_queued_at = peewee.DateTimeField(null=True)  # the last time a scan was queued
+    scanned_at = peewee.DateTimeField(null=True)
+    scan_signature = peewee.CharField(max_length=MAX_SIGNATURE_CHARS, null=True)  # what clamd found
 
     class Meta:
         database = db

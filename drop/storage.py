@@ -38,6 +38,22 @@ class BlobFile(io.FileIO):
     def __init__(self, path: Path):
         super().__init__(path, "rb")
         self._on_close: Callable[[], None] | None = None
+        self._left: int | None = None  # bytes of the selected range not yet read
+
+    def select(self, start: int, length: int) -> None:
+        """Serve only `length` bytes from `start`: gunicorn's sendfile() starts at the
+        file's position and sends Content-Length bytes; plain reads stop at the end."""
+        self.seek(start)
+        self._left = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left is None:
+            return super().read(size)
+        if size is None or size < 0 or size > self._left:
+            size = self._left
+        chunk = super().read(size)
+        self._left -= len(chunk)
+        return chunk
 
     def after_close(self, callback: Callable[[], None]) -> None:
         self._on_close = callback
@@ -63,6 +79,7 @@ class BlobStorage:
         self.root = Path(root)
         self.blob_dir = self.root / "blobs"
         self.temp_dir = self.root / "tmp"
+        self.quarantine_dir = self.root / "quarantine"
 
     def ensure_dirs(self) -> None:
         self.blob_dir.mkdir(parents=True, exist_ok=True)
@@ -111,6 +128,20 @@ class BlobStorage:
             self.path_for(token).unlink()
         except FileNotFoundError:
             return False
+        return True
+
+    def quarantine(self, token: str) -> bool:
+        """Move a blob out of the served tree into `quarantine/<token>`; False if it is gone.
+
+        Nothing serves, sweeps or purges that directory: the operator inspects and
+        deletes what is there.
+        """
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(self.path_for(token), self.quarantine_dir / token)
+        except FileNotFoundError:
+            return False
+        _fsync_dir(self.quarantine_dir)
         return True
 
     def blob_tokens(self) -> Iterator[tuple[str, os.stat_result]]:

@@ -11,13 +11,16 @@ import logging
 from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey, crontab, signals
+from huey.exceptions import CancelExecution
 from huey.storage import BaseStorage
 
-from drop import audit, drops, limits, metrics, purge, tus
+from drop import drops, hourly_counts, limits, metrics, scans, tus
 from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
+from drop.ops import audit, purge
 from drop.partial_uploads import PartialUploads
+from drop.scanning import ScannerUnavailable
 from drop.storage import BlobStorage
 
 log = logging.getLogger(__name__)
@@ -56,21 +59,67 @@ def count_task_failure(signal, task, exc=None):
 
 @huey.task(retries=3, retry_delay=10)
 def delete_blob(data_dir: str, token: str) -> None:
-    """Remove a gone drop's blob (scheduled once its last download has been served)."""
+    """Remove a gone drop's blob (scheduled once its last download has been served, to run
+    after the grace delay and the resume window)."""
     BlobStorage(Path(data_dir)).delete(token)
+
+
+# A scan that cannot reach clamd is tried again after DROP_SCAN_RETRY_DELAY seconds,
+# twice as long after each failure (30 s … 8 min: about 16 minutes in all by default);
+# after that the sweep queues it again once it has waited DROP_SCAN_REQUEUE_SECONDS.
+SCAN_RETRIES = 5
+SCAN_RETRY_BACKOFF = 2
+
+
+@huey.task(retries=SCAN_RETRIES, retry_backoff=SCAN_RETRY_BACKOFF, context=True)
+def scan_drop(token: str, settings: scans.ScanSettings, task=None) -> str:
+    """Scan a new upload with clamd; a hit makes the drop infected and quarantines its blob."""
+    try:
+        with db.connection_context():
+            outcome = scans.Scanner.from_settings(settings).scan(token, drops.utcnow())
+    except ScannerUnavailable as error:
+        # Expected while clamd restarts: one warning line, not a traceback per attempt.
+        # CancelExecution retries while retries are left, with the task's backoff.
+        then = f"retrying in {task.retry_delay} s" if task.retries else "left to the sweep"
+        log.warning("scan of drop %s… failed, %s; %s", token[:8], error, then)
+        raise CancelExecution(retry=bool(task.retries)) from None
+    return outcome.result
+
+
+def schedule_scan(token: str, config: Config, storage: BaseStorage | None = None) -> None:
+    """Queue the malware scan of a drop whose row has just committed."""
+    task = scan_drop.s(
+        token, scans.ScanSettings.from_config(config), retry_delay=config.scan_retry_delay
+    )
+    enqueue(task, storage)
+
+
+def requeue_pending_scans(config: Config, now: datetime.datetime) -> int:
+    """Queue again the scans of live drops pending for DROP_SCAN_REQUEUE_SECONDS (their
+    tasks ran out of retries while clamd was down, or were never queued); return how many."""
+    if not config.scanning:
+        return 0
+    due = scans.due_for_requeue(now, config.scan_requeue_seconds)
+    for token in due:
+        schedule_scan(token, config)
+    return len(due)
 
 
 @huey.periodic_task(crontab(minute="*"))
 def sweep() -> dict:
     """Expire due drops; remove blobs nothing needs and stale temp files; forget uploaders
-    older than DROP_UPLOADER_RETENTION."""
+    older than DROP_UPLOADER_RETENTION; queue again malware scans left pending."""
     with db.connection_context():
         report = drops.sweep(
             BlobStorage(config.data_dir),
             drops.utcnow(),
             config.delete_grace_seconds,
             uploader_retention=config.uploader_retention,
+            resume_window=config.resume_window,
         )
+        requeued = requeue_pending_scans(config, drops.utcnow())
+    if requeued:
+        log.info("sweep: %d pending malware scans queued again", requeued)
     if (
         report.expired
         or report.blobs_deleted
@@ -111,7 +160,8 @@ def sweep_uploads(data_dir: Path) -> int:
 def schedule_blob_deletion(
     data_dir: Path, token: str, delay_seconds: int = 0, storage: BaseStorage | None = None
 ) -> None:
-    """Queue deletion of a blob, after `delay_seconds` when a proxy still has to open it."""
+    """Queue deletion of a blob, after `delay_seconds` when a proxy still has to open it
+    or its last download may still be resumed."""
     enqueue(delete_blob.s(str(data_dir), token, delay=delay_seconds or None), storage)
 
 
@@ -162,6 +212,13 @@ def trim_audit_trail() -> int:
             datetime.timedelta(seconds=config.audit_retention),
             max_batches=AUDIT_TRIM_BATCHES,
         )
+
+
+@huey.periodic_task(crontab(minute="*/10"))
+def trim_hourly_stats() -> int:
+    """Delete the charts' hourly counts older than 8 days (a few rows an hour)."""
+    with db.connection_context():
+        return hourly_counts.trim(drops.utcnow())
 
 
 def purge_progress_key(task_id: str) -> str:

@@ -15,13 +15,14 @@ import falcon
 from falcon.util.reader import BufferedReader
 from gunicorn.http.errors import ParseException
 
-from drop import drops
+from drop import blocks, drops
 from drop.clients import client_address, user_agent
 from drop.config import Config
 from drop.disk import FreeSpaceFloor
 from drop.filenames import DEFAULT_CONTENT_TYPE, sanitize_content_type, sanitize_filename
 from drop.limits import TooManyAttempts, UploadQuota
 from drop.models import MAX_AGENT_CHARS
+from drop.scans import UploadScanning
 from drop.serving import ClientTooSlow
 from drop.storage import BlobStorage, TempBlob, UploadTooLarge
 
@@ -55,11 +56,22 @@ def too_large(config: Config) -> falcon.HTTPContentTooLarge:
 
 
 def receive_drop(
-    req: falcon.Request, config: Config, storage: BlobStorage, now, quota: UploadQuota
+    req: falcon.Request,
+    config: Config,
+    storage: BlobStorage,
+    now,
+    quota: UploadQuota,
+    scanning: UploadScanning | None = None,
 ) -> drops.NewDrop:
     """Read a multipart upload and store it as a new drop (the API's and the page's upload)."""
     return store_upload(
-        req, config, storage, now, quota, lambda: read_upload_form(req, config, storage)
+        req,
+        config,
+        storage,
+        now,
+        quota,
+        lambda: read_upload_form(req, config, storage),
+        scanning,
     )
 
 
@@ -70,11 +82,14 @@ def store_upload(
     now,
     quota: UploadQuota,
     read_upload: Callable[[], UploadForm],
+    scanning: UploadScanning | None = None,
 ) -> drops.NewDrop:
     """Store what `read_upload` streams from the request as a new drop, whatever its shape.
 
-    The client's hourly quota is checked before the body is read, and counts only what
-    was stored. No temp file outlives a failure.
+    A blocked address and the client's hourly quota are checked before the body is read
+    (the quota counts only what was stored), blocked content once it has arrived. No
+    temp file outlives a failure. With `scanning`, the row is committed with its first
+    scan status and the scan queued right after.
     """
     client = admit_upload(req, config, quota)
     try:
@@ -83,16 +98,18 @@ def store_upload(
         quota.give_back(client)
         raise
     try:
-        return record_upload(req, config, storage, now, quota, client, form)
+        return record_upload(req, config, storage, now, quota, client, form, scanning=scanning)
     except BaseException:
         quota.give_back(client)
         raise
 
 
 def admit_upload(req: falcon.Request, config: Config, quota: UploadQuota) -> str:
-    """Take one of the client's uploads for this hour (429 when they are used up) and
-    return the client's address, which the upload's stored bytes are counted to."""
+    """Refuse an upload from a blocked address (403), take one of the client's uploads for
+    this hour (429 when they are used up) and return the client's address, which the
+    upload's stored bytes are counted to."""
     client = client_address(req, config.trusted_proxies)
+    refuse_blocked(req, address=client)
     try:
         quota.admit(client)
     except TooManyAttempts as refused:
@@ -112,16 +129,21 @@ def record_upload(
     client: str,
     form: UploadForm,
     *,
+    scanning: UploadScanning | None = None,
     password_hash: str | None = None,
     on_insert: Callable[[drops.NewDrop], None] | None = None,
 ) -> drops.NewDrop:
-    """Make a received file a drop: the blob moved into place, the row, the client's
-    stored bytes and the metrics. The temp file never outlives a failure.
+    """Make a received file a drop: blocked content refused (403), the scan admitted, the
+    blob moved into place, the row, the client's stored bytes, the scan queued and the
+    metrics. The temp file never outlives a failure.
 
     `password_hash` stands for `form.options.password` when only a hash was kept (a tus
     upload's); `on_insert` is a write committed in the same transaction as the row.
     """
     try:
+        refuse_blocked(req, sha256=form.temp.sha256)
+        if scanning is not None:
+            scanning.admit(form.temp.size)
         new = drops.create_drop(
             storage,
             form.temp,
@@ -136,14 +158,36 @@ def record_upload(
             uploader_address=client if config.uploader_retention else None,
             uploader_agent=user_agent(req, MAX_AGENT_CHARS) if config.uploader_retention else None,
             on_insert=on_insert,
+            scan_status=scanning.status_for(form.temp.size) if scanning is not None else None,
         )
     except BaseException:
         # Not moved into place (a full disk, a failed commit): it must not stay behind.
         form.temp.path.unlink(missing_ok=True)
         raise
     quota.stored(client, new.drop.size)
+    if scanning is not None:
+        scanning.stored(new.drop)
     req.context.uploaded = new.drop  # counted by the metrics middleware
     return new
+
+
+def refuse_blocked(
+    req: falcon.Request, *, address: str | None = None, sha256: str | None = None
+) -> None:
+    """403, with the block's reason, for an upload from a blocked address or of blocked content.
+
+    Every upload path calls it twice: with the client's address before reading the body,
+    and with the body's sha256 once it has arrived (the caller then removes the temp
+    file: nothing of a refused upload is kept). The refusal is counted in /metrics.
+    """
+    if address is not None and (block := blocks.address_block(address)) is not None:
+        req.context.blocked_upload = blocks.ADDRESS
+        raise falcon.HTTPForbidden(
+            description=f"uploads from this address are blocked: {block.reason}"
+        )
+    if sha256 is not None and (block := blocks.content_block(sha256)) is not None:
+        req.context.blocked_upload = blocks.CONTENT
+        raise falcon.HTTPForbidden(description=f"this file is blocked here: {block.reason}")
 
 
 def admit_body(

@@ -1,4 +1,4 @@
-"""Create `audit_event`: what operators did, when, from where, as whom (drop/audit.py).
+"""Create `audit_event`: what operators did, when, from where, as whom (drop/ops/audit.py).
 
 Never a secret: the actor is a short hash of a dashboard session's id (or `cli`), a
 drop is named by its id and the first characters of its token. Rows older than

@@ -25,6 +25,7 @@ from drop.app import create_app  # noqa: E402
 from drop.config import Config  # noqa: E402
 from drop.models import db, open_database  # noqa: E402
 from drop.tasks import huey  # noqa: E402
+from tests.clamd_server import ClamdServer  # noqa: E402
 from tests.log_checks import leaking_lines  # noqa: E402
 from tests.nginx import Nginx  # noqa: E402
 from tests.support import FakeClock, LiveServer  # noqa: E402
@@ -53,10 +54,9 @@ def postgres_url() -> str:
 def reset_postgres(url: str) -> None:
     database = open_database(url)
     with database:
-        database.execute_sql(
-            'DROP TABLE IF EXISTS "drop", "download_event", "rate_counter", "ops_session", '
-            '"audit_event", "tus_upload", "schema_migrations" CASCADE'
-        )
+        # Every table, whichever migrations made it: a new migration needs no edit here.
+        database.execute_sql("DROP SCHEMA public CASCADE")
+        database.execute_sql("CREATE SCHEMA public")
 
 
 @pytest.fixture
@@ -93,6 +93,22 @@ def config(backend, tmp_path, request) -> Config:
     with database:
         migrations.migrate(database)
     return config
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory) -> ClamdServer:
+    """A real clamd on the tests' own signatures, shared by the tests that leave it running."""
+    server = ClamdServer(tmp_path_factory.mktemp("clamd")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_clamd(tmp_path_factory) -> ClamdServer:
+    """A clamd for one test alone: to stop, restart, or give new signatures."""
+    server = ClamdServer(tmp_path_factory.mktemp("own-clamd")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

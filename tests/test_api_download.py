@@ -1,7 +1,11 @@
 """GET /api/v1.0/file/<token>: passwords, download limits, expiry and the response headers."""
 
+import dataclasses
+
+import falcon.testing
 import pytest
 
+from drop.app import create_app
 from drop.models import Drop
 from tests.support import upload
 
@@ -44,7 +48,10 @@ def test_second_download_of_a_one_time_drop_is_gone(client):
     assert second.json["error"] == "Gone"
 
 
-def test_blob_is_deleted_after_the_last_download(client, blob_dir):
+def test_blob_is_deleted_after_the_last_download(config, clock, immediate_huey, blob_dir):
+    # Without resumes; with them, the blob waits out the window (tests/test_resume_downloads.py).
+    no_resumes = dataclasses.replace(config, resume_window=0)
+    client = falcon.testing.TestClient(create_app(no_resumes, clock=clock))
     token = upload(client).json["token"]
     download(client, token)
     assert not (blob_dir / token[:2] / token).exists()

@@ -10,9 +10,9 @@ import pytest
 
 from drop.app import create_app
 from drop.filenames import sanitize_content_type
-from drop.listing import MAX_PAGE
 from drop.models import Drop, db
-from drop.ops_session import COOKIE_NAME
+from drop.ops.listing import MAX_PAGE
+from drop.ops.session import COOKIE_NAME
 from tests.page_support import page_upload
 from tests.support import UPLOAD, upload
 

@@ -74,7 +74,7 @@ def test_stats_on_an_empty_store(store):
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
     assert figures["by_status"] == dict.fromkeys(
-        ["live", "downloaded", "expired", "deleted", "revoked"], 0
+        ["live", "downloaded", "expired", "deleted", "revoked", "infected"], 0
     )
     assert figures["bytes_live"] == figures["bytes_on_disk"] == 0
     assert figures["uploads"] == figures["downloads"] == {"hour": 0, "day": 0, "week": 0}

@@ -48,11 +48,20 @@ def test_values_come_from_the_environment():
         ("DROP_BASE_URL", "drop.example"),
         ("DROP_DELETE_GRACE_SECONDS", "-1"),
         ("DROP_TRUSTED_PROXIES", "127.0.0.1,nginx-box"),
+        ("DROP_ANONYMOUS_UPLOADS", "sometimes"),
     ],
 )
 def test_bad_values_name_the_variable(variable, value):
     with pytest.raises(ConfigError, match=variable):
         Config.from_env({variable: value})
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [("", True), ("on", True), ("ON", True), ("true", True), ("off", False), ("0", False)],
+)
+def test_anonymous_uploads_are_on_unless_switched_off(value, allowed):
+    assert Config.from_env({"DROP_ANONYMOUS_UPLOADS": value}).anonymous_uploads is allowed
 
 
 def test_trusted_proxies_take_addresses_and_networks():

@@ -73,7 +73,12 @@ def blob_path(config, token):
 
 def test_nginx_serves_the_download_then_410_and_the_blob_goes(config, tmp_path):
     content = os.urandom(200 * 1024)
-    with deployment(config, tmp_path, DROP_DELETE_GRACE_SECONDS=1) as (nginx, server, _):
+    # A second's resume window: the used-up blob then goes after it (and the grace delay).
+    with deployment(config, tmp_path, DROP_DELETE_GRACE_SECONDS=1, DROP_RESUME_WINDOW=1) as (
+        nginx,
+        server,
+        _,
+    ):
         made = put(nginx, content)
         assert made.status_code == 201, made.text
         token = made.json()["token"]
@@ -206,7 +211,10 @@ def test_without_a_grace_delay_the_deletion_beats_nginx(config, tmp_path):
         # The consumer deletes at once; nginx gets the answer only afterwards.
         wait_for_file_gone(blob_path(config, token))
 
-    with deployment(config, tmp_path, release=release, DROP_DELETE_GRACE_SECONDS=0) as (
+    # No resume window either: the deletion is queued for at once.
+    with deployment(
+        config, tmp_path, release=release, DROP_DELETE_GRACE_SECONDS=0, DROP_RESUME_WINDOW=0
+    ) as (
         nginx,
         _,
         relay,

@@ -23,6 +23,7 @@ PAGE_PASSWORD = "page-pass-Kx27"
 WRONG_PASSWORD = "wrong-guess-Pm55"
 RAW_PASSWORD = "raw-line-Hy42"
 CURL_PASSWORD = "curl-pass-Wd63"
+API_TOKEN = "drop_" + "Tk7" * 13 + "q"
 
 
 def send_raw(server, request_line: bytes) -> bytes:
@@ -137,6 +138,10 @@ def test_access_lines_show_the_first_8_characters_of_a_token(config):
             "b'PUT /a.txt HTTP/1.1\\r\\nDrop-Password: -\\r\\n'",
         ),
         ("Drop-Delete-Token: 0a1b2c", "Drop-Delete-Token: -"),
+        (
+            "b'PUT /a.txt HTTP/1.1\\r\\nAuthorization: Bearer drop_" + "Ab1" * 13 + "x\\r\\n'",
+            "b'PUT /a.txt HTTP/1.1\\r\\nAuthorization: -\\r\\n'",
+        ),
     ],
 )
 def test_redact_strips_queries_and_shortens_tokens_in_paths(line, shown):
@@ -164,7 +169,7 @@ def test_gunicorn_error_and_access_lines_are_redacted_whatever_the_format(logger
     logger = gunicorn_logger(
         logger_class,
         "%(r)s %(q)s %(U)s %({x-drop-password}i)s %({x-delete-token}i)s %({raw_uri}e)s "
-        "%({query_string}e)s %({set-cookie}o)s %({cookie}i)s",
+        "%({query_string}e)s %({set-cookie}o)s %({cookie}i)s %({authorization}i)s",
     )
     try:
         raise ValueError(f"boom at /api/v1.0/file/{token}?password=in-traceback")
@@ -183,6 +188,7 @@ def test_gunicorn_error_and_access_lines_are_redacted_whatever_the_format(logger
         ("X-Drop-Password", "p3"),
         ("X-Delete-Token", "d" * 32),
         ("Cookie", "drop_ops=session-secret"),
+        ("Authorization", f"Bearer {API_TOKEN}"),
     ]
     logger.access(FakeResponse(), request_headers, environ, datetime.timedelta(seconds=1))
     for handler in logger.error_log.handlers + logger.access_log.handlers:
@@ -191,7 +197,8 @@ def test_gunicorn_error_and_access_lines_are_redacted_whatever_the_format(logger
     text = out.out + out.err
     assert "Error handling request GET /d/01234567..." in text
     assert "01234567..." in text
-    for secret in ("p1", "p2", "p3", "in-traceback", token, "d" * 32, "session-secret"):
+    secrets = ("p1", "p2", "p3", "in-traceback", token, "d" * 32, "session-secret", API_TOKEN)
+    for secret in secrets:
         assert secret not in text, secret
     assert "ValueError" in text  # the traceback is kept, only redacted
 
@@ -222,6 +229,8 @@ def test_the_suite_wide_check_recognises_each_kind_of_leak():
         "Drop-Password: hunter2",
         f"GET /api/v1.0/file/{token} HTTP/1.1",
         f"GET /d/{token}",
+        "Authorization: Bearer abc",
+        "saw drop_" + "Zy9" * 13 + "x in a message",
     ]
     for line in lines:
         assert leaking_lines(line) == [line]

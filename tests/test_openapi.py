@@ -62,3 +62,23 @@ def test_the_document_states_the_configured_limits(config, clock, immediate_huey
     form = served.json["components"]["schemas"]["UploadForm"]["properties"]
     assert form["expires_in"]["maximum"] == 3600
     assert form["max_downloads"]["maximum"] == 5
+
+
+def test_uploads_take_an_optional_bearer_token_and_document_its_401(client, config):
+    document = api_document(config)
+    assert document["components"]["securitySchemes"]["apiToken"] == {
+        **document["components"]["securitySchemes"]["apiToken"],
+        "type": "http",
+        "scheme": "bearer",
+    }
+    for method in ("put", "post"):
+        operation = document["paths"]["/api/v1.0/file"][method]
+        assert operation["security"] == [{}, {"apiToken": []}]  # anonymous, or with a token
+        assert operation["responses"]["401"] == {
+            "$ref": "#/components/responses/UploadUnauthorized"
+        }
+    refused = client.simulate_put(
+        "/api/v1.0/file", headers={"Authorization": "Bearer drop_" + "0" * 40}
+    )
+    assert refused.status_code == 401
+    assert "WWW-Authenticate" in refused.headers

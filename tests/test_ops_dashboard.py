@@ -11,7 +11,7 @@ import pytest
 from drop.app import create_app
 from drop.heartbeat import write_heartbeat
 from drop.models import REVOKED, Drop, db
-from drop.ops_session import COOKIE_NAME
+from drop.ops.session import COOKIE_NAME
 from tests.ops_support import DAY, blob_exists, plant_drop
 from tests.support import upload
 

@@ -55,6 +55,18 @@ def test_nginx_conf_command_takes_the_access_log_path():
     assert "access_log /srv/log/drop.log drop_private;" in result.output
 
 
+def test_nginx_conf_lets_through_what_api_tokens_allow_and_never_less():
+    def body_size(*args: str) -> int:
+        result = CliRunner().invoke(cli, ["nginx-conf", *args], env=env_example())
+        assert result.exit_code == 0, result.output
+        return int(re.search(r"client_max_body_size (\d+);", result.output).group(1))
+
+    framing = 64 * 1024
+    assert body_size("--max-upload-bytes", "2GiB") == 2 * 1024**3 + framing
+    # Below DROP_MAX_UPLOAD_BYTES (100 MiB in the example), the anonymous limit stands.
+    assert body_size("--max-upload-bytes", "1MiB") == 100 * 1024**2 + framing
+
+
 def test_nginx_access_log_format_names_no_query_header_or_raw_path():
     text = (OPS / "nginx.conf").read_text()
     layout = re.search(r"log_format drop_private\s+((?:'[^']*'\s*)+);", text).group(1)

@@ -30,7 +30,9 @@ def embedded(tmp_path) -> Config:
 
 def test_honcho_brings_up_web_and_worker(embedded, tmp_path):
     port = free_port()
-    env = drop_env(embedded, DROP_BIND=f"127.0.0.1:{port}", DROP_WEB_WORKERS=2)
+    env = drop_env(
+        embedded, DROP_BIND=f"127.0.0.1:{port}", DROP_WEB_WORKERS=2, DROP_RESUME_WINDOW=1
+    )
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env['PATH']}"
     migrate = subprocess.run(
         ["drop-ops", "migrate"], env=env, cwd=ROOT, capture_output=True, text=True

@@ -39,7 +39,7 @@ class FailingQueue:
         self.fault = fault
         self.calls: list[str] = []
 
-    def __call__(self, token: str) -> None:
+    def __call__(self, token: str, keep_seconds: int = 0) -> None:
         self.calls.append(token)
         raise self.fault
 

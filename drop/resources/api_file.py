@@ -9,11 +9,21 @@ import falcon
 from drop import crypto, drops
 from drop.clients import client_address
 from drop.config import Config
-from drop.downloads import DownloadSender, download_headers, password_opens, request_password
-from drop.limits import GuessLimit, TooManyAttempts, UploadQuota
-from drop.models import DELETED, Drop
+from drop.downloads import (
+    DownloadSender,
+    download_headers,
+    password_opens,
+    refuse_withheld,
+    request_password,
+)
+from drop.errors import being_checked, found_malware
+from drop.grants import GrantSigner
+from drop.limits import GuessLimit, TooManyAttempts
+from drop.models import DELETED, INFECTED, SCAN_PENDING, Drop
 from drop.resources.page_home import share_path
+from drop.scans import UploadScanning
 from drop.storage import BlobStorage
+from drop.uploaders import UploaderCheck
 from drop.uploads import receive_drop
 
 API_PREFIX = "/api/v1.0"
@@ -46,15 +56,21 @@ class FileCollection:
         storage: BlobStorage,
         clock: Callable = drops.utcnow,
         *,
-        quota: UploadQuota,
+        uploaders: UploaderCheck,
+        scanning: UploadScanning | None = None,
     ):
         self._config = config
         self._storage = storage
         self._clock = clock
-        self._quota = quota
+        self._uploaders = uploaders
+        self._scanning = scanning
 
     def on_put(self, req: falcon.Request, resp: falcon.Response):
-        new = receive_drop(req, self._config, self._storage, self._clock(), self._quota)
+        # Anonymous, or a trusted uploader with its token's limits: decided before the body.
+        uploader = self._uploaders.admit(req)
+        new = receive_drop(
+            req, uploader.config, self._storage, self._clock(), uploader.quota, self._scanning
+        )
         resp.status = falcon.HTTP_201
         resp.media = upload_answer(new, self._config.base_url or req.prefix)
 
@@ -72,14 +88,27 @@ class FileItem:
         clock: Callable = drops.utcnow,
         *,
         guesses: GuessLimit,
+        grants: GrantSigner | None = None,
     ):
         self._clock = clock
         self._guesses = guesses
         self._trusted_proxies = config.trusted_proxies
         self._schedule_blob_deletion = schedule_blob_deletion
-        self._sender = DownloadSender(storage, schedule_blob_deletion, clock, config.accel_redirect)
+        self._holding = config.scan_holds
+        self._sender = DownloadSender(
+            storage,
+            schedule_blob_deletion,
+            clock,
+            config.accel_redirect,
+            grants,
+            scanned_only=config.scan_holds,
+        )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
+        # A download granted earlier and cut off goes on where it stopped (Range with
+        # If-Range: its ETag), without a claim.
+        if self._sender.resume(req, resp, token, self._check_password):
+            return
         # Most downloads need no password: one claim serves them. The rest read the
         # row first, to check the password or to tell 404 from 410.
         if crypto.is_token(token) and self._sender.send_unprotected(req, resp, token):
@@ -118,8 +147,18 @@ class FileItem:
 
     def _permitted_drop(self, req: falcon.Request, token: str) -> Drop:
         drop = self._find(token)
+        if drop.status == INFECTED:
+            raise found_malware()
         if not drop.is_available(self._clock()):
             raise falcon.HTTPGone()
+        refuse_withheld(drop)
+        if self._holding and drop.scan_status == SCAN_PENDING:
+            raise being_checked()
+        self._check_password(req, drop)
+        return drop
+
+    def _check_password(self, req: falcon.Request, drop: Drop) -> None:
+        """401 (or 429) unless the drop has no password or the request carries it."""
         if drop.password_hash:
             password = request_password(req)
             if not password or not self._password_opens(req, drop, password):
@@ -128,7 +167,6 @@ class FileItem:
                     description="this file needs its password",
                     challenges=['Drop-Password realm="drop"'],
                 )
-        return drop
 
     def _password_opens(self, req: falcon.Request, drop: Drop, password: str) -> bool:
         client = client_address(req, self._trusted_proxies)

@@ -9,11 +9,12 @@ import falcon
 
 from drop import drops, pages, wording
 from drop.config import Config
-from drop.limits import UploadQuota
 from drop.qr import qr_svg
 from drop.raw_uploads import NAMELESS
+from drop.scans import UploadScanning
 from drop.storage import BlobStorage
 from drop.templates import Templates
+from drop.uploaders import UploaderCheck
 from drop.uploads import MAX_PASSWORD_CHARS, receive_drop
 
 HOUR = 3600
@@ -58,13 +59,15 @@ class HomePage:
         templates: Templates,
         clock: Callable = drops.utcnow,
         *,
-        quota: UploadQuota,
+        uploaders: UploaderCheck,
+        scanning: UploadScanning | None = None,
     ):
         self._config = config
         self._storage = storage
         self._templates = templates
         self._clock = clock
-        self._quota = quota
+        self._uploaders = uploaders
+        self._scanning = scanning
 
     def on_get(self, req: falcon.Request, resp: falcon.Response):
         pages.set_page_headers(resp)
@@ -76,6 +79,9 @@ class HomePage:
             max_password_chars=MAX_PASSWORD_CHARS,
             max_downloads=self._config.max_downloads,
             expiry_choices=expiry_choices(self._config),
+            # A token-only drop says so instead of showing a form nobody may use.
+            anonymous_uploads=self._config.anonymous_uploads,
+            base_url=self._config.base_url or req.prefix,
         )
 
     on_head = on_get
@@ -85,8 +91,9 @@ class HomePage:
         raise falcon.HTTPBadRequest(description=NAMELESS)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response):
+        uploader = self._uploaders.admit(req)
         now = self._clock()
-        new = receive_drop(req, self._config, self._storage, now, self._quota)
+        new = receive_drop(req, uploader.config, self._storage, now, uploader.quota, self._scanning)
         drop = new.drop
         base = self._config.base_url or req.prefix
         share_url = base + share_path(drop.token)

@@ -9,9 +9,11 @@ import falcon
 from drop import crypto, drops, pages, wording
 from drop.clients import client_address
 from drop.config import Config
-from drop.downloads import DownloadSender, password_opens
+from drop.downloads import DownloadSender, password_opens, refuse_withheld
+from drop.errors import SCAN_RETRY_AFTER_SECONDS, found_malware
+from drop.grants import GrantSigner
 from drop.limits import GuessLimit, TooManyAttempts
-from drop.models import DELETED, Drop
+from drop.models import DELETED, INFECTED, SCAN_PENDING, Drop
 from drop.resources.page_home import delete_path, share_path
 from drop.storage import BlobStorage
 from drop.templates import Templates
@@ -20,6 +22,9 @@ FORM = "application/x-www-form-urlencoded"
 # These forms carry one password or key; Falcon reads a url-encoded body whole, so cap it.
 MAX_FORM_BYTES = 16 * 1024
 GONE = "It was downloaded as many times as allowed, it expired, or it was deleted."
+MALWARE = "It was found to contain malware, and it will not be served again."
+# The being-checked page reloads itself this often until the file is ready.
+CHECKING_REFRESH_SECONDS = 5
 
 
 def find_drop(token: str) -> Drop:
@@ -64,20 +69,40 @@ class SharePage:
         clock: Callable = drops.utcnow,
         *,
         guesses: GuessLimit,
+        grants: GrantSigner | None = None,
     ):
         self._templates = templates
         self._clock = clock
         self._guesses = guesses
         self._trusted_proxies = config.trusted_proxies
-        self._sender = DownloadSender(storage, schedule_blob_deletion, clock, config.accel_redirect)
+        self._holding = config.scan_holds
+        self._sender = DownloadSender(
+            storage,
+            schedule_blob_deletion,
+            clock,
+            config.accel_redirect,
+            grants,
+            scanned_only=config.scan_holds,
+        )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
-        self._show(req, resp, self._available(token))
+        drop = self._available(token)
+        if self._held(drop):
+            self._show_checking(req, resp, drop)
+            return
+        self._show(req, resp, drop)
 
     on_head = on_get
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, token: str):
+        # A download this button started and that was cut off, resumed by the browser
+        # (the same form again, with Range and If-Range): no new download is used.
+        if self._sender.resume(req, resp, token, self._check_form_password):
+            return
         drop = self._available(token)
+        if self._held(drop):
+            self._show_checking(req, resp, drop)
+            return
         if drop.password_hash:
             password = form_field(req, "password")
             client = client_address(req, self._trusted_proxies)
@@ -96,15 +121,53 @@ class SharePage:
                 message = "That password is not right." if password else "Enter the password."
                 self._show(req, resp, drop, falcon.HTTP_401, password_error=message)
                 return
-        self._sender.send(req, resp, drop, gone=lambda: falcon.HTTPGone(description=GONE))
+        # The claim checks again, in the same statement: live, and in hold mode not pending.
+        self._sender.send(req, resp, drop, gone=lambda: self._gone_now(token))
+
+    def _check_form_password(self, req: falcon.Request, drop: Drop) -> None:
+        """For a resume: the form's password must still open the drop (401/429 if not)."""
+        if not drop.password_hash:
+            return
+        password = form_field(req, "password")
+        client = client_address(req, self._trusted_proxies)
+        try:
+            right = bool(password) and password_opens(self._guesses, client, drop, password)
+        except TooManyAttempts as refused:
+            raise falcon.HTTPTooManyRequests(retry_after=refused.retry_after) from None
+        if not right:
+            raise falcon.HTTPUnauthorized(
+                description="That password is not right.",
+                challenges=['Drop-Password realm="drop"'],
+            )
 
     def _available(self, token: str) -> Drop:
         drop = find_drop(token)
+        if drop.status == INFECTED:
+            raise found_malware(MALWARE)
         if not drop.is_available(self._clock()):
             raise falcon.HTTPGone(description=GONE)
+        refuse_withheld(drop)
         return drop
 
-    def _show(self, req, resp, drop: Drop, status=falcon.HTTP_200, password_error=""):
+    def _gone_now(self, token: str) -> falcon.HTTPError:
+        # The claim found nothing to give: the drop is gone, or it was found infected
+        # between the page's read of the row and the claim.
+        drop = drops.find_drop(token)
+        if drop is not None and drop.status == INFECTED:
+            return found_malware(MALWARE)
+        return falcon.HTTPGone(description=GONE)
+
+    def _held(self, drop: Drop) -> bool:
+        return self._holding and drop.scan_status == SCAN_PENDING
+
+    def _show_checking(self, req, resp, drop: Drop):
+        """423: the file waits for its malware scan; the page reloads itself until then."""
+        resp.set_header("Retry-After", str(SCAN_RETRY_AFTER_SECONDS))
+        self._show(req, resp, drop, falcon.HTTP_423, checking=True)
+
+    def _show(
+        self, req, resp, drop: Drop, status=falcon.HTTP_200, password_error="", checking=False
+    ):
         pages.render(
             self._templates,
             req,
@@ -118,6 +181,8 @@ class SharePage:
             expiry_words=wording.expiry(drop.expires_at, self._clock()),
             downloads_words=wording.downloads_left(drop.downloads_left, drop.max_downloads),
             password_error=password_error,
+            checking=checking,
+            refresh_seconds=CHECKING_REFRESH_SECONDS,
         )
 
 

@@ -9,11 +9,12 @@ import falcon
 from drop import drops
 from drop.config import Config
 from drop.errors import prefers_json_to_text
-from drop.limits import UploadQuota
 from drop.raw_uploads import read_raw_upload
 from drop.resources.api_file import drop_api_url, upload_answer
 from drop.resources.page_home import share_path
+from drop.scans import UploadScanning
 from drop.storage import BlobStorage
+from drop.uploaders import UploaderCheck
 from drop.uploads import store_upload
 
 
@@ -30,21 +31,26 @@ class RawUpload:
         storage: BlobStorage,
         clock: Callable = drops.utcnow,
         *,
-        quota: UploadQuota,
+        uploaders: UploaderCheck,
+        scanning: UploadScanning | None = None,
     ):
         self._config = config
         self._storage = storage
         self._clock = clock
-        self._quota = quota
+        self._uploaders = uploaders
+        self._scanning = scanning
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str):
+        # Anonymous, or a trusted uploader with its token's limits: decided before the body.
+        uploader = self._uploaders.admit(req)
         new = store_upload(
             req,
-            self._config,
+            uploader.config,
             self._storage,
             self._clock(),
-            self._quota,
-            lambda: read_raw_upload(req, self._config, self._storage, name),
+            uploader.quota,
+            lambda: read_raw_upload(req, uploader.config, self._storage, name),
+            self._scanning,
         )
         base = self._config.base_url or req.prefix
         share_url = base + share_path(new.drop.token)

@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import audit
 from drop.clients import client_address
 from drop.limits import GuessLimit, TooManyAttempts
-from drop.ops_session import (
+from drop.ops import audit
+from drop.ops.resources.audit import OpsAuditTrail
+from drop.ops.session import (
     COOKIE_NAME,
     CSRF_FIELD,
     CSRF_HEADER,
@@ -18,9 +19,8 @@ from drop.ops_session import (
     SessionSigner,
     tokens_match,
 )
+from drop.ops.session_store import SessionStore, SessionStoreUnavailable
 from drop.pages import set_page_headers
-from drop.resources.ops_audit import OpsAuditTrail
-from drop.session_store import SessionStore, SessionStoreUnavailable
 from drop.templates import Templates
 
 LOGIN_PATH = "/ops/login"
@@ -128,7 +128,9 @@ class OpsGuard:
 
     def process_response(self, req, resp, resource, req_succeeded):
         if is_ops_path(req.path):
-            set_page_headers(resp)
+            # A file the operator downloads keeps its own headers (CSP sandbox, attachment).
+            if not getattr(req.context, "sends_file", False):
+                set_page_headers(resp)
             resp.set_header("X-Frame-Options", "DENY")
 
     def _refuse(self, req, resp):

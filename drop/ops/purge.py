@@ -13,7 +13,7 @@ from pathlib import Path
 
 from drop import drops
 from drop.models import LIVE, REVOKED, DownloadEvent, Drop, db
-from drop.stats import WINDOWS
+from drop.ops.stats import WINDOWS
 from drop.storage import BlobStorage
 
 CHUNK = 500

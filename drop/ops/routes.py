@@ -13,15 +13,28 @@ from drop.config import Config
 from drop.heartbeat import worker_health
 from drop.limits import Counters, DatabaseCounters, login_limit
 from drop.models import MAX_DROP_ID
-from drop.ops_session import SessionSigner
-from drop.resources.ops_actions import OpsPurge, OpsPurgeProgress, OpsRevoke
-from drop.resources.ops_audit import OpsAuditPage, OpsAuditTrail
-from drop.resources.ops_auth import OpsGuard, OpsLogin, OpsLogout, OpsSessions
-from drop.resources.ops_dashboard import OpsDashboard, OpsDropTable, OpsStatsCards
-from drop.session_store import DatabaseSessionStore
-from drop.stats import Stats, collect_stats, human_bytes, queue_length
+from drop.ops.resources.actions import OpsPurge, OpsPurgeProgress, OpsRevoke
+from drop.ops.resources.audit import OpsAuditPage, OpsAuditTrail
+from drop.ops.resources.auth import OpsGuard, OpsLogin, OpsLogout, OpsSessions
+from drop.ops.resources.blocks import OpsBlockCancel, OpsBlockConfirm, OpsBlockRemove, OpsBlocks
+from drop.ops.resources.dashboard import OpsCharts, OpsDashboard, OpsDropTable, OpsStatsCards
+from drop.ops.resources.edits import (
+    DropPanel,
+    OpsDropDetail,
+    OpsSetDownloadLimit,
+    OpsSetExpiry,
+    OpsUncountedDownload,
+)
+from drop.ops.resources.reports import OpsReportAction, OpsReports
+from drop.ops.resources.scan import OpsRescan
+from drop.ops.resources.tokens import OpsTokenRevoke, OpsTokensPage
+from drop.ops.session import SessionSigner
+from drop.ops.session_store import DatabaseSessionStore
+from drop.ops.stats import Stats, collect_stats, human_bytes, queue_length
+from drop.ops.trends import week_charts
 from drop.storage import BlobStorage
 from drop.templates import Templates
+from drop.wording import duration
 
 
 def add_ops_routes(
@@ -44,7 +57,9 @@ def add_ops_routes(
         config.admin_session_max,
     )
     sessions = OpsSessions(signer, DatabaseSessionStore())
-    templates = Templates(human_bytes=human_bytes, when=when)
+    templates = Templates(
+        human_bytes=human_bytes, when=when, duration=duration, scanning=config.scanning
+    )
     if enqueue_purge is None or purge_progress is None:
         enqueue_purge, purge_progress = _huey_purge(config, redis_client)
     current_stats = _stats_source(config, storage, clock, redis_client)
@@ -64,18 +79,45 @@ def add_ops_routes(
         ),
     )
     app.add_route("/ops/logout", OpsLogout(sessions, audit_trail))
-    app.add_route("/ops", OpsDashboard(templates, current_stats))
+
+    def current_charts():
+        return week_charts(clock())
+
+    app.add_route("/ops", OpsDashboard(templates, current_stats, current_charts))
     app.add_route("/ops/stats", OpsStatsCards(templates, current_stats))
+    app.add_route("/ops/charts", OpsCharts(templates, current_charts))
     app.add_route("/ops/drops", OpsDropTable(templates))
-    app.add_route(
-        f"/ops/drops/{{drop_id:int(min=1, max={MAX_DROP_ID})}}/revoke",
-        OpsRevoke(templates, storage, clock, audit_trail),
-    )
+    one_drop = f"/ops/drops/{{drop_id:int(min=1, max={MAX_DROP_ID})}}"
+    app.add_route(f"{one_drop}/revoke", OpsRevoke(templates, storage, clock, audit_trail))
+    panel = DropPanel(templates, storage, config)
+    app.add_route(one_drop, OpsDropDetail(panel))
+    app.add_route(f"{one_drop}/expiry", OpsSetExpiry(panel, config, clock, audit_trail))
+    app.add_route(f"{one_drop}/limit", OpsSetDownloadLimit(panel, config, audit_trail))
+    app.add_route(f"{one_drop}/download", OpsUncountedDownload(storage, audit_trail))
+    if config.scanning:
+        app.add_route(f"{one_drop}/scan", OpsRescan(templates, config, storage, clock, audit_trail))
     app.add_route(
         "/ops/purge", OpsPurge(templates, enqueue_purge, audit_trail, config.purge_retention)
     )
     app.add_route("/ops/purge/{task_id}", OpsPurgeProgress(templates, purge_progress))
     app.add_route("/ops/audit", OpsAuditPage(templates, config.audit_retention))
+    app.add_route("/ops/blocks", OpsBlocks(templates, storage, audit_trail))
+    app.add_route("/ops/blocks/new", OpsBlockConfirm(templates))
+    app.add_route("/ops/blocks/cancel", OpsBlockCancel())
+    app.add_route(
+        "/ops/blocks/{block_id:int(min=1, max=2147483647)}/remove",
+        OpsBlockRemove(templates, audit_trail),
+    )
+    app.add_route("/ops/reports", OpsReports(templates))
+    app.add_route(
+        "/ops/reports/{report_id:int(min=1, max=2147483647)}/{action}",
+        OpsReportAction(templates, storage, audit_trail),
+    )
+    app.add_route("/ops/tokens", OpsTokensPage(templates, config))
+    app.add_route(
+        f"/ops/tokens/{{token_id:int(min=1, max={MAX_DROP_ID})}}/revoke",
+        OpsTokenRevoke(templates, config, clock),
+    )
 
 
 def when(moment: datetime.datetime | None) -> str:

@@ -1,4 +1,4 @@
-"""The dashboard page and the fragments htmx swaps into it: stats cards and the drops table."""
+"""The dashboard page and the fragments htmx swaps into it: stats cards, charts, drops table."""
 
 from __future__ import annotations
 
@@ -6,10 +6,17 @@ from collections.abc import Callable
 
 import falcon
 
-from drop.listing import DropFilter, PageOutOfRange, list_drops
+from drop import blocks
 from drop.models import STATUSES
-from drop.stats import Stats
+from drop.ops.listing import DropFilter, PageOutOfRange, list_drops
+from drop.ops.stats import Stats
+from drop.ops.trends import GEOMETRY, Chart
 from drop.templates import Templates
+
+
+def withheld(page) -> set[str]:
+    """The contents among a page of drops that are blocked: their rows say so."""
+    return blocks.blocked_contents({drop.sha256 for drop in page.drops})
 
 
 def drop_filter(req: falcon.Request) -> DropFilter:
@@ -26,9 +33,15 @@ class OpsDashboard:
 
     ops_protected = True
 
-    def __init__(self, templates: Templates, current_stats: Callable[[], Stats]):
+    def __init__(
+        self,
+        templates: Templates,
+        current_stats: Callable[[], Stats],
+        current_charts: Callable[[], list[Chart]],
+    ):
         self._templates = templates
         self._current_stats = current_stats
+        self._current_charts = current_charts
 
     def on_get(self, req, resp):
         self._templates.respond(
@@ -36,7 +49,10 @@ class OpsDashboard:
             "ops/dashboard.html",
             csrf=req.context.ops_session.csrf,
             stats=self._current_stats(),
-            page=list_drops(drop_filter(req)),
+            charts=self._current_charts(),
+            **GEOMETRY,
+            page=(page := list_drops(drop_filter(req))),
+            withheld=withheld(page),
             statuses=STATUSES,
         )
 
@@ -55,6 +71,20 @@ class OpsStatsCards:
         self._templates.respond(resp, "ops/_stats.html", stats=self._current_stats())
 
 
+class OpsCharts:
+    """GET /ops/charts: a week of hourly counts as SVG charts, polled every minute."""
+
+    ops_protected = True
+    refreshes_session = False  # polling is not the operator being active
+
+    def __init__(self, templates: Templates, current_charts: Callable[[], list[Chart]]):
+        self._templates = templates
+        self._current_charts = current_charts
+
+    def on_get(self, req, resp):
+        self._templates.respond(resp, "ops/_charts.html", charts=self._current_charts(), **GEOMETRY)
+
+
 class OpsDropTable:
     """GET /ops/drops: one page of the drops table for the current filter."""
 
@@ -64,4 +94,5 @@ class OpsDropTable:
         self._templates = templates
 
     def on_get(self, req, resp):
-        self._templates.respond(resp, "ops/_drops.html", page=list_drops(drop_filter(req)))
+        page = list_drops(drop_filter(req))
+        self._templates.respond(resp, "ops/_drops.html", page=page, withheld=withheld(page))

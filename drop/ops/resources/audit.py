@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import audit
 from drop.clients import client_address
-from drop.listing import PageOutOfRange, page_number
-from drop.ops_session import Session
+from drop.ops import audit
+from drop.ops.listing import PageOutOfRange, page_number
+from drop.ops.session import Session
 from drop.pages import render
 from drop.templates import Templates
 
@@ -21,6 +21,15 @@ class OpsAuditTrail:
     def __init__(self, clock: Callable[[], datetime.datetime], trusted_proxies: tuple[str, ...]):
         self._clock = clock
         self._trusted_proxies = trusted_proxies
+
+    def who(self, req: falcon.Request) -> tuple[str, str]:
+        """The request's actor (its session) and client address, as the trail records them."""
+        session = getattr(req.context, "ops_session", None)
+        actor = audit.session_actor(session.session_id) if session else audit.ANONYMOUS
+        return actor, client_address(req, self._trusted_proxies)
+
+    def now(self) -> datetime.datetime:
+        return self._clock()
 
     def record(
         self,

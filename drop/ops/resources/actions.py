@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import audit, drops
-from drop.models import REVOKED, Drop
-from drop.resources.ops_audit import OpsAuditTrail
+from drop import drops
+from drop.models import Drop
+from drop.ops import audit
+from drop.ops.resources.audit import OpsAuditTrail
 from drop.storage import BlobStorage
 from drop.templates import Templates
 
@@ -38,9 +39,7 @@ class OpsRevoke:
         drop = Drop.get_or_none(Drop.id == drop_id)
         if drop is None:
             raise falcon.HTTPNotFound()
-        was_live = drops.end_drop(drop.token, REVOKED, self._clock())
-        # Whatever the state was: a revoked drop keeps nothing on disk.
-        self._storage.delete(drop.token)
+        was_live = drops.revoke_drop(self._storage, drop.token, self._clock())
         prefix = audit.token_prefix(drop.token)
         self._audit_trail.record(
             req,

@@ -3,7 +3,7 @@
 The cookie carries the session's id, when it started, when the operator was last active
 and the CSRF token their forms must echo back; the signature makes them unforgeable
 without the key. The id must also be live in the server-side registry
-(drop/session_store.py), so logging out ends a session even for a copy of its cookie.
+(drop/ops/session_store.py), so logging out ends a session even for a copy of its cookie.
 Failed logins are limited in drop/limits.py.
 """
 

@@ -1,7 +1,7 @@
 """The audit trail: what operators did, when, as whom, from where, and to what.
 
 Each event names its actor without a secret: a dashboard session by the first hex digits
-of the sha256 its registry keys it by (drop/session_store.py), drop-ops by `cli`, a
+of the sha256 its registry keys it by (drop/ops/session_store.py), drop-ops by `cli`, a
 login that failed by `anonymous`. A drop is named by its id and the first characters
 of its token, never the whole token (the download key). Events live in `audit_event`
 (migration 0005) and are trimmed after DROP_AUDIT_RETENTION.
@@ -32,6 +32,17 @@ LOGOUT = "logout"
 REVOKE = "revoke"
 PURGE_STARTED = "purge_started"  # from the dashboard: queued for the worker
 PURGE = "purge"  # drop-ops purge, done
+EXPIRY_SET = "expiry_set"
+LIMIT_SET = "limit_set"
+DOWNLOAD_UNCOUNTED = "download_uncounted"  # the operator fetched a file, using no download
+BLOCK = "block"  # an address, network or content blocked (drop/blocks.py)
+UNBLOCK = "unblock"
+REPORT_DISMISSED = "report_dismissed"  # an abuse report closed with nothing done
+REPORT_FILED = "report"  # a visitor reported a drop (anonymous; what the operator acts on)
+TOKEN_CREATE = "token_create"  # an API token issued (never its secret)
+TOKEN_REVOKE = "token_revoke"
+SCAN = "scan"  # drop-ops scan: a rescan run, with its counts
+MALWARE_FOUND = "malware_found"  # a scan's hit: the drop was made `infected`
 ACTION_LABELS = {
     LOGIN: "logged in",
     LOGIN_FAILED: "failed login",
@@ -40,9 +51,21 @@ ACTION_LABELS = {
     REVOKE: "revoked",
     PURGE_STARTED: "started a purge",
     PURGE: "purged",
+    EXPIRY_SET: "changed the expiry",
+    LIMIT_SET: "changed the download limit",
+    DOWNLOAD_UNCOUNTED: "downloaded without counting",
+    BLOCK: "blocked",
+    UNBLOCK: "unblocked",
+    REPORT_DISMISSED: "dismissed a report",
+    REPORT_FILED: "abuse report received",
+    TOKEN_CREATE: "created an API token",
+    TOKEN_REVOKE: "revoked an API token",
+    SCAN: "rescanned",
+    MALWARE_FOUND: "malware found",
 }
 
 CLI_ACTOR = "cli"
+SCANNER_ACTOR = "scanner"  # the worker's scan of a new upload
 ANONYMOUS = "anonymous"
 ACTOR_CHARS = 8
 TOKEN_PREFIX_CHARS = 8  # as many as the dashboard's drops table shows

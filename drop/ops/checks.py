@@ -15,7 +15,8 @@ from drop import drops, migrations
 from drop.config import Config
 from drop.heartbeat import worker_health
 from drop.models import open_database
-from drop.stats import human_bytes
+from drop.ops.stats import human_bytes
+from drop.scanning import Clamd, ScannerUnavailable
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ def run_checks(config: Config) -> Iterator[CheckResult]:
     yield check_redis(config)
     yield check_storage(config)
     yield check_worker(config)
+    if config.scanning:
+        yield check_scanner(config)
 
 
 def check_database(config: Config) -> CheckResult:
@@ -83,6 +86,17 @@ def check_storage(config: Config) -> CheckResult:
 def check_worker(config: Config) -> CheckResult:
     health = worker_health(config.data_dir, drops.utcnow(), config.worker_stale_seconds)
     return CheckResult("worker", health.alive, health.describe())
+
+
+def check_scanner(config: Config) -> CheckResult:
+    """clamd answers PING (only run when DROP_CLAMD_SOCKET or DROP_CLAMD_HOST is set)."""
+    clamd = Clamd.from_config(config)
+    try:
+        clamd.ping()
+    except ScannerUnavailable as error:
+        held = ", new uploads wait for it (hold)" if config.scan_holds else ""
+        return CheckResult("scanner", False, f"{first_line(error)}{held}")
+    return CheckResult("scanner", True, f"{clamd.describe()} answers, mode {config.scan_mode}")
 
 
 def redact_url(url: str) -> str:

@@ -1,0 +1,1 @@
+"""Falcon resources of the /ops dashboard."""

@@ -128,7 +128,7 @@ def create_app(
     app.add_route(f"{API_PREFIX}/file/{{token}}", files)
     app.add_route(f"{API_PREFIX}/file/{{token}}/{{filename}}", files, suffix="named")
     app.add_route(f"{API_PREFIX}/openapi.json", OpenAPIDocument(config))
-    tus_server = TusServer(config, storage, partials, clock, quota=quota)
+    tus_server = TusServer(config, storage, partials, clock, uploaders=uploaders, scanning=scanning)
     app.add_route(UPLOADS_PATH, UploadCollection(tus_server))
     app.add_route(f"{UPLOADS_PATH}/{{upload_id}}", UploadItem(tus_server))
     add_static_routes(app)

@@ -74,6 +74,9 @@ class TusUpload(peewee.Model):
     # The drop's delete token, so that GET can repeat the upload's answer until this
     # record expires (the drop keeps only its hash).
     delete_token = peewee.FixedCharField(max_length=32, null=True)
+    # The API token (drop/uploaders.py) the upload was admitted with; None: anonymous.
+    # Not a foreign key: a token is never deleted, and its completion needs only its id.
+    api_token_id = peewee.IntegerField(null=True)
 
     class Meta:
         database = db
@@ -166,6 +169,7 @@ def create_upload(
     clock: Callable[[], datetime.datetime],
     expires_in_seconds: int,
     lease_seconds: int | None = None,
+    api_token_id: int | None = None,
 ) -> tuple[TusUpload, Lease | None]:
     """A new, empty upload, and its lease when `lease_seconds` is given (a creation that
     carries bytes, or an empty file that is complete at once).
@@ -193,6 +197,7 @@ def create_upload(
         expires_at=now + datetime.timedelta(seconds=expires_in_seconds),
         lease_owner=owner,
         lease_until=now + datetime.timedelta(seconds=lease_seconds) if owner else None,
+        api_token_id=api_token_id,
     )
     try:
         durable_write(lambda: upload.save(force_insert=True))

@@ -3,10 +3,12 @@
 The state lives here rather than in a web process, so any worker on any machine can take
 an upload's next PATCH: how far it has got (`upload_offset` of `upload_length`), where its
 bytes are (`storage_key`), the drop it will become (name, type, the password's hash, the
-drop's expiry and downloads), until when it may be resumed (`expires_at`), and which
-request is writing to it now (`lease_owner` until `lease_until`). Once complete, it names
-its drop and keeps the drop's delete token, so the uploader can ask for the links again
-until the row expires. The model is frozen here as it was at this migration.
+drop's expiry and downloads), until when it may be resumed (`expires_at`), which request
+is writing to it now (`lease_owner` until `lease_until`), and the API token it was
+admitted with (`api_token_id`, none when anonymous: its completion counts to that token's
+quota). Once complete, it names its drop and keeps the drop's delete token, so the
+uploader can ask for the links again until the row expires. The model is frozen here as
+it was at this migration.
 """
 
 import peewee
@@ -30,6 +32,7 @@ class TusUpload(peewee.Model):
     lease_until = peewee.DateTimeField(null=True)
     drop_token = peewee.FixedCharField(max_length=32, null=True)
     delete_token = peewee.FixedCharField(max_length=32, null=True)
+    api_token_id = peewee.IntegerField(null=True)
 
     class Meta:
         table_name = "tus_upload"

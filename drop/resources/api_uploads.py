@@ -20,11 +20,12 @@ from drop.clients import client_address
 from drop.config import Config
 from drop.disk import FreeSpaceFloor
 from drop.filenames import sanitize_content_type, sanitize_filename
-from drop.limits import UploadQuota
 from drop.partial_uploads import PartialUploads
 from drop.resources.api_file import API_PREFIX, drop_api_url, upload_answer
 from drop.resources.page_home import share_path
+from drop.scans import UploadScanning
 from drop.storage import BlobStorage, UploadTooLarge
+from drop.uploaders import UploaderCheck
 from drop.uploads import (
     BodyReader,
     UploadForm,
@@ -90,13 +91,15 @@ class TusServer:
         partials: PartialUploads,
         clock: Callable[[], datetime.datetime] = drops.utcnow,
         *,
-        quota: UploadQuota,
+        uploaders: UploaderCheck,
+        scanning: UploadScanning | None = None,
     ):
         self.config = config
         self.storage = storage
         self.partials = partials
         self.clock = clock
-        self.quota = quota
+        self.uploaders = uploaders
+        self.scanning = scanning
         # A lease outlives the longest a body may pause (drop.serving), many times over:
         # it is renewed while bytes arrive, and runs out only when its process died.
         self.lease_seconds = max(60, 3 * config.client_timeout)
@@ -181,19 +184,30 @@ class TusServer:
             content_type=upload.content_type,
             options=UploadOptions(None, upload.expires_in, upload.max_downloads),
         )
-        # The upload was counted to its client when it was created; its bytes count now.
+        # The upload was counted to its uploader (the token it was created with, or the
+        # client's address) when it was created; its bytes count now, to the same one.
+        quota = self.uploaders.resumed(upload.api_token_id).quota
         client = client_address(req, self.config.trusted_proxies)
-        new = record_upload(
-            req,
-            self.config,
-            self.storage,
-            self.clock(),
-            self.quota,
-            client,
-            form,
-            password_hash=upload.password_hash,
-            on_insert=lease.completed(self.upload_expiry()),
-        )
+        try:
+            new = record_upload(
+                req,
+                self.config,
+                self.storage,
+                self.clock(),
+                quota,
+                client,
+                form,
+                scanning=self.scanning,
+                password_hash=upload.password_hash,
+                on_insert=lease.completed(self.upload_expiry()),
+            )
+        except (falcon.HTTPForbidden, falcon.HTTPContentTooLarge):
+            # Blocked content, or too large to scan: it can never become a drop, so
+            # nothing of it is kept and the upload counts as not made.
+            tus.terminate(upload.id, self.clock())
+            self.partials.delete(upload.storage_key)
+            quota.give_back(client)
+            raise
         self.partials.delete(upload.storage_key)  # the drop's blob is the same file
         resp.set_headers(drop_headers(new, self.config.base_url or req.prefix))
 
@@ -224,14 +238,19 @@ class UploadCollection:
 
     @falcon.before(require_tus_version)
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        server, config = self._server, self._server.config
+        server = self._server
         if req.get_header("Upload-Defer-Length") is not None:
             raise falcon.HTTPBadRequest(
                 description="this server needs the upload's Upload-Length at creation"
             )
+        # Who uploads, and so within which limits (a token's may be wider): 401 first.
+        uploader = server.uploaders.admit(req)
+        config = uploader.config
         length = header_number(req, "Upload-Length")
         if length > config.max_upload_bytes:
             raise too_large(config)
+        if server.scanning is not None:
+            server.scanning.admit(length)
         carries_bytes = has_body(req)
         if carries_bytes:
             require_chunk_type(req)
@@ -243,7 +262,7 @@ class UploadCollection:
             config,
         )
         server.admit_chunk(req, length, room=length)
-        client = admit_upload(req, config, server.quota)
+        client = admit_upload(req, config, uploader.quota)
         try:
             upload, lease = tus.create_upload(
                 server.partials,
@@ -260,9 +279,10 @@ class UploadCollection:
                 expires_in_seconds=config.upload_expires_in,
                 # An empty file is complete at once: its creation makes the drop.
                 lease_seconds=server.lease_seconds if carries_bytes or not length else None,
+                api_token_id=uploader.token.id if uploader.token is not None else None,
             )
         except BaseException:
-            server.quota.give_back(client)
+            uploader.quota.give_back(client)
             raise
         resp.status = falcon.HTTP_201
         resp.location = server.upload_url(req, upload.id)

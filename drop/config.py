@@ -33,6 +33,8 @@ DEFAULT_SCAN_MAX_BYTES = 25 * 1024 * 1024
 MAX_SCAN_MAX_BYTES = 2 * 1024 * 1024 * 1024 - 1
 # The 4XX cache holds (cacheable requests per TTL) entries: the TTL is its memory bound.
 MAX_4XX_CACHE_TTL = 3600
+# An abandoned tus upload holds its partial bytes on disk this long at most.
+MAX_UPLOAD_EXPIRES_IN = 30 * DAY
 # Counts for the dashboard's charts wait in each web process this long at most; a crash
 # loses them.
 MAX_STATS_FLUSH_SECONDS = 300
@@ -91,6 +93,8 @@ class Config:
     upload_bytes_per_hour: int = 10 * GIB
     # How long a drop remembers its uploader's address and User-Agent (0: never stored).
     uploader_retention: int = 7 * DAY
+    # How long an unfinished tus upload (drop/tus.py) waits for its next chunk.
+    upload_expires_in: int = DAY
     # Seconds between the writes of each web process's hourly counts (drop/hourly_counts.py).
     stats_flush_seconds: int = 5
     # Where abuse is reported (a mailto:, https: or tel: URI): the public pages' footer and
@@ -172,6 +176,7 @@ class Config:
             uploads_per_hour=_non_negative_int(env, "DROP_UPLOADS_PER_HOUR", 100),
             upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
             uploader_retention=_non_negative_int(env, "DROP_UPLOADER_RETENTION", 7 * DAY),
+            upload_expires_in=_positive_int(env, "DROP_UPLOAD_EXPIRES_IN", DAY),
             stats_flush_seconds=_positive_int(env, "DROP_STATS_FLUSH_SECONDS", 5),
             abuse_contact=_contact_uri(env, "DROP_ABUSE_CONTACT"),
             anonymous_uploads=_switch(env, "DROP_ANONYMOUS_UPLOADS", True),
@@ -224,6 +229,10 @@ class Config:
             raise ConfigError(
                 "DROP_PASSWORD_BACKOFF_BASE must not exceed DROP_PASSWORD_BACKOFF_CAP "
                 f"({self.password_backoff_base} > {self.password_backoff_cap})"
+            )
+        if self.upload_expires_in > MAX_UPLOAD_EXPIRES_IN:
+            raise ConfigError(
+                f"DROP_UPLOAD_EXPIRES_IN must be at most {MAX_UPLOAD_EXPIRES_IN} seconds (30 days)"
             )
         if self.stats_flush_seconds > MAX_STATS_FLUSH_SECONDS:
             raise ConfigError(

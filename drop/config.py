@@ -68,6 +68,9 @@ class Config:
     upload_bytes_per_hour: int = 10 * GIB
     # How long a drop remembers its uploader's address and User-Agent (0: never stored).
     uploader_retention: int = 7 * DAY
+    # The page's resumable uploads send the file in requests of this size: below any
+    # proxy's body cap (Cloudflare's is 100 MB), large enough to keep requests few.
+    upload_chunk_bytes: int = 8 * MIB
 
     @property
     def blob_dir(self) -> Path:
@@ -117,6 +120,7 @@ class Config:
             uploads_per_hour=_non_negative_int(env, "DROP_UPLOADS_PER_HOUR", 100),
             upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
             uploader_retention=_non_negative_int(env, "DROP_UPLOADER_RETENTION", 7 * DAY),
+            upload_chunk_bytes=_positive_int(env, "DROP_UPLOAD_CHUNK_BYTES", 8 * MIB),
         )
         config.validate()
         return config

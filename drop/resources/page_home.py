@@ -76,6 +76,7 @@ class HomePage:
             max_password_chars=MAX_PASSWORD_CHARS,
             max_downloads=self._config.max_downloads,
             expiry_choices=expiry_choices(self._config),
+            upload_chunk_bytes=self._config.upload_chunk_bytes,
         )
 
     on_head = on_get

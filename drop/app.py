@@ -25,7 +25,7 @@ from drop.ops.routes import add_ops_routes
 from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
 from drop.resources.api_openapi import OpenAPIDocument
 from drop.resources.health import Liveness, Readiness
-from drop.resources.page_home import HomePage
+from drop.resources.page_home import HomePage, UploadedPage
 from drop.resources.page_share import DeletePage, SharePage
 from drop.resources.raw_upload import RawUpload
 from drop.serving import ClientTooSlow
@@ -93,6 +93,7 @@ def create_app(
     app.add_route(f"{API_PREFIX}/openapi.json", OpenAPIDocument(config))
     add_static_routes(app)
     app.add_route("/", HomePage(config, storage, templates, clock, quota=quota))
+    app.add_route("/uploaded/{upload_id}", UploadedPage(config, templates, clock))
     app.add_route(
         "/d/{token}",
         SharePage(config, storage, templates, schedule_blob_deletion, clock, guesses=guesses),

@@ -19,6 +19,8 @@ ACCEL_DELETE_GRACE_SECONDS = 60
 LOG_FORMATS = ("text", "json")
 # The 4XX cache holds (cacheable requests per TTL) entries: the TTL is its memory bound.
 MAX_4XX_CACHE_TTL = 3600
+# An abandoned tus upload holds its partial bytes on disk this long at most.
+MAX_UPLOAD_EXPIRES_IN = 30 * DAY
 
 
 class ConfigError(ValueError):
@@ -71,6 +73,8 @@ class Config:
     # The page's resumable uploads send the file in requests of this size: below any
     # proxy's body cap (Cloudflare's is 100 MB), large enough to keep requests few.
     upload_chunk_bytes: int = 8 * MIB
+    # How long an unfinished tus upload (drop/tus.py) waits for its next chunk.
+    upload_expires_in: int = DAY
 
     @property
     def blob_dir(self) -> Path:
@@ -121,6 +125,7 @@ class Config:
             upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
             uploader_retention=_non_negative_int(env, "DROP_UPLOADER_RETENTION", 7 * DAY),
             upload_chunk_bytes=_positive_int(env, "DROP_UPLOAD_CHUNK_BYTES", 8 * MIB),
+            upload_expires_in=_positive_int(env, "DROP_UPLOAD_EXPIRES_IN", DAY),
         )
         config.validate()
         return config
@@ -158,6 +163,10 @@ class Config:
             raise ConfigError(
                 "DROP_PASSWORD_BACKOFF_BASE must not exceed DROP_PASSWORD_BACKOFF_CAP "
                 f"({self.password_backoff_base} > {self.password_backoff_cap})"
+            )
+        if self.upload_expires_in > MAX_UPLOAD_EXPIRES_IN:
+            raise ConfigError(
+                f"DROP_UPLOAD_EXPIRES_IN must be at most {MAX_UPLOAD_EXPIRES_IN} seconds (30 days)"
             )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")

@@ -13,11 +13,12 @@ from pathlib import Path
 from huey import RedisHuey, SqliteHuey, crontab, signals
 from huey.storage import BaseStorage
 
-from drop import drops, limits, metrics
+from drop import drops, limits, metrics, tus
 from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
 from drop.ops import audit, purge
+from drop.partial_uploads import PartialUploads
 from drop.storage import BlobStorage
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,25 @@ def sweep() -> dict:
             report.temps_deleted,
             report.uploaders_erased,
         )
-    return {"expired": len(report.expired), "blobs_deleted": len(report.blobs_deleted)}
+    uploads = sweep_uploads(config.data_dir)
+    return {
+        "expired": len(report.expired),
+        "blobs_deleted": len(report.blobs_deleted),
+        "uploads_deleted": uploads,
+    }
+
+
+def sweep_uploads(data_dir: Path) -> int:
+    """Delete unfinished tus uploads past DROP_UPLOAD_EXPIRES_IN, rows and bytes (in
+    bounded batches), and bytes no upload needs any more; return how many."""
+    partials = PartialUploads(data_dir)
+    now = drops.utcnow()
+    with db.connection_context():
+        expired = tus.sweep_expired(partials, now)
+        orphans = tus.sweep_orphans(partials, now)
+    if expired or orphans:
+        log.info("sweep: %d expired uploads and %d orphaned upload files deleted", expired, orphans)
+    return expired + orphans
 
 
 def schedule_blob_deletion(

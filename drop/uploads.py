@@ -1,7 +1,9 @@
 """Receives an upload: the file streamed to disk, the options validated, the drop created.
 
-Two request shapes arrive here: the multipart form (the API's and the page's) and the raw
-body of `curl -T` (drop.raw_uploads). Both go through `store_upload` and `receive_file`.
+Three request shapes arrive here: the multipart form (the API's and the page's), the raw
+body of `curl -T` (drop.raw_uploads), and a tus upload's chunks (drop.tus). All of them
+are admitted by `admit_upload` and become drops through `record_upload`, with the options
+validated by `upload_options`.
 """
 
 from __future__ import annotations
@@ -74,6 +76,22 @@ def store_upload(
     The client's hourly quota is checked before the body is read, and counts only what
     was stored. No temp file outlives a failure.
     """
+    client = admit_upload(req, config, quota)
+    try:
+        form = read_upload()
+    except BaseException:
+        quota.give_back(client)
+        raise
+    try:
+        return record_upload(req, config, storage, now, quota, client, form)
+    except BaseException:
+        quota.give_back(client)
+        raise
+
+
+def admit_upload(req: falcon.Request, config: Config, quota: UploadQuota) -> str:
+    """Take one of the client's uploads for this hour (429 when they are used up) and
+    return the client's address, which the upload's stored bytes are counted to."""
     client = client_address(req, config.trusted_proxies)
     try:
         quota.admit(client)
@@ -82,11 +100,27 @@ def store_upload(
             description=f"{refused.reason}; try again in {refused.retry_after} seconds",
             retry_after=refused.retry_after,
         ) from None
-    try:
-        form = read_upload()
-    except BaseException:
-        quota.give_back(client)
-        raise
+    return client
+
+
+def record_upload(
+    req: falcon.Request,
+    config: Config,
+    storage: BlobStorage,
+    now,
+    quota: UploadQuota,
+    client: str,
+    form: UploadForm,
+    *,
+    password_hash: str | None = None,
+    on_insert: Callable[[drops.NewDrop], None] | None = None,
+) -> drops.NewDrop:
+    """Make a received file a drop: the blob moved into place, the row, the client's
+    stored bytes and the metrics. The temp file never outlives a failure.
+
+    `password_hash` stands for `form.options.password` when only a hash was kept (a tus
+    upload's); `on_insert` is a write committed in the same transaction as the row.
+    """
     try:
         new = drops.create_drop(
             storage,
@@ -94,15 +128,16 @@ def store_upload(
             filename=form.filename,
             content_type=form.content_type,
             password=form.options.password,
+            password_hash=password_hash,
             expires_in=form.options.expires_in,
             max_downloads=form.options.max_downloads,
             now=now,
             # Who uploaded, for the operator; nothing at all with a retention of 0.
             uploader_address=client if config.uploader_retention else None,
             uploader_agent=user_agent(req, MAX_AGENT_CHARS) if config.uploader_retention else None,
+            on_insert=on_insert,
         )
     except BaseException:
-        quota.give_back(client)
         # Not moved into place (a full disk, a failed commit): it must not stay behind.
         form.temp.path.unlink(missing_ok=True)
         raise

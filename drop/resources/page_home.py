@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import falcon
 
-from drop import drops, pages, tus, wording
+from drop import crypto, drops, pages, tus, wording
 from drop.config import Config
 from drop.limits import UploadQuota
 from drop.qr import qr_svg
@@ -115,7 +115,7 @@ class UploadedPage:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, upload_id: str):
         now = self._clock()
-        upload = tus.find_upload(upload_id) if tus.is_upload_id(upload_id) else None
+        upload = tus.find_upload(upload_id) if crypto.is_token(upload_id) else None
         drop = drops.find_drop(upload.drop_token) if upload and upload.drop_token else None
         if upload is None or upload.is_gone(now) or drop is None:
             raise falcon.HTTPNotFound(

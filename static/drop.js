@@ -140,8 +140,10 @@
           }
           text.textContent = words.join(" · ");
         },
+        // A pause or a resume: the speed and time left measured before it no longer hold.
         status: function (words) {
           caption.textContent = words;
+          text.textContent = bar.value + "%";
         },
         done: function (resultUrl) {
           finish();

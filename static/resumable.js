@@ -130,11 +130,11 @@
     };
   }
 
-  // drop answers a refusal with JSON {"error": ..., "description": ...}; show its words.
+  // drop answers a refusal with JSON {"error": ..., "detail": ...}; show its words.
   function refusal(response) {
     try {
       var answer = JSON.parse(response.getBody());
-      return answer.description || answer.error || "";
+      return answer.detail || answer.error || "";
     } catch (notJson) {
       return "";
     }

@@ -35,7 +35,7 @@ from drop.resources.api_uploads import (
     UploadItem,
 )
 from drop.resources.health import Liveness, Readiness
-from drop.resources.page_home import HomePage
+from drop.resources.page_home import HomePage, UploadedPage
 from drop.resources.page_report import REPORTS_PER_HOUR, ReportPage, SecurityTxt
 from drop.resources.page_share import DeletePage, SharePage
 from drop.resources.raw_upload import RawUpload
@@ -135,6 +135,7 @@ def create_app(
     app.add_route(
         "/", HomePage(config, storage, templates, clock, uploaders=uploaders, scanning=scanning)
     )
+    app.add_route("/uploaded/{upload_id}", UploadedPage(config, templates, clock))
     app.add_route(
         "/d/{token}",
         SharePage(

@@ -93,6 +93,9 @@ class Config:
     upload_bytes_per_hour: int = 10 * GIB
     # How long a drop remembers its uploader's address and User-Agent (0: never stored).
     uploader_retention: int = 7 * DAY
+    # The page's resumable uploads send the file in requests of this size: below any
+    # proxy's body cap (Cloudflare's is 100 MB), large enough to keep requests few.
+    upload_chunk_bytes: int = 8 * MIB
     # How long an unfinished tus upload (drop/tus.py) waits for its next chunk.
     upload_expires_in: int = DAY
     # Seconds between the writes of each web process's hourly counts (drop/hourly_counts.py).
@@ -176,6 +179,7 @@ class Config:
             uploads_per_hour=_non_negative_int(env, "DROP_UPLOADS_PER_HOUR", 100),
             upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
             uploader_retention=_non_negative_int(env, "DROP_UPLOADER_RETENTION", 7 * DAY),
+            upload_chunk_bytes=_positive_int(env, "DROP_UPLOAD_CHUNK_BYTES", 8 * MIB),
             upload_expires_in=_positive_int(env, "DROP_UPLOAD_EXPIRES_IN", DAY),
             stats_flush_seconds=_positive_int(env, "DROP_STATS_FLUSH_SECONDS", 5),
             abuse_contact=_contact_uri(env, "DROP_ABUSE_CONTACT"),

@@ -29,10 +29,18 @@ from drop.metrics import MetricsResource, RequestMetrics
 from drop.middleware import DatabaseConnection
 from drop.models import db, init_database
 from drop.ops.routes import add_ops_routes
+from drop.partial_uploads import PartialUploads
 from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
 from drop.resources.api_openapi import OpenAPIDocument
+from drop.resources.api_uploads import (
+    UPLOADS_PATH,
+    TusProtocol,
+    TusServer,
+    UploadCollection,
+    UploadItem,
+)
 from drop.resources.health import Liveness, Readiness
-from drop.resources.page_home import HomePage
+from drop.resources.page_home import HomePage, UploadedPage
 from drop.resources.page_report import REPORTS_PER_HOUR, ReportPage, SecurityTxt
 from drop.resources.page_share import DeletePage, SharePage
 from drop.resources.raw_upload import RawUpload
@@ -69,6 +77,9 @@ def create_app(
     init_database(config.effective_database_url, pooled=True)
     storage = open_storage(config)
     storage.ensure_ready()
+    # Unfinished tus uploads stay on this node's disk, whatever the blob store.
+    partials = PartialUploads(config.data_dir)
+    partials.ensure_dir()
     client = None
     if config.redis_url:
         # One pool for every Redis call a request makes (cache, queue, /readyz, dashboard),
@@ -91,7 +102,7 @@ def create_app(
         return grants.verify(token, if_range, clock()) is not None
 
     # First in the list: their process_response runs last and sees the final answer.
-    middleware = [RequestId(), RequestMetrics(hourly_counts)]
+    middleware = [RequestId(), RequestMetrics(hourly_counts), TusProtocol()]
     if client is not None:
         middleware.append(ErrorCache(client, config.error_cache_ttl, names_grant))
     middleware.append(DatabaseConnection(db))
@@ -124,10 +135,14 @@ def create_app(
     app.add_route(f"{API_PREFIX}/file/{{token}}", files)
     app.add_route(f"{API_PREFIX}/file/{{token}}/{{filename}}", files, suffix="named")
     app.add_route(f"{API_PREFIX}/openapi.json", OpenAPIDocument(config))
+    tus_server = TusServer(config, storage, partials, clock, uploaders=uploaders, scanning=scanning)
+    app.add_route(UPLOADS_PATH, UploadCollection(tus_server))
+    app.add_route(f"{UPLOADS_PATH}/{{upload_id}}", UploadItem(tus_server))
     add_static_routes(app)
     app.add_route(
         "/", HomePage(config, storage, templates, clock, uploaders=uploaders, scanning=scanning)
     )
+    app.add_route("/uploaded/{upload_id}", UploadedPage(config, templates, clock))
     app.add_route(
         "/d/{token}",
         SharePage(

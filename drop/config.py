@@ -36,6 +36,8 @@ DEFAULT_SCAN_MAX_BYTES = 25 * 1024 * 1024
 MAX_SCAN_MAX_BYTES = 2 * 1024 * 1024 * 1024 - 1
 # The 4XX cache holds (cacheable requests per TTL) entries: the TTL is its memory bound.
 MAX_4XX_CACHE_TTL = 3600
+# An abandoned tus upload holds its partial bytes on disk this long at most.
+MAX_UPLOAD_EXPIRES_IN = 30 * DAY
 # Counts for the dashboard's charts wait in each web process this long at most; a crash
 # loses them.
 MAX_STATS_FLUSH_SECONDS = 300
@@ -118,6 +120,11 @@ class Config:
             addressing_style=self.s3_addressing_style,
         )
 
+    # The page's resumable uploads send the file in requests of this size: below any
+    # proxy's body cap (Cloudflare's is 100 MB), large enough to keep requests few.
+    upload_chunk_bytes: int = 8 * MIB
+    # How long an unfinished tus upload (drop/tus.py) waits for its next chunk.
+    upload_expires_in: int = DAY
     # Seconds between the writes of each web process's hourly counts (drop/hourly_counts.py).
     stats_flush_seconds: int = 5
     # Where abuse is reported (a mailto:, https: or tel: URI): the public pages' footer and
@@ -210,6 +217,8 @@ class Config:
             s3_prefix=_s3_prefix(env.get("DROP_S3_PREFIX") or ""),
             s3_addressing_style=(env.get("DROP_S3_ADDRESSING_STYLE") or "path").strip().lower(),
             s3_redirect=(env.get("DROP_S3_REDIRECT") or "").strip().lower() or None,
+            upload_chunk_bytes=_positive_int(env, "DROP_UPLOAD_CHUNK_BYTES", 8 * MIB),
+            upload_expires_in=_positive_int(env, "DROP_UPLOAD_EXPIRES_IN", DAY),
             stats_flush_seconds=_positive_int(env, "DROP_STATS_FLUSH_SECONDS", 5),
             abuse_contact=_contact_uri(env, "DROP_ABUSE_CONTACT"),
             anonymous_uploads=_switch(env, "DROP_ANONYMOUS_UPLOADS", True),
@@ -280,6 +289,10 @@ class Config:
         if self.s3_redirect not in (None, "presigned"):
             raise ConfigError(
                 f"DROP_S3_REDIRECT must be presigned or empty, got {self.s3_redirect!r}"
+            )
+        if self.upload_expires_in > MAX_UPLOAD_EXPIRES_IN:
+            raise ConfigError(
+                f"DROP_UPLOAD_EXPIRES_IN must be at most {MAX_UPLOAD_EXPIRES_IN} seconds (30 days)"
             )
         if self.stats_flush_seconds > MAX_STATS_FLUSH_SECONDS:
             raise ConfigError(

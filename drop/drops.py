@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import peewee
@@ -92,6 +93,8 @@ def create_drop(
     now: datetime.datetime,
     uploader_address: str | None = None,
     uploader_agent: str | None = None,
+    password_hash: str | None = None,
+    on_insert: Callable[[NewDrop], None] | None = None,
     scan_status: str | None = None,
 ) -> NewDrop:
     """Move an upload into place, then commit its row: no row ever points at a partial blob.
@@ -102,6 +105,10 @@ def create_drop(
     `uploader_address` and `uploader_agent` are kept for the operator until
     erase_uploaders clears them; without an address no agent is kept either, since the
     address is what marks a row as still holding its uploader.
+
+    `password_hash` is used when there is no `password` (hashed earlier, when the upload
+    began). `on_insert(new_drop)` runs in the row's transaction: what it writes commits with
+    the row, and if it raises, neither is kept (and the blob is removed again).
     """
     if not uploader_address:
         uploader_agent = None
@@ -113,7 +120,7 @@ def create_drop(
         content_type=content_type,
         size=temp.size,
         sha256=temp.sha256,
-        password_hash=crypto.hash_password(password) if password else None,
+        password_hash=crypto.hash_password(password) if password else password_hash,
         delete_token_hash=crypto.hash_delete_token(delete_token),
         created_at=now,
         expires_at=now + datetime.timedelta(seconds=expires_in),
@@ -127,16 +134,17 @@ def create_drop(
         # Its scan is queued as soon as the row commits.
         scan_queued_at=now if scan_status == SCAN_PENDING else None,
     )
+    new = NewDrop(drop, delete_token)
     storage.commit(temp)
     try:
-        _insert_row(drop)
+        _insert_row(drop, on_insert and (lambda: on_insert(new)))
     except BaseException:
         storage.discard(temp)
         raise
-    return NewDrop(drop, delete_token)
+    return new
 
 
-def _insert_row(drop: Drop) -> None:
+def _insert_row(drop: Drop, on_insert: Callable[[], None] | None = None) -> None:
     # One statement, committed on its own (peewee runs in autocommit outside atomic()):
     # one round trip instead of BEGIN, INSERT and COMMIT, and no statement building.
     values = {
@@ -147,7 +155,16 @@ def _insert_row(drop: Drop) -> None:
     columns = ", ".join(f'"{name}"' for name in values)
     marks = ", ".join([db.param] * len(values))
     sql = f'INSERT INTO "drop" ({columns}) VALUES ({marks})'
-    durable_write(lambda: db.execute_sql(sql, list(values.values())))
+    if on_insert is None:
+        durable_write(lambda: db.execute_sql(sql, list(values.values())))
+        return
+
+    def insert_with_companion() -> None:
+        with db.atomic():  # a savepoint inside SQLite's group commit, a transaction on PG
+            db.execute_sql(sql, list(values.values()))
+            on_insert()
+
+    durable_write(insert_with_companion)
 
 
 def find_drop(token: str) -> Drop | None:

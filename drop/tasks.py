@@ -15,11 +15,12 @@ from huey import RedisHuey, SqliteHuey, crontab, signals
 from huey.exceptions import CancelExecution
 from huey.storage import BaseStorage
 
-from drop import drops, hourly_counts, limits, metrics, scans
+from drop import drops, hourly_counts, limits, metrics, scans, tus
 from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
 from drop.ops import audit, purge
+from drop.partial_uploads import PartialUploads
 from drop.scanning import ScannerUnavailable
 from drop.storage import BlobStorage, open_storage, open_storage_for_task
 
@@ -136,11 +137,27 @@ def sweep() -> dict:
             report.blobs_deleted,
             report.uploaders_erased,
         )
-    return {"expired": report.expired, "blobs_deleted": report.blobs_deleted}
+    uploads = sweep_expired_uploads(config.data_dir)
+    return {
+        "expired": report.expired,
+        "blobs_deleted": report.blobs_deleted,
+        "uploads_deleted": uploads,
+    }
 
 
-def reconcile_storage(storage: BlobStorage) -> purge.Reconciliation:
-    """Walk storage against the database; delete orphan blobs and stale temp files.
+def sweep_expired_uploads(data_dir: Path) -> int:
+    """Delete unfinished tus uploads past DROP_UPLOAD_EXPIRES_IN, rows and bytes, in
+    bounded batches through the expiry index; return how many."""
+    with db.connection_context():
+        expired = tus.sweep_expired(PartialUploads(data_dir), drops.utcnow())
+    if expired:
+        log.info("sweep: %d expired resumable uploads deleted", expired)
+    return expired
+
+
+def reconcile_storage(storage: BlobStorage, data_dir: Path) -> purge.Reconciliation:
+    """Walk storage against the database; delete orphan blobs and stale temp files, and
+    the files of resumable uploads in `data_dir` that no upload needs.
 
     Live drops whose blob is missing are only reported: ending them is the operator's
     call (`drop-ops purge --fix`).
@@ -149,6 +166,11 @@ def reconcile_storage(storage: BlobStorage) -> purge.Reconciliation:
         now = drops.utcnow()
         found = purge.reconcile(storage, now)
         purge.tidy(storage, found, now)
+        # Bytes of resumable uploads that no receiving upload needs (a crash between a
+        # row's change and the file's deletion): a walk too, so it belongs here.
+        partials = tus.sweep_orphans(PartialUploads(data_dir), now)
+    if partials:
+        log.info("reconciliation: %d orphaned resumable-upload files deleted", partials)
     if not found.clean:
         log.warning(
             "reconciliation: %d orphan blobs and %d stale temp files removed; "
@@ -167,7 +189,7 @@ if config.reconcile_hours:
     def reconcile() -> int:
         """Every DROP_RECONCILE_HOURS: reconcile storage with the database (the walk the
         per-minute sweep never does)."""
-        return len(reconcile_storage(open_storage(config)).orphan_blobs)
+        return len(reconcile_storage(open_storage(config), config.data_dir).orphan_blobs)
 
 
 def schedule_blob_deletion(

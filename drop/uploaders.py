@@ -75,6 +75,15 @@ class UploaderCheck:
         api_tokens.mark_used(token, self._clock())
         return Uploader(token_config(self._config, token), self._token_quota(token), token)
 
+    def resumed(self, token_id: int | None) -> Uploader:
+        """The uploader a resumable (tus) upload was admitted as, for the request that
+        completes it: the upload's bytes count to that token, even one revoked since (the
+        upload was accepted when it began), or to the client's address when anonymous."""
+        token = None if token_id is None else api_tokens.ApiToken.get_or_none(id=token_id)
+        if token is None:
+            return self._anonymous
+        return Uploader(token_config(self._config, token), self._token_quota(token), token)
+
     def _token_quota(self, token: ApiToken) -> TokenQuota:
         # Counted per token, wherever its uploads come from; no limit on bytes per hour.
         return TokenQuota(

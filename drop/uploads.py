@@ -1,7 +1,9 @@
 """Receives an upload: the file streamed to disk, the options validated, the drop created.
 
-Two request shapes arrive here: the multipart form (the API's and the page's) and the raw
-body of `curl -T` (drop.raw_uploads). Both go through `store_upload` and `receive_file`.
+Three request shapes arrive here: the multipart form (the API's and the page's), the raw
+body of `curl -T` (drop.raw_uploads), and a tus upload's chunks (drop.tus). All of them
+are admitted by `admit_upload` and become drops through `record_upload`, with the options
+validated by `upload_options`.
 """
 
 from __future__ import annotations
@@ -88,6 +90,23 @@ def store_upload(
     temp file outlives a failure. With `scanning`, the row is committed with its first
     scan status and the scan queued right after.
     """
+    client = admit_upload(req, config, quota)
+    try:
+        form = read_upload()
+    except BaseException:
+        quota.give_back(client)
+        raise
+    try:
+        return record_upload(req, config, storage, now, quota, client, form, scanning=scanning)
+    except BaseException:
+        quota.give_back(client)
+        raise
+
+
+def admit_upload(req: falcon.Request, config: Config, quota: UploadQuota) -> str:
+    """Refuse an upload from a blocked address (403), take one of the client's uploads for
+    this hour (429 when they are used up) and return the client's address, which the
+    upload's stored bytes are counted to."""
     client = client_address(req, config.trusted_proxies)
     refuse_blocked(req, address=client)
     try:
@@ -97,11 +116,29 @@ def store_upload(
             description=f"{refused.reason}; try again in {refused.retry_after} seconds",
             retry_after=refused.retry_after,
         ) from None
-    try:
-        form = read_upload()
-    except BaseException:
-        quota.give_back(client)
-        raise
+    return client
+
+
+def record_upload(
+    req: falcon.Request,
+    config: Config,
+    storage: BlobStorage,
+    now,
+    quota: UploadQuota,
+    client: str,
+    form: UploadForm,
+    *,
+    scanning: UploadScanning | None = None,
+    password_hash: str | None = None,
+    on_insert: Callable[[drops.NewDrop], None] | None = None,
+) -> drops.NewDrop:
+    """Make a received file a drop: blocked content refused (403), the scan admitted, the
+    blob moved into place, the row, the client's stored bytes, the scan queued and the
+    metrics. The temp file never outlives a failure.
+
+    `password_hash` stands for `form.options.password` when only a hash was kept (a tus
+    upload's); `on_insert` is a write committed in the same transaction as the row.
+    """
     try:
         refuse_blocked(req, sha256=form.temp.sha256)
         if scanning is not None:
@@ -112,16 +149,17 @@ def store_upload(
             filename=form.filename,
             content_type=form.content_type,
             password=form.options.password,
+            password_hash=password_hash,
             expires_in=form.options.expires_in,
             max_downloads=form.options.max_downloads,
             now=now,
             # Who uploaded, for the operator; nothing at all with a retention of 0.
             uploader_address=client if config.uploader_retention else None,
             uploader_agent=user_agent(req, MAX_AGENT_CHARS) if config.uploader_retention else None,
+            on_insert=on_insert,
             scan_status=scanning.status_for(form.temp.size) if scanning is not None else None,
         )
     except BaseException:
-        quota.give_back(client)
         # Not moved into place (a full disk, a failed commit): it must not stay behind.
         storage.discard(form.temp)
         raise

@@ -16,6 +16,15 @@
     }
   }
 
+  function formatDuration(seconds) {
+    if (!isFinite(seconds)) return "";
+    seconds = Math.max(1, Math.round(seconds));
+    if (seconds < 60) return seconds + " s";
+    var minutes = Math.round(seconds / 60);
+    if (minutes < 60) return minutes + " min";
+    return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
+  }
+
   // Messages are text, never HTML: a file name must not become markup.
   function showError(target, heading, detail) {
     var box = document.createElement("div");
@@ -46,6 +55,7 @@
     var maxBytes = parseInt(form.dataset.maxBytes, 10);
     var started = 0;
     var percent = 0;
+    var resumable = null;  // the resumable upload in progress, if any
 
     function file() {
       return input.files && input.files[0];
@@ -105,7 +115,55 @@
       cancel.hidden = false;
       submit.disabled = true;
       result.replaceChildren();
+      if (f && window.DropResumable && window.DropResumable.usable(form)) {
+        event.preventDefault();
+        resumable = window.DropResumable.start(form, f, resumableView());
+      }
     });
+
+    // What a resumable upload (resumable.js) shows: the same bar, with the time left.
+    function resumableView() {
+      function finish() {
+        resumable = null;
+        submit.disabled = false;
+        cancel.hidden = true;
+      }
+      return {
+        progress: function (sent, total, bytesPerSecond) {
+          var now = total ? Math.floor((sent / total) * 100) : 0;
+          bar.value = now;
+          caption.textContent = "Uploading";
+          var words = [now + "%", formatBytes(sent) + " of " + formatBytes(total)];
+          if (bytesPerSecond > 0) {
+            words.push(formatBytes(Math.round(bytesPerSecond)) + "/s");
+            words.push(formatDuration((total - sent) / bytesPerSecond) + " left");
+          }
+          text.textContent = words.join(" · ");
+        },
+        // A pause or a resume: the speed and time left measured before it no longer hold.
+        status: function (words) {
+          caption.textContent = words;
+          text.textContent = bar.value + "%";
+        },
+        done: function (resultUrl) {
+          finish();
+          bar.value = 100;
+          caption.textContent = "Uploaded";
+          text.textContent = "100% · done";
+          htmx.ajax("GET", resultUrl, { target: result, swap: "innerHTML show:top" });
+        },
+        failed: function (heading, detail) {
+          finish();
+          progress.hidden = true;
+          showError(result, heading, detail);
+        },
+        cancelled: function () {
+          finish();
+          progress.hidden = true;
+          showError(result, "Upload cancelled", "Nothing was stored. Press Upload to try again.");
+        },
+      };
+    }
 
     // htmx reports the upload's progress and then the answer's download under the same
     // name; the upload finishes first, so the bar only ever moves forward.
@@ -145,7 +203,8 @@
     });
 
     cancel.addEventListener("click", function () {
-      htmx.trigger(form, "htmx:abort");
+      if (resumable) resumable.cancel();
+      else htmx.trigger(form, "htmx:abort");
     });
   }
 

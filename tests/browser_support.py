@@ -114,6 +114,11 @@ class Valve:
             _reset(sock)
         self._flowing.set()
 
+    def restore(self) -> None:
+        """The network is back: new connections pass again (the cut ones stay broken)."""
+        self._hold_after = 0
+        self._down = False
+
     def close(self) -> None:
         self.cut()
         self._listener.close()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 
 # A password or delete key in a query string, a secret header with its value, a whole
-# download token in a link's path (logs show its first 8 characters), or an API token's
-# secret (drop/api_tokens.py), wherever it appears.
+# download token or tus upload id in a link's path (logs show its first 8 characters), or
+# an API token's secret (drop/api_tokens.py), wherever it appears.
 _LEAKS = [
     re.compile(r"[?&](password|key)=", re.IGNORECASE),
     re.compile(r"x-(drop-password|delete-token)\W+\w", re.IGNORECASE),
     re.compile(r"drop-(password|delete-token)\W+\w", re.IGNORECASE),
-    re.compile(r"/(file|d)/[0-9a-f]{32}(?![0-9a-f])"),
+    re.compile(r"/(file|d|uploads)/[0-9a-f]{32}(?![0-9a-f])"),
     re.compile(r"authorization\s*:\s*(?!-)\S", re.IGNORECASE),
     re.compile(r"drop_[0-9A-Za-z]{40}"),
 ]

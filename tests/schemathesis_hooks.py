@@ -25,3 +25,8 @@ def filter_failure(context, failure, case, response) -> bool:
         for mutation in mutations
     )
     return not only_types_changed
+
+
+# tus chunks (PATCH, and POST with creation-with-upload) are raw bytes under their own
+# media type; send them as schemathesis sends application/octet-stream.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")

@@ -229,17 +229,6 @@ def test_cancel_stops_the_upload_and_stores_nothing(valve, visitors, live_config
     assert drop_count(live_config) == before
 
 
-def test_network_failure_is_shown_in_place(valve, visitors):
-    page = visitors().page
-    page.goto(valve.url + "/")
-    drop_file(page, ".drop-zone", "big.bin", BIG_FILE)
-    valve.hold_uploads(after_bytes=MIB)
-    page.get_by_role("button", name="Upload").click()
-    assert valve.holding.wait(30)
-    valve.cut()
-    expect(page.locator("#result")).to_contain_text("The upload did not get through")
-
-
 def test_home_page_is_usable_with_the_keyboard(server, visitors):
     page = visitors().page
     page.goto(server.url + "/")

@@ -11,6 +11,14 @@ def test_4xx_cache_ttl_is_capped_so_the_cache_stays_bounded():
         Config.from_env({"DROP_4XX_CACHE_TTL": str(MAX_4XX_CACHE_TTL + 1)})
 
 
+def test_unfinished_uploads_expire_after_a_day_and_at_most_30_days():
+    assert Config.from_env({}).upload_expires_in == 86400
+    assert Config.from_env({"DROP_UPLOAD_EXPIRES_IN": "2592000"}).upload_expires_in == 2592000
+    for bad in ("2592001", "0", "-5", "soon"):
+        with pytest.raises(ConfigError, match="DROP_UPLOAD_EXPIRES_IN"):
+            Config.from_env({"DROP_UPLOAD_EXPIRES_IN": bad})
+
+
 def test_stats_flush_interval_is_bounded_so_a_crash_loses_little():
     assert Config.from_env({}).stats_flush_seconds == 5
     assert Config.from_env({"DROP_STATS_FLUSH_SECONDS": "300"}).stats_flush_seconds == 300

@@ -301,3 +301,20 @@ def test_an_operators_uncounted_download_streams_the_object(config, clock, immed
     assert response.content == b"%PDF suspicious bytes"
     assert response.headers["Content-Disposition"].startswith("attachment;")
     assert Drop.get(Drop.token == token).downloads == 0
+
+
+def test_a_finished_tus_upload_is_copied_into_the_bucket(client, config, s3_store):
+    from tests.tus_support import created_path, patch, path_of
+
+    content = os.urandom(100_000)
+    path = created_path(client, len(content), filename=b"big.bin")
+    assert patch(client, path, 0, content[:60_000]).status_code == 204
+    assert s3_store.object_keys() == []  # the partial upload stays on this node's disk
+    done = patch(client, path, 60_000, content[60_000:])
+    assert done.status_code == 204
+    token = path_of(done.headers["Drop-Url"]).rsplit("/", 1)[-1]
+    assert s3_store.object_keys() == [f"{token[:2]}/{token}"]
+    row = Drop.get(Drop.token == token)
+    assert row.sha256 == hashlib.sha256(content).hexdigest()
+    assert not list((config.data_dir / "tmp").glob("*"))  # the staged link is gone
+    assert client.simulate_get(path_of(done.headers["Drop-Url"])).content == content

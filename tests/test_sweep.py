@@ -149,7 +149,7 @@ def test_reconciliation_removes_old_orphans_and_stale_temps_on_its_own(app, conf
     active.write_bytes(b"x")
     two_hours_ago = time.time() - 7200
     os.utime(stale, (two_hours_ago, two_hours_ago))
-    found = tasks.reconcile_storage(storage)
+    found = tasks.reconcile_storage(storage, config.data_dir)
     assert [blob.token for blob in found.orphan_blobs] == [old]
     assert not blob(config, old).exists()
     assert blob(config, fresh).exists() and blob(config, known.token).exists()
@@ -159,7 +159,7 @@ def test_reconciliation_removes_old_orphans_and_stale_temps_on_its_own(app, conf
 def test_reconciliation_reports_a_lost_blob_without_ending_the_drop(app, config):
     lost = plant_drop(config, b"gone")
     blob(config, lost.token).unlink()
-    found = tasks.reconcile_storage(LocalStorage(config.data_dir))
+    found = tasks.reconcile_storage(LocalStorage(config.data_dir), config.data_dir)
     assert found.missing_blobs == [lost.token]
     assert Drop.get_by_id(lost.id).status == LIVE
 
@@ -172,7 +172,7 @@ def test_reconciliation_walks_storage_and_rows_side_by_side(app, config):
         blob(config, drop.token).unlink()
     gone = plant_drop(config, None, status=EXPIRED, gone_ago=HOUR)  # no blob, as it should be
     orphans = sorted(plant_orphan_blob(config) for _ in range(4))
-    found = tasks.reconcile_storage(LocalStorage(config.data_dir))
+    found = tasks.reconcile_storage(LocalStorage(config.data_dir), config.data_dir)
     assert [blob.token for blob in found.orphan_blobs] == orphans
     assert sorted(found.missing_blobs) == sorted(d.token for d in lost)
     assert not any(blob(config, token).exists() for token in orphans)

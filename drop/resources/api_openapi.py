@@ -18,6 +18,9 @@ def api_document(config: Config) -> dict:
     form["password"]["maxLength"] = MAX_PASSWORD_CHARS
     form["expires_in"]["maximum"] = config.max_expires_in
     form["max_downloads"]["maximum"] = config.max_downloads
+    parameters = document["components"]["parameters"]
+    for header in ("UploadLength", "UploadOffset"):
+        parameters[header]["schema"]["maximum"] = config.max_upload_bytes
     return document
 
 

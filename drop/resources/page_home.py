@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import falcon
 
-from drop import drops, pages, wording
+from drop import crypto, drops, pages, tus, wording
 from drop.config import Config
 from drop.qr import qr_svg
 from drop.raw_uploads import NAMELESS
@@ -82,6 +82,7 @@ class HomePage:
             # A token-only drop says so instead of showing a form nobody may use.
             anonymous_uploads=self._config.anonymous_uploads,
             base_url=self._config.base_url or req.prefix,
+            upload_chunk_bytes=self._config.upload_chunk_bytes,
         )
 
     on_head = on_get
@@ -94,21 +95,69 @@ class HomePage:
         uploader = self._uploaders.admit(req)
         now = self._clock()
         new = receive_drop(req, uploader.config, self._storage, now, uploader.quota, self._scanning)
-        drop = new.drop
-        base = self._config.base_url or req.prefix
-        share_url = base + share_path(drop.token)
-        pages.render(
+        show_result(
             self._templates,
+            self._config,
             req,
             resp,
-            "uploaded.html",
-            "_result.html",
+            new.drop,
+            new.delete_token,
+            now,
             status=falcon.HTTP_201,
-            drop=drop,
-            share_url=share_url,
-            delete_url=f"{base}{delete_path(drop.token)}?key={new.delete_token}",
-            qr=qr_svg(share_url),
-            size_words=wording.file_size(drop.size),
-            expiry_words=wording.expiry(drop.expires_at, now),
-            downloads_words=wording.downloads_left(drop.max_downloads, drop.max_downloads),
         )
+
+
+class UploadedPage:
+    """GET /uploaded/<upload id>: the result of a resumable upload the page made.
+
+    The page's tus upload ends with its id; the uploader alone knows it (128 random
+    bits), so this may show the delete link, as the form's answer does, until the upload
+    record expires.
+    """
+
+    def __init__(self, config: Config, templates: Templates, clock: Callable = drops.utcnow):
+        self._config = config
+        self._templates = templates
+        self._clock = clock
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, upload_id: str):
+        now = self._clock()
+        upload = tus.find_upload(upload_id) if crypto.is_token(upload_id) else None
+        drop = drops.find_drop(upload.drop_token) if upload and upload.drop_token else None
+        if upload is None or upload.is_gone(now) or drop is None:
+            raise falcon.HTTPNotFound(
+                description="This upload is unknown, unfinished, or too old to show again."
+            )
+        show_result(self._templates, self._config, req, resp, drop, upload.delete_token, now)
+
+
+def show_result(
+    templates: Templates,
+    config: Config,
+    req: falcon.Request,
+    resp: falcon.Response,
+    drop,
+    delete_token: str,
+    now,
+    *,
+    status: str = falcon.HTTP_200,
+) -> None:
+    """The share link, QR code, facts and delete link of a new drop: a page, or a
+    fragment for htmx."""
+    base = config.base_url or req.prefix
+    share_url = base + share_path(drop.token)
+    pages.render(
+        templates,
+        req,
+        resp,
+        "uploaded.html",
+        "_result.html",
+        status=status,
+        drop=drop,
+        share_url=share_url,
+        delete_url=f"{base}{delete_path(drop.token)}?key={delete_token}",
+        qr=qr_svg(share_url),
+        size_words=wording.file_size(drop.size),
+        expiry_words=wording.expiry(drop.expires_at, now),
+        downloads_words=wording.downloads_left(drop.max_downloads, drop.max_downloads),
+    )

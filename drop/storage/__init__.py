@@ -95,6 +95,11 @@ class BlobStorage(Protocol):
         Raises UploadTooLarge past the limit; nothing received survives a failure.
         """
 
+    def adopt(self, path, size: int, sha256: str) -> TempBlob:
+        """A file received whole on this node's disk (a finished tus upload, hard-linked
+        for us) as a blob of a new token to commit: the file itself on local disk; in S3,
+        its bytes copied into the bucket and the file removed."""
+
     def commit(self, temp: TempBlob) -> None:
         """Make a received blob servable under its token (before its row is committed)."""
 

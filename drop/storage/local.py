@@ -110,6 +110,9 @@ class LocalStorage:
             raise
         return TempBlob(token or crypto.new_token(), size, digest.hexdigest(), handle=path)
 
+    def adopt(self, path: Path, size: int, sha256: str) -> TempBlob:
+        return TempBlob(crypto.new_token(), size, sha256, handle=Path(path))
+
     def commit(self, temp: TempBlob) -> None:
         """Move a received upload into place atomically and make the rename durable."""
         target = self.path_for(temp.token)

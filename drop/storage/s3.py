@@ -276,6 +276,17 @@ class S3Storage:
                 part.close()
         return TempBlob(token, size, digest.hexdigest())
 
+    def adopt(self, path, size: int, sha256: str) -> TempBlob:
+        try:
+            with open(path, "rb") as source:
+                temp = self.receive(source, limit=size)
+        finally:
+            os.unlink(path)
+        if temp.sha256 != sha256:  # changed on disk since it was hashed: keep neither
+            self.discard(temp)
+            raise OSError(f"the upload changed while it was copied to {self.describe()}")
+        return temp
+
     def commit(self, temp: TempBlob) -> None:
         pass  # the object took its final key when the upload completed
 

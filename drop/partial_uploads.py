@@ -1,0 +1,153 @@
+"""The bytes of unfinished tus uploads, on local disk under `<data_dir>/uploads/<key>`.
+
+Every touch of a partial upload's bytes goes through `PartialUploads`: create, append at
+an offset, stage the finished file for its drop, delete, list. Another backend (S3
+multipart uploads) can take its place behind the same few methods; callers keep only the
+`storage_key` it hands out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from drop.storage import UploadTooLarge
+from drop.storage.local import CHUNK_BYTES, TEMP_SUFFIX
+
+# Reading a finished upload back for its sha256: fewer, larger reads than an upload's.
+HASH_READ_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What one append stored, and what ended it early (None: the body ended normally)."""
+
+    size: int
+    interrupted_by: BaseException | None = None
+
+
+def _nothing() -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A finished upload, hard-linked under tmp/ and hashed."""
+
+    path: Path
+    size: int
+    sha256: str
+
+
+class PartialUploads:
+    """Partial uploads as files named by their storage key, grown by appends."""
+
+    def __init__(self, root: Path):
+        self.dir = Path(root) / "uploads"
+        self.temp_dir = Path(root) / "tmp"
+
+    def ensure_dir(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        # Keys are this module's own hex names, never a client's; checked all the same.
+        if not key or not key.isalnum():
+            raise ValueError(f"not a partial upload key: {key!r}")
+        return self.dir / key
+
+    def create(self, upload_id: str) -> str:
+        """An empty partial upload; returns its storage key."""
+        self.ensure_dir()
+        key = upload_id
+        with open(self._path(key), "xb") as new:
+            os.fsync(new.fileno())
+        return key
+
+    def append(
+        self,
+        key: str,
+        offset: int,
+        stream,
+        limit: int,
+        keep_alive: Callable[[], None] = _nothing,
+    ) -> Appended:
+        """Write what `stream` carries at `offset`, at most `limit` bytes, durably.
+
+        Bytes past `offset` left by an append that was never acknowledged are cut off
+        first. A stream that fails part-way (the client went away, or was too slow)
+        keeps what arrived: it is flushed to disk and its error returned, for the
+        caller to record the new offset before answering. A body longer than `limit`
+        stores nothing (UploadTooLarge). `keep_alive` is called for every piece written,
+        so the caller can hold on to the upload while a long body arrives.
+        """
+        size = 0
+        interrupted_by = None
+        with open(self._path(key), "r+b") as out:
+            out.truncate(offset)
+            out.seek(offset)
+            try:
+                while True:
+                    try:
+                        chunk = stream.read(CHUNK_BYTES)
+                    except Exception as error:  # the client's side: keep what arrived
+                        interrupted_by = error
+                        break
+                    if not chunk:
+                        break
+                    if size + len(chunk) > limit:
+                        raise UploadTooLarge()
+                    out.write(chunk)
+                    size += len(chunk)
+                    keep_alive()
+                out.flush()
+                os.fsync(out.fileno())
+            except (UploadTooLarge, OSError):
+                # Nothing of this append is kept: the offset stays where it was. (Any other
+                # error, such as losing the upload to another request, leaves the file to
+                # whoever holds it now.)
+                out.truncate(offset)
+                raise
+        return Appended(size, interrupted_by)
+
+    def stage(self, key: str, keep_alive: Callable[[], None] = _nothing) -> StagedFile:
+        """The finished upload as a file that BlobStorage.adopt makes a blob of.
+
+        Its sha256 is computed by reading the file once. The temp blob is a hard link:
+        the partial upload stays whole until `delete`, so a drop whose row cannot be
+        committed leaves the upload as it was, to be completed again.
+        """
+        path = self._path(key)
+        digest = hashlib.sha256()
+        buffer = bytearray(HASH_READ_BYTES)
+        view = memoryview(buffer)
+        size = 0
+        with open(path, "rb", buffering=0) as source:
+            while read := source.readinto(buffer):
+                digest.update(view[:read])
+                size += read
+                keep_alive()
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        staged = self.temp_dir / (secrets.token_hex(16) + TEMP_SUFFIX)
+        os.link(path, staged)
+        return StagedFile(staged, size, digest.hexdigest())
+
+    def delete(self, key: str) -> bool:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def on_disk(self) -> Iterator[tuple[str, os.stat_result]]:
+        """Every partial upload on disk, with its stat, whatever the database says."""
+        if not self.dir.is_dir():
+            return
+        for entry in self.dir.iterdir():
+            try:
+                yield entry.name, entry.stat()
+            except FileNotFoundError:  # deleted while listed
+                continue

@@ -261,11 +261,11 @@ def sweep_in_this_process(rounds: int) -> int:
     `rounds` x 5 times with nothing to do; print the figures as one JSON line."""
     from drop import drops, tasks
     from drop.models import Drop, db, init_database
-    from drop.storage import BlobStorage
+    from drop.storage import open_storage
 
     config = tasks.config
     init_database(config.effective_database_url)
-    storage = BlobStorage(config.data_dir)
+    storage = open_storage(config)
 
     def sweep_now():
         with db.connection_context():

@@ -14,9 +14,14 @@ from drop.blob_deletion import BlobDeletion
 from drop.breaker import guarded_pool, redis_breaker
 from drop.config import Config
 from drop.database import UNAVAILABLE_ERRORS
-from drop.disk import FreeSpaceFloor, disk_full_error
+from drop.disk import disk_full_error
 from drop.error_cache import ErrorCache
-from drop.errors import client_too_slow, database_unavailable, error_serializer
+from drop.errors import (
+    client_too_slow,
+    database_unavailable,
+    error_serializer,
+    storage_unavailable,
+)
 from drop.grants import GrantSigner
 from drop.hourly_counts import HourlyCounts
 from drop.logs import RequestId, log_unexpected_error
@@ -44,7 +49,7 @@ from drop.scans import UploadScanning
 from drop.server_key import ServerKey
 from drop.serving import ClientTooSlow
 from drop.static import add_static_routes
-from drop.storage import BlobStorage
+from drop.storage import StorageUnavailable, open_storage, task_s3_settings
 from drop.templates import Templates
 from drop.uploaders import UploaderCheck
 
@@ -70,8 +75,9 @@ def create_app(
     """
     config = config or Config.from_env()
     init_database(config.effective_database_url, pooled=True)
-    storage = BlobStorage(config.data_dir)
-    storage.ensure_dirs()
+    storage = open_storage(config)
+    storage.ensure_ready()
+    # Unfinished tus uploads stay on this node's disk, whatever the blob store.
     partials = PartialUploads(config.data_dir)
     partials.ensure_dir()
     client = None
@@ -116,6 +122,7 @@ def create_app(
     # The database down, locked or out of connections: 503; its disk full: 507.
     app.add_error_handler(UNAVAILABLE_ERRORS, database_unavailable)
     app.add_error_handler(ClientTooSlow, client_too_slow)
+    app.add_error_handler(StorageUnavailable, storage_unavailable)
     multipart = MultipartFormHandler()
     multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
@@ -156,13 +163,7 @@ def create_app(
     app.add_route("/healthz", Liveness())
     app.add_route(
         "/readyz",
-        Readiness(
-            db,
-            storage,
-            client,
-            floor=FreeSpaceFloor(storage.root, config.min_free_bytes),
-            scanner=Clamd.from_config(config),
-        ),
+        Readiness(db, storage, client, scanner=Clamd.from_config(config)),
     )
     app.add_route("/metrics", MetricsResource())
     # Last, and below every literal path: `curl -T file https://drop/` (PUT /<name>).
@@ -188,7 +189,12 @@ def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[
 
             # With Redis, queue through the app's own pool: short timeouts, the breaker.
             storage = build_huey(config, client.connection_pool).storage if client else None
-            schedule = functools.partial(schedule_blob_deletion, config.data_dir, storage=storage)
+            schedule = functools.partial(
+                schedule_blob_deletion,
+                config.data_dir,
+                storage=storage,
+                s3=task_s3_settings(config),
+            )
         schedule(token, delay_seconds=config.delete_grace_seconds + keep_seconds)
 
     return schedule_deletion

@@ -141,7 +141,7 @@ def purge(
     from drop.ops import audit
     from drop.ops import purge as purging
     from drop.ops.stats import human_bytes
-    from drop.storage import BlobStorage
+    from drop.storage import open_storage
 
     if sum((expired, everything, token is not None)) > 1:
         raise typer.BadParameter("use only one of --expired, --all and --token")
@@ -151,7 +151,7 @@ def purge(
     config = load_config()
     if retention is None:
         retention = datetime.timedelta(seconds=config.purge_retention)
-    storage = BlobStorage(config.data_dir)
+    storage = open_storage(config)
     now = drops.utcnow()
     with connected(config):
         where = purging.purgeable(now, older_than=retention, everything=everything, token=token)
@@ -217,16 +217,16 @@ def _reconcile(storage, now: datetime.datetime, *, fix: bool):
     from drop.ops.stats import human_bytes
 
     found = purging.reconcile(storage, now)
-    for token, size in found.orphan_blobs:
-        typer.echo(f"blob without a row: {token} ({human_bytes(size)})")
+    for blob in found.orphan_blobs:
+        typer.echo(f"blob without a row: {blob.token} ({human_bytes(blob.size)})")
     for token in found.missing_blobs:
         typer.echo(f"live drop without its blob: {token[:8]}")
-    for temp in found.stale_temps:
-        typer.echo(f"stale temp file: {temp}")
+    for stale in found.stale_temps:
+        typer.echo(f"stale upload: {stale}")
     summary = (
         f"storage: {len(found.orphan_blobs)} blobs without a row, "
         f"{len(found.missing_blobs)} live drops without their blob, "
-        f"{len(found.stale_temps)} stale temp files"
+        f"{len(found.stale_temps)} stale uploads"
     )
     if found.clean:
         typer.echo(f"{summary}: storage and database agree")
@@ -355,7 +355,7 @@ def scan(
     from drop import crypto, drops, scans
     from drop.ops import audit
     from drop.scanning import Clamd, ScannerUnavailable
-    from drop.storage import BlobStorage
+    from drop.storage import open_storage
 
     if everything == bool(tokens):
         raise typer.BadParameter("give drop tokens or --all, one of them")
@@ -368,7 +368,7 @@ def scan(
         typer.echo("drop-ops: scanning is off: set DROP_CLAMD_SOCKET or DROP_CLAMD_HOST", err=True)
         raise typer.Exit(1)
     scanner = scans.Scanner(
-        BlobStorage(config.data_dir),
+        open_storage(config),
         clamd,
         max_bytes=config.scan_max_bytes,
         quarantine=config.scan_quarantine,
@@ -426,14 +426,23 @@ class _NoProgress:
 
 
 @cli.command()
-def check():
+def check(
+    fix: bool = typer.Option(
+        False,
+        "--fix",
+        help="With DROP_STORAGE=s3, set the bucket's lifecycle rules (see Scale out on S3).",
+    ),
+):
     """Check that drop can run: one line per check, exit 1 if any fails.
 
     Configuration, database (reachable, migrated), Redis, storage
     (writable, with DROP_MIN_FREE_BYTES free) and the worker (a recent
-    heartbeat).
+    heartbeat). --fix with S3 also makes the bucket abort abandoned
+    multipart uploads after a day and expire objects older than any
+    drop can live.
     """
-    from drop.ops.checks import run_checks
+    from drop.ops.checks import fix_object_store_lifecycle, run_checks
+    from drop.storage import S3
 
     try:
         config = Config.from_env()
@@ -441,8 +450,15 @@ def check():
         typer.echo(f"FAIL  config    {error}")
         raise typer.Exit(1) from None
     typer.echo(f"ok    config    data in {config.data_dir}")
+
+    def results():
+        yield from run_checks(config)  # each line as soon as its check is done
+        if fix and config.storage == S3:
+            with connected(config):
+                yield fix_object_store_lifecycle(config)
+
     failed = False
-    for result in run_checks(config):
+    for result in results():
         typer.echo(f"{'ok  ' if result.ok else 'FAIL'}  {result.name:<8}  {result.detail}")
         failed = failed or not result.ok
     if failed:
@@ -497,6 +513,57 @@ def worker(
     # A worker killed mid-sweep leaves the sweep's lock behind; a fresh one clears it.
     # Two sweeps at once are safe (each batch re-checks its rows), only wasteful.
     huey.create_consumer(workers=threads, worker_type="thread", flush_locks=True).run()
+
+
+storage_cli = typer.Typer(help="Blob storage: move blobs between local disk and S3.")
+cli.add_typer(storage_cli, name="storage")
+
+
+@storage_cli.command("migrate")
+def storage_migrate(
+    to: str = typer.Option(..., "--to", help="Where the blobs go: s3 or local."),
+):
+    """Copy every live drop's blob to another store, verifying each sha256.
+
+    --to s3 copies from DROP_DATA_DIR/blobs into the bucket of the
+    DROP_S3_* settings; --to local copies back. Blobs already in the
+    target are skipped, so an interrupted run is simply run again.
+    Then switch DROP_STORAGE, restart, and run it once more for the
+    uploads that arrived meanwhile. Source blobs are left in place.
+    Exit 1 when a live drop's blob could not be copied.
+    """
+    import dataclasses
+
+    from drop.storage import BACKENDS, open_storage
+    from drop.storage.migrate import migrate_blobs
+
+    if to not in BACKENDS:
+        raise typer.BadParameter("s3 or local", param_hint="--to")
+    config = load_config()
+    source_kind = "local" if to == "s3" else "s3"
+    try:
+        dataclasses.replace(config, storage="s3").validate()  # the S3 side is named
+    except ConfigError as error:
+        typer.echo(f"drop-ops: {error}", err=True)
+        raise typer.Exit(1) from None
+    source = open_storage(dataclasses.replace(config, storage=source_kind))
+    target = open_storage(dataclasses.replace(config, storage=to))
+    target.ensure_ready()
+    typer.echo(f"copying live blobs from {source.describe()} to {target.describe()}")
+    with connected(config):
+        report = migrate_blobs(source, target)
+    for token in report.missing:
+        typer.echo(f"live drop without its blob in the source: {token[:8]}")
+    for token in report.mismatched:
+        typer.echo(f"copy of {token[:8]} did not match its sha256: not kept")
+    typer.echo(
+        f"{report.copied} blobs copied, {report.already_there} already there, "
+        f"{len(report.missing)} missing, {len(report.mismatched)} mismatched"
+    )
+    if not report.complete:
+        raise typer.Exit(1)
+    if config.storage != to:
+        typer.echo(f"every live blob is in {to}: set DROP_STORAGE={to}, restart, run this again")
 
 
 @cli.command("nginx-conf")

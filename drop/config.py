@@ -17,6 +17,8 @@ MIN_SECRET_KEY_CHARS = 32
 # one-time drop's blob must outlive that moment by a wide margin.
 ACCEL_DELETE_GRACE_SECONDS = 60
 LOG_FORMATS = ("text", "json")
+STORAGE_BACKENDS = ("local", "s3")
+S3_ADDRESSING_STYLES = ("path", "virtual")
 # A one-time drop's blob outlives its last download by the resume window: at most a day.
 MAX_RESUME_WINDOW = DAY
 # Malware scanning (drop/scans.py): `hold` serves a drop once clamd called it clean,
@@ -25,7 +27,8 @@ SCAN_MODES = ("hold", "after")
 # A file larger than DROP_SCAN_MAX_BYTES (clamd's StreamMaxLength) cannot be scanned:
 # `serve` stores it unscanned, `refuse` answers its upload with 413.
 SCAN_TOO_LARGE_CHOICES = ("serve", "refuse")
-# What a hit does with the blob: move it to DROP_DATA_DIR/quarantine, or delete it.
+# What a hit does with the blob: move it to DROP_DATA_DIR/quarantine (on S3, to the
+# quarantine/ prefix below DROP_S3_PREFIX), or delete it.
 SCAN_QUARANTINE_CHOICES = ("keep", "delete")
 # Debian's clamd.conf sets StreamMaxLength 25M (clamd's own default is 100M).
 DEFAULT_SCAN_MAX_BYTES = 25 * 1024 * 1024
@@ -93,6 +96,30 @@ class Config:
     upload_bytes_per_hour: int = 10 * GIB
     # How long a drop remembers its uploader's address and User-Agent (0: never stored).
     uploader_retention: int = 7 * DAY
+    # Where blobs live (drop/storage/): "local" (data_dir/blobs) or "s3" (a bucket shared by
+    # every node). S3 credentials come from boto3's chain (AWS_ACCESS_KEY_ID, ...).
+    storage: str = "local"
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None  # None: AWS
+    s3_region: str | None = None
+    s3_prefix: str = ""
+    s3_addressing_style: str = "path"
+    # With X-Accel-Redirect on S3: nginx proxies a presigned URL (None), or drop answers
+    # 302 to it ("presigned", for a CDN in front of the bucket).
+    s3_redirect: str | None = None
+
+    @property
+    def s3_settings(self):
+        from drop.storage.s3 import S3Settings
+
+        return S3Settings(
+            bucket=self.s3_bucket or "",
+            endpoint_url=self.s3_endpoint_url,
+            region=self.s3_region,
+            prefix=self.s3_prefix,
+            addressing_style=self.s3_addressing_style,
+        )
+
     # The page's resumable uploads send the file in requests of this size: below any
     # proxy's body cap (Cloudflare's is 100 MB), large enough to keep requests few.
     upload_chunk_bytes: int = 8 * MIB
@@ -156,7 +183,11 @@ class Config:
             delete_grace_seconds=_non_negative_int(
                 env,
                 "DROP_DELETE_GRACE_SECONDS",
-                ACCEL_DELETE_GRACE_SECONDS if env.get("DROP_ACCEL_REDIRECT") else 0,
+                # A proxy (or, with DROP_S3_REDIRECT, a client) opens the blob after drop
+                # has answered: a one-time drop's blob must outlive that moment.
+                ACCEL_DELETE_GRACE_SECONDS
+                if env.get("DROP_ACCEL_REDIRECT") or env.get("DROP_S3_REDIRECT")
+                else 0,
             ),
             accel_redirect=(env.get("DROP_ACCEL_REDIRECT") or "").rstrip("/") or None,
             resume_window=_non_negative_int(env, "DROP_RESUME_WINDOW", 60 * 60),
@@ -179,6 +210,13 @@ class Config:
             uploads_per_hour=_non_negative_int(env, "DROP_UPLOADS_PER_HOUR", 100),
             upload_bytes_per_hour=_non_negative_int(env, "DROP_UPLOAD_BYTES_PER_HOUR", 10 * GIB),
             uploader_retention=_non_negative_int(env, "DROP_UPLOADER_RETENTION", 7 * DAY),
+            storage=(env.get("DROP_STORAGE") or "local").strip().lower(),
+            s3_bucket=(env.get("DROP_S3_BUCKET") or "").strip() or None,
+            s3_endpoint_url=(env.get("DROP_S3_ENDPOINT_URL") or "").strip().rstrip("/") or None,
+            s3_region=(env.get("DROP_S3_REGION") or "").strip() or None,
+            s3_prefix=_s3_prefix(env.get("DROP_S3_PREFIX") or ""),
+            s3_addressing_style=(env.get("DROP_S3_ADDRESSING_STYLE") or "path").strip().lower(),
+            s3_redirect=(env.get("DROP_S3_REDIRECT") or "").strip().lower() or None,
             upload_chunk_bytes=_positive_int(env, "DROP_UPLOAD_CHUNK_BYTES", 8 * MIB),
             upload_expires_in=_positive_int(env, "DROP_UPLOAD_EXPIRES_IN", DAY),
             stats_flush_seconds=_positive_int(env, "DROP_STATS_FLUSH_SECONDS", 5),
@@ -234,6 +272,24 @@ class Config:
                 "DROP_PASSWORD_BACKOFF_BASE must not exceed DROP_PASSWORD_BACKOFF_CAP "
                 f"({self.password_backoff_base} > {self.password_backoff_cap})"
             )
+        if self.storage not in STORAGE_BACKENDS:
+            raise ConfigError(f"DROP_STORAGE must be local or s3, got {self.storage!r}")
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ConfigError("DROP_S3_BUCKET must name the bucket when DROP_STORAGE is s3")
+        if self.s3_endpoint_url and urlparse(self.s3_endpoint_url).scheme not in (
+            "http",
+            "https",
+        ):
+            raise ConfigError("DROP_S3_ENDPOINT_URL must be an http:// or https:// URL")
+        if self.s3_addressing_style not in S3_ADDRESSING_STYLES:
+            raise ConfigError(
+                "DROP_S3_ADDRESSING_STYLE must be path or virtual, "
+                f"got {self.s3_addressing_style!r}"
+            )
+        if self.s3_redirect not in (None, "presigned"):
+            raise ConfigError(
+                f"DROP_S3_REDIRECT must be presigned or empty, got {self.s3_redirect!r}"
+            )
         if self.upload_expires_in > MAX_UPLOAD_EXPIRES_IN:
             raise ConfigError(
                 f"DROP_UPLOAD_EXPIRES_IN must be at most {MAX_UPLOAD_EXPIRES_IN} seconds (30 days)"
@@ -269,6 +325,12 @@ class Config:
             )
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"DROP_LOG_FORMAT must be text or json, got {self.log_format!r}")
+
+
+def _s3_prefix(raw: str) -> str:
+    """ "drop" and "/drop/" both become "drop/": keys are "<prefix>ab/<token>"."""
+    prefix = raw.strip().strip("/")
+    return f"{prefix}/" if prefix else ""
 
 
 CONTACT_SCHEMES = ("mailto:", "https://", "tel:")

@@ -14,7 +14,7 @@ from drop.filenames import content_disposition, sanitize_content_type
 from drop.grants import Grant, GrantSigner
 from drop.limits import GuessLimit
 from drop.models import DOWNLOADED, LIVE, Drop
-from drop.storage import BlobStorage, blob_key
+from drop.storage import BlobStorage
 
 PASSWORD_HEADER = "X-Drop-Password"
 # Below DROP_ACCEL_REDIRECT: the location where nginx serves a resumed download's range
@@ -74,10 +74,12 @@ def resumable(drop: Drop, grant: Grant, now) -> bool:
 class DownloadSender:
     """Claims one download of a drop and answers with its bytes, for the API and the page alike.
 
-    With `accel_redirect` set, nginx sends the bytes (X-Accel-Redirect) and drop only
-    decides; otherwise the blob is streamed, so gunicorn can use sendfile(). With
-    `grants`, each download carries an ETag that lets its recipient resume it (`resume`).
-    With `scanned_only`, a drop whose malware scan is pending is not claimed.
+    With `accel_redirect` set, nginx sends the bytes (X-Accel-Redirect: the file, or on
+    S3 a presigned URL nginx proxies) and drop only decides; with `redirect_presigned`
+    (S3 only) the client is sent to a presigned URL; otherwise the blob is streamed, so
+    gunicorn can use sendfile() (a local file) or send the object on in bounded chunks.
+    With `grants`, each download carries an ETag that lets its recipient resume it
+    (`resume`). With `scanned_only`, a drop whose malware scan is pending is not claimed.
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class DownloadSender:
         grants: GrantSigner | None = None,
         *,
         scanned_only: bool = False,
+        redirect_presigned: bool = False,
     ):
         self._storage = storage
         self._scanned_only = scanned_only  # DROP_SCAN_MODE=hold: a pending scan serves nothing
@@ -96,6 +99,7 @@ class DownloadSender:
         self._clock = clock
         self._accel_redirect = accel_redirect
         self._grants = grants
+        self._redirect_presigned = redirect_presigned
 
     def send(self, req: falcon.Request, resp: falcon.Response, drop: Drop, gone=falcon.HTTPGone):
         """Answer with the drop's bytes, or raise `gone()` when no download is left."""
@@ -147,19 +151,21 @@ class DownloadSender:
             ) from None
         if byte_range is None:
             return False
-        if self._accel_redirect:
+        if self._accel_redirect and not self._redirect_presigned:
             if not self._storage.exists(token):
                 return False
-            # nginx checks If-Range against this answer's ETag and sends the range itself.
-            resp.set_header(
-                "X-Accel-Redirect", f"{self._accel_redirect}/{ACCEL_RESUME}/{blob_key(token)}"
-            )
+            # nginx sends the range itself: from the file (checking If-Range against this
+            # answer's ETag), or on S3 by passing the Range on to the store.
+            target = f"{self._accel_redirect}/{ACCEL_RESUME}/{self._storage.accel_path(token)}"
+            resp.set_header("X-Accel-Redirect", target)
         else:
+            # Streamed even with DROP_S3_REDIRECT=presigned: the client would send its
+            # If-Range on to the store, which compares it with its own ETag, not the grant's,
+            # and answer with the whole object.
             try:
-                blob = self._storage.open(token)
+                blob = self._storage.open_range(token, byte_range.start, byte_range.length)
             except FileNotFoundError:
                 return False
-            blob.select(byte_range.start, byte_range.length)
             resp.status = falcon.HTTP_206
             resp.content_range = (byte_range.start, byte_range.end, drop.size)
             resp.set_stream(blob, byte_range.length)
@@ -171,7 +177,7 @@ class DownloadSender:
 
     def _serve(self, req, resp, token: str, *, unprotected_only: bool) -> bool:
         now = self._clock()
-        if self._accel_redirect:
+        if self._accel_redirect or self._redirect_presigned:
             # nginx opens the blob only after this answer reaches it.
             if not self._storage.exists(token):
                 return False
@@ -184,7 +190,13 @@ class DownloadSender:
             if claimed.last:
                 # After the grace delay (DROP_DELETE_GRACE_SECONDS), and the resume window.
                 self._schedule_blob_deletion(token, keep_seconds=self._kept_for(etag))
-            resp.set_header("X-Accel-Redirect", f"{self._accel_redirect}/{blob_key(token)}")
+            if self._redirect_presigned:
+                # The store sends the bytes, and drop's headers as response overrides.
+                resp.status = falcon.HTTP_302
+                resp.location = self._storage.redirect_url(token, download_headers(claimed))
+            else:
+                target = f"{self._accel_redirect}/{self._storage.accel_path(token)}"
+                resp.set_header("X-Accel-Redirect", target)
         else:
             # Open before claiming: a missing blob must not use up a download.
             try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +22,8 @@ from drop.models import (
     Drop,
     db,
 )
-from drop.storage import BlobStorage, TempBlob
+from drop.storage import BlobStorage, StoredBlob, TempBlob
+from drop.timestamps import naive_utc_epoch
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def create_drop(
     """
     if not uploader_address:
         uploader_agent = None
-    token = crypto.new_token()
+    token = temp.token  # chosen when the upload arrived: on S3 it names the object already
     delete_token = crypto.new_token()
     drop = Drop(
         token=token,
@@ -135,11 +135,11 @@ def create_drop(
         scan_queued_at=now if scan_status == SCAN_PENDING else None,
     )
     new = NewDrop(drop, delete_token)
-    storage.commit(temp, token)
+    storage.commit(temp)
     try:
         _insert_row(drop, on_insert and (lambda: on_insert(new)))
     except BaseException:
-        storage.delete(token)
+        storage.discard(temp)
         raise
     return new
 
@@ -467,31 +467,19 @@ def sweep(
     return report
 
 
-def past_orphan_grace(stat: os.stat_result, now: datetime.datetime) -> bool:
+def past_orphan_grace(modified: float, now: datetime.datetime) -> bool:
     """Whether a blob without a row is too old to be an upload about to commit its row."""
-    return _utc_timestamp(stat.st_mtime) < now.timestamp() - ORPHAN_GRACE_SECONDS
+    return modified < naive_utc_epoch(now) - ORPHAN_GRACE_SECONDS
 
 
-def delete_orphan_blob(storage: BlobStorage, token: str, now: datetime.datetime) -> bool:
+def delete_orphan_blob(storage: BlobStorage, blob: StoredBlob, now: datetime.datetime) -> bool:
     """Delete a blob found without a row, unless it is young or its row has appeared since.
 
-    Callers list the disk, then read rows; looking again right before deleting keeps an
+    Callers list the store, then read rows; looking again right before deleting keeps an
     upload that committed in between.
     """
-    try:
-        stat = storage.path_for(token).stat()
-    except FileNotFoundError:
+    if not past_orphan_grace(blob.modified, now):
         return False
-    if not past_orphan_grace(stat, now) or Drop.select().where(Drop.token == token).exists():
+    if Drop.select().where(Drop.token == blob.token).exists():
         return False
-    return storage.delete(token)
-
-
-def _utc_timestamp(epoch_seconds: float) -> float:
-    # `now` is naive UTC; .timestamp() on it reads it as local time, so convert st_mtime
-    # the same way to compare like with like.
-    return (
-        datetime.datetime.fromtimestamp(epoch_seconds, datetime.UTC)
-        .replace(tzinfo=None)
-        .timestamp()
-    )
+    return storage.delete(blob.token)

@@ -157,6 +157,19 @@ def database_unavailable(req: falcon.Request, resp, error: Exception, params) ->
     )
 
 
+def storage_unavailable(req: falcon.Request, resp, error: Exception, params) -> None:
+    """The object store is down or refuses drop's requests: 503 with Retry-After, never 500.
+
+    An upload that met it has nothing stored (its multipart upload is aborted, or left to
+    the reconciliation when the store cannot even take that), and no row.
+    """
+    log.warning("blob store unavailable for %s %s: %s", req.method, req.path, error)
+    raise falcon.HTTPServiceUnavailable(
+        description="file storage is unavailable; try again shortly",
+        retry_after=DATABASE_RETRY_AFTER_SECONDS,
+    )
+
+
 def client_too_slow(req: falcon.Request, resp, error: Exception, params) -> None:
     """An upload stalled or fell below the minimum rate (drop.serving): 408.
 

@@ -70,6 +70,19 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
     registry=REGISTRY,
 )
+STORAGE_LATENCY = Histogram(
+    "drop_storage_request_duration_seconds",
+    "Time of each request to the object store (DROP_STORAGE=s3), by operation.",
+    ["operation"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+STORAGE_ERRORS = Counter(
+    "drop_storage_errors",
+    "Requests to the object store that failed (unreachable, refused, timed out), by operation.",
+    ["operation"],
+    registry=REGISTRY,
+)
 
 # Clients choose the method; only these become label values.
 METHODS = {"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"}

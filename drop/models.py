@@ -113,6 +113,23 @@ UPLOADS = "upload"
 DOWNLOADS = "download"
 
 
+class MultipartUpload(peewee.Model):
+    """An S3 multipart upload in flight (migration 0009), deleted when it completes or aborts.
+
+    `touched_at` moves with every part sent: a reconciliation aborts only uploads that
+    have shown no sign of life for long (drop.storage.s3).
+    """
+
+    upload_id = peewee.TextField(unique=True)
+    key = peewee.TextField()
+    started_at = peewee.DateTimeField()
+    touched_at = peewee.DateTimeField()
+
+    class Meta:
+        database = db
+        table_name = "multipart_upload"
+
+
 def init_database(url: str, *, pooled: bool = False) -> peewee.Database:
     """Point the shared proxy at the database behind `url` and return it."""
     database = open_database(url, pooled=pooled)

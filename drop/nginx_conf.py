@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from drop.config import Config
 from drop.static import HTMX_DIR, ROOT, STATIC_DIR
@@ -44,7 +45,8 @@ def nginx_values(
     if not config.accel_redirect:
         raise ValueError("set DROP_ACCEL_REDIRECT (for example /_drop_blobs): nginx sends blobs")
     largest = max(config.max_upload_bytes, max_upload_bytes or 0)
-    return {
+    values = {
+        "DROP_STORAGE": config.storage,
         "DROP_LISTEN": listen,
         "DROP_SERVER_NAME": server_name,
         "DROP_UPSTREAM": upstream,
@@ -57,8 +59,39 @@ def nginx_values(
         "DROP_HTMX_DIR": str(HTMX_DIR),
         "DROP_ACCESS_LOG": access_log,
     }
+    if config.storage == "s3":
+        endpoint = urlsplit(config.s3_endpoint_url or _aws_endpoint(config))
+        values["DROP_S3_ORIGIN"] = f"{endpoint.scheme}://{endpoint.netloc}"
+        values["DROP_S3_HOST"] = endpoint.netloc
+    return values
+
+
+def _aws_endpoint(config: Config) -> str:
+    # What boto3 signs for AWS itself, path style.
+    return f"https://s3.{config.s3_region or 'us-east-1'}.amazonaws.com"
 
 
 def render_nginx_conf(values: dict, template: Path = TEMPLATE) -> str:
-    """The template with every placeholder filled; KeyError names one that has no value."""
-    return NginxTemplate(template.read_text()).substitute(values)
+    """The template with every placeholder filled; KeyError names one that has no value.
+
+    The blob location is the file one (#local-begin … #local-end) or, for
+    DROP_STORAGE=s3, the proxy to the object store (the lines marked `#s3 `).
+    """
+    text = _blob_location(template.read_text(), values.get("DROP_STORAGE", "local"))
+    return NginxTemplate(text).substitute(values)
+
+
+def _blob_location(text: str, storage: str) -> str:
+    lines = []
+    in_local = False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("#local-begin"):
+            in_local = True
+        elif line.startswith("#local-end"):
+            in_local = False
+        elif line.startswith("#s3 "):
+            if storage == "s3":
+                lines.append(line[len("#s3 ") :])
+        elif not (in_local and storage == "s3"):
+            lines.append(line)
+    return "".join(lines)

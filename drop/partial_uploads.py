@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from drop.storage import CHUNK_BYTES, TEMP_SUFFIX, TempBlob, UploadTooLarge
+from drop.storage import UploadTooLarge
+from drop.storage.local import CHUNK_BYTES, TEMP_SUFFIX
 
 # Reading a finished upload back for its sha256: fewer, larger reads than an upload's.
 HASH_READ_BYTES = 1024 * 1024
@@ -31,6 +32,15 @@ class Appended:
 
 def _nothing() -> None:
     pass
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A finished upload, hard-linked under tmp/ and hashed."""
+
+    path: Path
+    size: int
+    sha256: str
 
 
 class PartialUploads:
@@ -103,8 +113,8 @@ class PartialUploads:
                 raise
         return Appended(size, interrupted_by)
 
-    def stage(self, key: str, keep_alive: Callable[[], None] = _nothing) -> TempBlob:
-        """The finished upload as a temp blob that BlobStorage.commit can move into place.
+    def stage(self, key: str, keep_alive: Callable[[], None] = _nothing) -> StagedFile:
+        """The finished upload as a file that BlobStorage.adopt makes a blob of.
 
         Its sha256 is computed by reading the file once. The temp blob is a hard link:
         the partial upload stays whole until `delete`, so a drop whose row cannot be
@@ -123,7 +133,7 @@ class PartialUploads:
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         staged = self.temp_dir / (secrets.token_hex(16) + TEMP_SUFFIX)
         os.link(path, staged)
-        return TempBlob(staged, size, digest.hexdigest())
+        return StagedFile(staged, size, digest.hexdigest())
 
     def delete(self, key: str) -> bool:
         try:

@@ -64,7 +64,7 @@ def read_raw_upload(
         if req.content_length is not None and temp.size < req.content_length:
             raise falcon.HTTPBadRequest(description=CUT_SHORT)
     except BaseException:
-        temp.path.unlink(missing_ok=True)
+        storage.discard(temp)
         raise
     return UploadForm(
         temp=temp,

@@ -13,7 +13,6 @@ import datetime
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import falcon
 
@@ -32,7 +31,7 @@ from drop.models import (
 )
 from drop.ops import audit
 from drop.scanning import Clamd, ScannerUnavailable, ScanTooLarge
-from drop.storage import BlobStorage
+from drop.storage import BlobStorage, open_storage_for_task, task_s3_settings
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +53,7 @@ class ScanSettings:
     timeout: int
     max_bytes: int
     quarantine: str
+    s3: dict | None = None  # the bucket, when blobs live in S3 (no credential)
 
     @classmethod
     def from_config(cls, config: Config) -> ScanSettings:
@@ -64,6 +64,7 @@ class ScanSettings:
             config.scan_timeout,
             config.scan_max_bytes,
             config.scan_quarantine,
+            task_s3_settings(config),
         )
 
 
@@ -156,7 +157,7 @@ class Scanner:
             socket_path=settings.clamd_socket, host=settings.clamd_host, timeout=settings.timeout
         )
         return cls(
-            BlobStorage(Path(settings.data_dir)),
+            open_storage_for_task(settings.data_dir, settings.s3),
             clamd,
             max_bytes=settings.max_bytes,
             quarantine=settings.quarantine,
@@ -175,7 +176,7 @@ class Scanner:
         if drop.size > self._max_bytes:
             return self._too_large(drop, now)
         try:
-            # The storage's open(): a local file today, any readable stream tomorrow.
+            # The storage's open(): a local file, or an S3 object's body read as it comes.
             with self._storage.open(token) as blob:
                 verdict = self._clamd.scan(blob)
         except FileNotFoundError:

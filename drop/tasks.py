@@ -22,7 +22,7 @@ from drop.models import db, init_database
 from drop.ops import audit, purge
 from drop.partial_uploads import PartialUploads
 from drop.scanning import ScannerUnavailable
-from drop.storage import BlobStorage
+from drop.storage import BlobStorage, open_storage, open_storage_for_task
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,15 @@ def count_task_failure(signal, task, exc=None):
 
 
 @huey.task(retries=3, retry_delay=10)
-def delete_blob(data_dir: str, token: str) -> None:
+def delete_blob(data_dir: str, token: str, s3: dict | None = None) -> None:
     """Remove a gone drop's blob (scheduled once its last download has been served, to run
     after the grace delay and the resume window), and mark it deleted so the sweep need
-    not look at it again."""
+    not look at it again.
+
+    `s3`: the bucket's settings when blobs live in S3 (drop.storage.open_storage_for_task).
+    """
     with db.connection_context():
-        drops.delete_blob(BlobStorage(Path(data_dir)), token, drops.utcnow())
+        drops.delete_blob(open_storage_for_task(data_dir, s3), token, drops.utcnow())
 
 
 # A scan that cannot reach clamd is tried again after DROP_SCAN_RETRY_DELAY seconds,
@@ -118,7 +121,7 @@ def sweep() -> dict:
     left pending. Never lists storage."""
     with db.connection_context():
         report = drops.sweep(
-            BlobStorage(config.data_dir),
+            open_storage(config),
             drops.utcnow(),
             config.delete_grace_seconds,
             uploader_retention=config.uploader_retention,
@@ -152,8 +155,9 @@ def sweep_expired_uploads(data_dir: Path) -> int:
     return expired
 
 
-def reconcile_storage(storage: BlobStorage) -> purge.Reconciliation:
-    """Walk storage against the database; delete orphan blobs and stale temp files.
+def reconcile_storage(storage: BlobStorage, data_dir: Path) -> purge.Reconciliation:
+    """Walk storage against the database; delete orphan blobs and stale temp files, and
+    the files of resumable uploads in `data_dir` that no upload needs.
 
     Live drops whose blob is missing are only reported: ending them is the operator's
     call (`drop-ops purge --fix`).
@@ -164,7 +168,7 @@ def reconcile_storage(storage: BlobStorage) -> purge.Reconciliation:
         purge.tidy(storage, found, now)
         # Bytes of resumable uploads that no receiving upload needs (a crash between a
         # row's change and the file's deletion): a walk too, so it belongs here.
-        partials = tus.sweep_orphans(PartialUploads(storage.root), now)
+        partials = tus.sweep_orphans(PartialUploads(data_dir), now)
     if partials:
         log.info("reconciliation: %d orphaned resumable-upload files deleted", partials)
     if not found.clean:
@@ -185,15 +189,19 @@ if config.reconcile_hours:
     def reconcile() -> int:
         """Every DROP_RECONCILE_HOURS: reconcile storage with the database (the walk the
         per-minute sweep never does)."""
-        return len(reconcile_storage(BlobStorage(config.data_dir)).orphan_blobs)
+        return len(reconcile_storage(open_storage(config), config.data_dir).orphan_blobs)
 
 
 def schedule_blob_deletion(
-    data_dir: Path, token: str, delay_seconds: int = 0, storage: BaseStorage | None = None
+    data_dir: Path,
+    token: str,
+    delay_seconds: int = 0,
+    storage: BaseStorage | None = None,
+    s3: dict | None = None,
 ) -> None:
     """Queue deletion of a blob, after `delay_seconds` when a proxy still has to open it
     or its last download may still be resumed."""
-    enqueue(delete_blob.s(str(data_dir), token, delay=delay_seconds or None), storage)
+    enqueue(delete_blob.s(str(data_dir), token, s3, delay=delay_seconds or None), storage)
 
 
 def enqueue(task, storage: BaseStorage | None = None) -> None:
@@ -257,7 +265,7 @@ def purge_progress_key(task_id: str) -> str:
 
 
 @huey.task(context=True)
-def purge_expired(data_dir: str, retention_seconds: int, task=None) -> None:
+def purge_expired(data_dir: str, retention_seconds: int, s3: dict | None = None, task=None) -> None:
     """Purge drops gone or expired for longer than the retention (the dashboard's button).
 
     Progress and outcome are kept under purge_progress_key(task.id) for the page to poll
@@ -276,7 +284,7 @@ def purge_expired(data_dir: str, retention_seconds: int, task=None) -> None:
             done += step
             huey.put(key, {"state": "running", "done": done, "total": total})
 
-        result = purge.purge_drops(BlobStorage(Path(data_dir)), where, progress)
+        result = purge.purge_drops(open_storage_for_task(data_dir, s3), where, progress)
         purge.prune_download_events(now)
     outcome = {
         "state": "done",

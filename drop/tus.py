@@ -405,7 +405,7 @@ def sweep_orphans(partials: PartialUploads, now: datetime.datetime) -> int:
     """Delete the bytes no receiving upload needs: left by a crash between a row's change
     and the file's deletion, or by a creation whose row never committed (hence only files
     older than drops.ORPHAN_GRACE_SECONDS). Returns the count."""
-    keys = [key for key, stat in partials.on_disk() if past_orphan_grace(stat, now)]
+    keys = [key for key, stat in partials.on_disk() if past_orphan_grace(stat.st_mtime, now)]
     needed = set()
     for start in range(0, len(keys), SWEEP_BATCH):
         chunk = keys[start : start + SWEEP_BATCH]

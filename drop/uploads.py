@@ -18,7 +18,6 @@ from gunicorn.http.errors import ParseException
 from drop import blocks, drops
 from drop.clients import client_address, user_agent
 from drop.config import Config
-from drop.disk import FreeSpaceFloor
 from drop.filenames import DEFAULT_CONTENT_TYPE, sanitize_content_type, sanitize_filename
 from drop.limits import TooManyAttempts, UploadQuota
 from drop.models import MAX_AGENT_CHARS
@@ -162,7 +161,7 @@ def record_upload(
         )
     except BaseException:
         # Not moved into place (a full disk, a failed commit): it must not stay behind.
-        form.temp.path.unlink(missing_ok=True)
+        storage.discard(form.temp)
         raise
     quota.stored(client, new.drop.size)
     if scanning is not None:
@@ -201,11 +200,11 @@ def admit_body(
     """
     if req.content_length and req.content_length > config.max_upload_bytes + overhead_bytes:
         raise too_large(config)
-    FreeSpaceFloor(storage.root, config.min_free_bytes).require_room(req.content_length or 0)
+    storage.admit(req.content_length or 0)
 
 
 def receive_file(stream, config: Config, storage: BlobStorage) -> TempBlob:
-    """Stream the file's bytes to a temp file; 413 past the limit, the temp file then gone."""
+    """Stream the file's bytes into storage; 413 past the limit, nothing then kept."""
     try:
         return storage.receive(stream, config.max_upload_bytes)
     except UploadTooLarge:
@@ -254,7 +253,7 @@ def read_upload_form(req: falcon.Request, config: Config, storage: BlobStorage) 
         )
     except BaseException:
         if temp is not None:
-            temp.path.unlink(missing_ok=True)
+            storage.discard(temp)
         raise
     return form
 

@@ -7,6 +7,8 @@ run two checkouts' suites side by side).
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import os
 import tempfile
 from pathlib import Path
@@ -24,10 +26,12 @@ from drop import migrations  # noqa: E402
 from drop.app import create_app  # noqa: E402
 from drop.config import Config  # noqa: E402
 from drop.models import db, open_database  # noqa: E402
+from drop.storage import open_storage  # noqa: E402
 from drop.tasks import huey  # noqa: E402
 from tests.clamd_server import ClamdServer  # noqa: E402
 from tests.log_checks import leaking_lines  # noqa: E402
 from tests.nginx import Nginx  # noqa: E402
+from tests.seaweedfs import start_seaweedfs  # noqa: E402
 from tests.support import FakeClock, LiveServer  # noqa: E402
 
 POSTGRES_URL = os.environ.get(
@@ -35,6 +39,45 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("DROP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 BACKENDS = ["sqlite", "postgres"]
+# Test modules that run once per blob store too: local disk and S3 (SeaweedFS).
+S3_SUITE = {
+    "test_api_upload",
+    "test_api_download",
+    "test_api_errors",
+    "test_raw_upload",
+    "test_page_delete",
+}
+
+
+def pytest_generate_tests(metafunc):
+    if "blob_store" in metafunc.fixturenames and metafunc.module.__name__.split(".")[-1] in (
+        S3_SUITE
+    ):
+        metafunc.parametrize("blob_store", ["local", "s3"], indirect=True)
+
+
+@pytest.fixture
+def blob_store(request) -> str:
+    """Where the app under test keeps blobs: "local" unless the module is in S3_SUITE."""
+    return getattr(request, "param", "local")
+
+
+@pytest.fixture(scope="session")
+def seaweedfs():
+    """One SeaweedFS (`weed mini`) per test process, stopped at the end of the session."""
+    store = start_seaweedfs()
+    yield store
+    store.stop()
+
+
+@pytest.fixture
+def s3_store(seaweedfs, monkeypatch):
+    """The SeaweedFS bucket, emptied, with its credentials where boto3's chain finds them."""
+    seaweedfs.reset()
+    for name, value in seaweedfs.env().items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    yield seaweedfs
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +116,8 @@ def backend(request) -> str:
 
 
 @pytest.fixture
-def config(backend, tmp_path, request) -> Config:
-    """A migrated, empty store on the backend under test.
+def config(backend, blob_store, tmp_path, request) -> Config:
+    """A migrated, empty store on the backend under test, blobs on disk or in S3.
 
     No free-space floor (min_free_bytes=0): the suite must pass on a machine with little
     disk left; the floor's own tests set one.
@@ -88,6 +131,15 @@ def config(backend, tmp_path, request) -> Config:
         )
     else:
         config = Config(data_dir=tmp_path / "data", min_free_bytes=0)
+    if blob_store == "s3":
+        store = request.getfixturevalue("s3_store")
+        config = dataclasses.replace(
+            config,
+            storage="s3",
+            s3_bucket=store.bucket,
+            s3_endpoint_url=store.endpoint_url,
+            s3_region="us-east-1",
+        )
     config.data_dir.mkdir(parents=True)
     database = open_database(config.effective_database_url)
     with database:
@@ -139,7 +191,23 @@ def client(app) -> falcon.testing.TestClient:
 
 @pytest.fixture
 def blob_dir(config) -> Path:
+    """The local blob directory; a test of what lies on disk does not apply to S3."""
+    if config.storage != "local":
+        pytest.skip("a detail of local storage")
     return config.data_dir / "blobs"
+
+
+@pytest.fixture
+def uploads_in_flight(config):
+    """What uploads left unfinished: temp files on disk, or multipart uploads in S3."""
+    far_future = FakeClock().now + datetime.timedelta(days=365)
+    return lambda: [str(u) for u in open_storage(config).stale_uploads(far_future, 0)]
+
+
+@pytest.fixture
+def blobs(config):
+    """The app's blob store, whichever backend the test runs on."""
+    return open_storage(config)
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from drop import crypto
 from drop.cli import cli
 from drop.models import LIVE, Drop
-from drop.storage import BlobStorage
+from drop.storage.local import LocalStorage
 from tests.support import drop_env
 
 DAY = datetime.timedelta(days=1)
@@ -42,7 +42,7 @@ def plant_drop(
     token = crypto.new_token()
     size = len(content or b"")
     if content is not None:
-        path = BlobStorage(config.data_dir).path_for(token)
+        path = LocalStorage(config.data_dir).path_for(token)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
     return Drop.create(
@@ -64,13 +64,13 @@ def plant_drop(
 
 
 def blob_exists(config, token: str) -> bool:
-    return BlobStorage(config.data_dir).exists(token)
+    return LocalStorage(config.data_dir).exists(token)
 
 
 def plant_orphan_blob(config, content: bytes = b"orphan", age_seconds: int = 3600) -> str:
     """A blob no row knows, old enough that it cannot be an upload in flight."""
     token = crypto.new_token()
-    path = BlobStorage(config.data_dir).path_for(token)
+    path = LocalStorage(config.data_dir).path_for(token)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     past = path.stat().st_mtime - age_seconds

@@ -91,6 +91,15 @@ def drop_env(config, **extra) -> dict[str, str]:
         DROP_UPLOADS_PER_HOUR="0",
         DROP_UPLOAD_BYTES_PER_HOUR="0",
     )
+    if config.storage == "s3":
+        # Credentials come from the environment (boto3's chain): the s3_store fixture's.
+        env.update(
+            DROP_STORAGE="s3",
+            DROP_S3_BUCKET=config.s3_bucket,
+            DROP_S3_ENDPOINT_URL=config.s3_endpoint_url or "",
+            DROP_S3_REGION=config.s3_region or "",
+            DROP_S3_PREFIX=config.s3_prefix,
+        )
     env.update({key: str(value) for key, value in extra.items()})
     return env
 

@@ -48,25 +48,25 @@ def test_second_download_of_a_one_time_drop_is_gone(client):
     assert second.json["error"] == "Gone"
 
 
-def test_blob_is_deleted_after_the_last_download(config, clock, immediate_huey, blob_dir):
+def test_blob_is_deleted_after_the_last_download(config, clock, immediate_huey, blobs):
     # Without resumes; with them, the blob waits out the window (tests/test_resume_downloads.py).
     no_resumes = dataclasses.replace(config, resume_window=0)
     client = falcon.testing.TestClient(create_app(no_resumes, clock=clock))
     token = upload(client).json["token"]
     download(client, token)
-    assert not (blob_dir / token[:2] / token).exists()
+    assert not blobs.exists(token)
     assert Drop.get(Drop.token == token).status == "downloaded"
 
 
-def test_max_downloads_allows_exactly_that_many(client, blob_dir):
+def test_max_downloads_allows_exactly_that_many(client, blobs):
     token = upload(client, b"thrice", max_downloads=3).json["token"]
     assert [download(client, token).status_code for _ in range(4)] == [200, 200, 200, 410]
 
 
-def test_blob_stays_until_the_last_permitted_download(client, blob_dir):
+def test_blob_stays_until_the_last_permitted_download(client, blobs):
     token = upload(client, max_downloads=2).json["token"]
     download(client, token)
-    assert (blob_dir / token[:2] / token).exists()
+    assert blobs.exists(token)
 
 
 def test_seed_filename_form_downloads_too(client):
@@ -110,19 +110,19 @@ def test_head_shows_the_file_without_using_a_download(client):
     assert Drop.get(Drop.token == token).downloads == 0
 
 
-def test_missing_blob_is_gone_and_uses_no_download(client, blob_dir):
+def test_missing_blob_is_gone_and_uses_no_download(client, blobs):
     token = upload(client).json["token"]
-    (blob_dir / token[:2] / token).unlink()
+    assert blobs.delete(token)
     assert download(client, token).status_code == 410
     assert Drop.get(Drop.token == token).downloads == 0
 
 
-def test_uploader_deletes_early_with_the_delete_token(client, blob_dir):
+def test_uploader_deletes_early_with_the_delete_token(client, blobs):
     body = upload(client).json
     path = f"/api/v1.0/file/{body['token']}"
     response = client.simulate_delete(path, headers={"X-Delete-Token": body["delete_token"]})
     assert response.status_code == 204
-    assert not (blob_dir / body["token"][:2] / body["token"]).exists()
+    assert not blobs.exists(body["token"])
     assert download(client, body["token"]).status_code == 410
 
 

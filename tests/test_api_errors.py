@@ -32,11 +32,11 @@ def test_multipart_without_boundary_is_400(client):
     assert_json_error(response, 400, "Bad Request")
 
 
-def test_truncated_multipart_is_400_and_leaves_no_temp_file(client, config):
+def test_truncated_multipart_is_400_and_leaves_no_temp_file(client, config, uploads_in_flight):
     body, headers = multipart(b"x" * 100_000)
     response = client.simulate_put(UPLOAD, body=body[: len(body) // 2], headers=headers)
     assert_json_error(response, 400, "Bad Request")
-    assert list((config.data_dir / "tmp").iterdir()) == []
+    assert uploads_in_flight() == []
 
 
 def test_garbage_body_with_a_boundary_is_400(client):
@@ -53,7 +53,7 @@ def test_multipart_without_a_file_part_is_400(client):
     assert_json_error(response, 400, "Bad Request")
 
 
-def test_two_file_parts_are_400_and_leave_no_temp_file(client, config):
+def test_two_file_parts_are_400_and_leave_no_temp_file(client, config, uploads_in_flight):
     from urllib3 import encode_multipart_formdata
 
     body, content_type = encode_multipart_formdata(
@@ -61,17 +61,17 @@ def test_two_file_parts_are_400_and_leave_no_temp_file(client, config):
     )
     response = client.simulate_put(UPLOAD, body=body, headers={"Content-Type": content_type})
     assert_json_error(response, 400, "Bad Request")
-    assert list((config.data_dir / "tmp").iterdir()) == []
+    assert uploads_in_flight() == []
 
 
 @pytest.mark.parametrize("value", ["-1", "0", "abc", "1.5", "1e3", "604801", "٣", " ", "9" * 40])
-def test_bad_expires_in_is_400(client, value, blob_dir):
+def test_bad_expires_in_is_400(client, value, blobs):
     response = upload(client, expires_in=value)
     if value.strip() == "":
         assert response.status_code == 201  # blank means "use the default"
         return
     assert_json_error(response, 400, "Bad Request")
-    assert not any(blob_dir.rglob("*/*"))
+    assert not list(blobs.blob_tokens())
 
 
 @pytest.mark.parametrize("value", ["-3", "0", "many", "101", "2.0"])
@@ -92,7 +92,9 @@ def test_upload_over_the_limit_by_content_length_is_413(client, config):
     assert_json_error(response, 413, "Payload Too Large")
 
 
-def test_upload_over_the_limit_by_the_byte_counter_is_413(config, clock, immediate_huey):
+def test_upload_over_the_limit_by_the_byte_counter_is_413(
+    config, clock, immediate_huey, uploads_in_flight
+):
     """A chunked body has no Content-Length; the counter catches it."""
     import dataclasses
 
@@ -105,7 +107,7 @@ def test_upload_over_the_limit_by_the_byte_counter_is_413(config, clock, immedia
     body, headers = multipart(b"x" * 1001)
     response = client.simulate_put(UPLOAD, body=body, headers=headers)
     assert_json_error(response, 413, "Payload Too Large")
-    assert list((config.data_dir / "tmp").iterdir()) == []
+    assert uploads_in_flight() == []
     assert upload(client, b"x" * 1000).status_code == 201
 
 

@@ -71,9 +71,9 @@ def test_base_url_setting_shapes_the_link(config, clock, immediate_huey):
     assert body["share_url"] == f"https://drop.example/d/{body['token']}"
 
 
-def test_no_temp_file_is_left_after_a_successful_upload(client, config):
+def test_no_temp_file_is_left_after_a_successful_upload(client, config, uploads_in_flight):
     upload(client)
-    assert list((config.data_dir / "tmp").iterdir()) == []
+    assert uploads_in_flight() == []
 
 
 def test_upload_accepts_post_as_well(client):

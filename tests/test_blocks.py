@@ -15,7 +15,7 @@ from drop.app import create_app
 from drop.models import LIVE, REVOKED, Drop, db
 from drop.ops import audit, blocking
 from drop.ops.audit import AuditEvent
-from drop.storage import BlobStorage
+from drop.storage.local import LocalStorage
 from tests.html_checks import foreign_urls, unlabelled_controls
 from tests.ops_support import blob_exists
 from tests.page_support import press_download
@@ -241,7 +241,7 @@ def test_blocking_an_address_can_revoke_its_live_drops_only(client, config):
         actor="cli",
         address=None,
         now=drops.utcnow(),
-        storage=BlobStorage(config.data_dir),
+        storage=LocalStorage(config.data_dir),
         revoke_drops=True,
     )
     assert sorted(d.token for d in outcome.revoked) == sorted(mine)

@@ -10,7 +10,7 @@ import pytest
 
 from drop import drops, migrations
 from drop.models import DOWNLOADED, EXPIRED, LIVE, REVOKED, Drop, db, init_database
-from drop.storage import BlobStorage
+from drop.storage.local import LocalStorage
 from tests.conftest import reset_postgres
 from tests.ops_support import (
     DAY,
@@ -145,8 +145,8 @@ def test_stats_come_from_the_database_and_never_walk_storage(store, monkeypatch)
     def walked(*args):
         raise AssertionError("stats walked storage")
 
-    monkeypatch.setattr(BlobStorage, "blob_tokens", walked)
-    monkeypatch.setattr(BlobStorage, "stale_temp_files", walked)
+    monkeypatch.setattr(LocalStorage, "blob_tokens", walked)
+    monkeypatch.setattr(LocalStorage, "stale_uploads", walked)
     plant_drop(store, b"12345")
     # Gone, its blob not yet deleted by the sweep: still stored.
     plant_drop(store, b"abc", status=EXPIRED, gone_ago=datetime.timedelta(minutes=1))
@@ -253,7 +253,7 @@ def test_reconciliation_reports_without_fix_and_repairs_with_it(store):
     assert report.exit_code == 0, report.output
     assert f"blob without a row: {orphan}" in report.output
     assert f"live drop without its blob: {lost.token[:8]}" in report.output
-    assert f"stale temp file: {stale}" in report.output
+    assert f"stale upload: {stale}" in report.output
     assert "run with --fix to repair" in report.output
     assert blob_exists(store, orphan) and stale.exists()
     assert Drop.get_by_id(lost.id).status == LIVE

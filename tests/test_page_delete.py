@@ -9,22 +9,22 @@ def uploaded(client):
     return share_token(response), delete_key(response)
 
 
-def test_opening_the_delete_link_asks_first_and_deletes_nothing(client, blob_dir):
+def test_opening_the_delete_link_asks_first_and_deletes_nothing(client, blobs):
     token, key = uploaded(client)
     response = client.simulate_get(f"/d/{token}/delete", params={"key": key})
     assert response.status_code == 200
     assert ">Delete the file</button>" in response.text
     assert Drop.get(Drop.token == token).status == "live"
-    assert (blob_dir / token[:2] / token).exists()
+    assert blobs.exists(token)
 
 
-def test_confirming_deletes_the_drop_and_its_blob(client, blob_dir):
+def test_confirming_deletes_the_drop_and_its_blob(client, blobs):
     token, key = uploaded(client)
     response = client.simulate_post(f"/d/{token}/delete", body=f"key={key}", headers=FORM)
     assert response.status_code == 200
     assert "Deleted" in response.text
     assert Drop.get(Drop.token == token).status == "deleted"
-    assert not (blob_dir / token[:2] / token).exists()
+    assert not blobs.exists(token)
     assert client.simulate_get(f"/d/{token}").status_code == 410
 
 

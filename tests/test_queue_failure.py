@@ -19,7 +19,7 @@ import redis
 from drop import drops
 from drop.app import create_app
 from drop.models import DELETED, DOWNLOADED, Drop, db
-from drop.storage import BlobStorage
+from drop.storage.local import LocalStorage
 from tests.page_support import FORM, delete_key, page_upload, press_download, share_token
 from tests.support import upload
 
@@ -69,12 +69,12 @@ def client(served, clock, queue):
 
 
 def blob_path(config, token: str):
-    return BlobStorage(config.data_dir).path_for(token)
+    return LocalStorage(config.data_dir).path_for(token)
 
 
 def sweep(config, clock) -> drops.SweepReport:
     with db.connection_context():
-        return drops.sweep(BlobStorage(config.data_dir), clock(), config.delete_grace_seconds)
+        return drops.sweep(LocalStorage(config.data_dir), clock(), config.delete_grace_seconds)
 
 
 def assert_one_warning_without_traceback(caplog, token: str) -> None:

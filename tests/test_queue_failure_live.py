@@ -20,7 +20,7 @@ from drop.breaker import FAILURES_TO_OPEN
 from drop.config import Config
 from drop.models import DOWNLOADED, Drop, db, init_database
 from drop.nginx_conf import nginx_values
-from drop.storage import BlobStorage
+from drop.storage.local import LocalStorage
 from tests.nginx import Nginx
 from tests.redis_server import HungRedis, OwnRedis
 from tests.support import UPLOAD, LiveServer, multipart, wait_until
@@ -41,7 +41,7 @@ def put(url: str, content: bytes, **fields) -> requests.Response:
 def sweep(config: Config, now: datetime.datetime, grace: int) -> drops.SweepReport:
     init_database(config.effective_database_url)
     with db.connection_context():
-        return drops.sweep(BlobStorage(config.data_dir), now, grace)
+        return drops.sweep(LocalStorage(config.data_dir), now, grace)
 
 
 def row_of(config: Config, token: str) -> Drop:
@@ -76,7 +76,7 @@ def test_direct_download_is_the_file_when_redis_stops_at_the_last_claim(config):
     assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
     assert sweep(served, drops.utcnow(), 0).blobs_deleted == 1
-    assert not BlobStorage(served.data_dir).exists(made["token"])
+    assert not LocalStorage(served.data_dir).exists(made["token"])
 
 
 @ON_POSTGRES
@@ -105,10 +105,10 @@ def test_accel_download_through_nginx_is_the_file_when_redis_stops(config, tmp_p
     gone_at = row_of(served, token).gone_at
     almost = gone_at + datetime.timedelta(seconds=GRACE - 1)
     assert sweep(served, almost, GRACE).blobs_deleted == 0
-    assert BlobStorage(served.data_dir).exists(token)
+    assert LocalStorage(served.data_dir).exists(token)
     later = gone_at + datetime.timedelta(seconds=GRACE + 1)
     assert sweep(served, later, GRACE).blobs_deleted == 1
-    assert not BlobStorage(served.data_dir).exists(token)
+    assert not LocalStorage(served.data_dir).exists(token)
 
 
 @ON_POSTGRES
@@ -149,7 +149,7 @@ def test_a_hung_redis_is_skipped_after_the_first_few_calls(config):
         lines = web_log_lines(server)
     assert not any("Traceback" in line for line in lines), lines
     assert sweep(served, drops.utcnow(), 0).blobs_deleted  # the skipped queue's blobs
-    assert token not in {t for t, _ in BlobStorage(served.data_dir).blob_tokens()}
+    assert token not in {blob.token for blob in LocalStorage(served.data_dir).blob_tokens()}
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -170,4 +170,4 @@ def test_embedded_download_is_the_file_when_the_sqlite_queue_is_locked(config):
     assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
     assert sweep(config, drops.utcnow(), 0).blobs_deleted == 1
-    assert not BlobStorage(config.data_dir).exists(made["token"])
+    assert not LocalStorage(config.data_dir).exists(made["token"])

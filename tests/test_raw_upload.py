@@ -162,7 +162,7 @@ def test_accept_json_answers_exactly_the_apis_json(client, clock):
     assert raw.json["url"].endswith(raw.json["token"])
 
 
-def test_the_delete_token_header_deletes_the_drop(client, blob_dir):
+def test_the_delete_token_header_deletes_the_drop(client, blobs):
     response = put(client)
     token = token_of(response)
     deleted = client.simulate_delete(
@@ -171,7 +171,7 @@ def test_the_delete_token_header_deletes_the_drop(client, blob_dir):
     )
     assert deleted.status_code == 204
     assert client.simulate_get(f"/api/v1.0/file/{token}").status_code == 410
-    assert not (blob_dir / token[:2] / token).exists()
+    assert not blobs.exists(token)
 
 
 @pytest.mark.parametrize(
@@ -184,7 +184,9 @@ def test_the_delete_token_header_deletes_the_drop(client, blob_dir):
         ({"Drop-Password": "p" * 1025}, "password may be at most 1024 characters"),
     ],
 )
-def test_bad_options_are_400_with_the_forms_messages(client, config, headers, detail):
+def test_bad_options_are_400_with_the_forms_messages(
+    client, config, headers, detail, uploads_in_flight
+):
     response = put(client, **headers)
     assert response.status_code == 400
     assert response.headers["Content-Type"] == TEXT
@@ -192,7 +194,7 @@ def test_bad_options_are_400_with_the_forms_messages(client, config, headers, de
     form = upload(client, **{k.lower()[5:].replace("-", "_"): v for k, v in headers.items()})
     assert form.json["detail"] == detail
     assert Drop.select().count() == 0
-    assert list((config.data_dir / "tmp").iterdir()) == []
+    assert uploads_in_flight() == []
 
 
 def test_errors_are_json_for_a_client_that_asks_for_json(client):
@@ -242,7 +244,7 @@ def test_a_body_over_the_limit_is_413_by_its_content_length(limited, config):
     assert put(client, content=b"x" * 10).status_code == 201
 
 
-def test_below_the_free_space_floor_uploads_are_507(limited, config):
+def test_below_the_free_space_floor_uploads_are_507(limited, config, blob_dir):
     response = put(limited(min_free_bytes=2**62))
     assert response.status_code == 507
     assert response.text.startswith("507 Insufficient Storage: the server is keeping")

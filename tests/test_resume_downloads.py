@@ -18,7 +18,7 @@ from drop.config import DAY, Config, ConfigError
 from drop.grants import GrantSigner
 from drop.models import DELETED, Drop, db
 from drop.server_key import ServerKey
-from drop.storage import BlobStorage
+from drop.storage.local import LocalStorage
 from drop.tasks import huey
 from tests.page_support import FORM, press_download
 from tests.support import upload
@@ -185,13 +185,13 @@ def test_a_one_time_drops_blob_waits_out_the_window(client, config, clock):
     token = upload(client, CONTENT).json["token"]
     granted = clock()
     assert client.simulate_get(path(token)).status_code == 200
-    blob = BlobStorage(config.data_dir).path_for(token)
+    blob = LocalStorage(config.data_dir).path_for(token)
     assert blob.exists()
     (deletion,) = [task for task in huey.scheduled() if task.args[1] == token]
     assert deletion.eta >= granted + datetime.timedelta(seconds=config.resume_window)
     huey.flush()
     # The sweep (the fallback when the queue fails) keeps it as long.
-    storage = BlobStorage(config.data_dir)
+    storage = LocalStorage(config.data_dir)
     window = config.resume_window
     clock.advance(window - 1)
     assert drops.sweep(storage, clock(), resume_window=window).blobs_deleted == 0
@@ -204,7 +204,7 @@ def test_the_window_keeps_no_deleted_drops_blob(client, config, clock):
     token = upload(client, CONTENT).json["token"]
     drops.end_drop(token, DELETED, clock())  # as the delete link does, queue aside
     clock.advance(1)
-    storage = BlobStorage(config.data_dir)
+    storage = LocalStorage(config.data_dir)
     assert drops.sweep(storage, clock(), resume_window=config.resume_window).blobs_deleted == 1
     assert not storage.exists(token)
 

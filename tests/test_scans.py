@@ -14,7 +14,7 @@ from drop.app import create_app
 from drop.models import Drop, db
 from drop.ops.audit import AuditEvent
 from drop.scanning import Clamd
-from drop.storage import BlobStorage
+from drop.storage.local import LocalStorage
 from tests.clamd_server import EICAR, MALWARE, MALWARE_SIGNATURE, UNOFFICIAL
 from tests.support import multipart, upload
 from tests.test_ops_dashboard import ADMIN_TOKEN, session_of
@@ -118,7 +118,7 @@ def test_a_held_infected_upload_never_serves_and_answers_451(hold, queued, clock
     assert page.status_code == 451 and "found to contain malware" in page.text
     assert client.simulate_post(f"/d/{token}").status_code == 451
     # Out of the served tree, kept for the operator.
-    storage = BlobStorage(config.data_dir)
+    storage = LocalStorage(config.data_dir)
     assert not storage.exists(token)
     assert (config.data_dir / "quarantine" / token).read_bytes() == MALWARE
     with db.connection_context():
@@ -160,7 +160,7 @@ def test_the_delete_quarantine_setting_deletes_the_blob(
     )
     token = upload(client, MALWARE).json["token"]
     assert run_scan(config, token, clock).result == "infected"
-    assert not BlobStorage(config.data_dir).exists(token)
+    assert not LocalStorage(config.data_dir).exists(token)
     assert not (config.data_dir / "quarantine" / token).exists()
 
 
@@ -185,7 +185,7 @@ def test_a_file_too_large_to_scan_can_be_refused(hold, queued, clock):
     assert "cannot be checked for malware" in refused.json["detail"]
     with db.connection_context():
         assert Drop.select().count() == 0
-    assert not any(BlobStorage(config.data_dir).blob_tokens())
+    assert not any(LocalStorage(config.data_dir).blob_tokens())
     assert upload(client, b"tiny").status_code == 201
 
 

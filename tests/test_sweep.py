@@ -13,12 +13,12 @@ from drop import drops, tasks
 from drop.app import create_app
 from drop.models import EXPIRED, LIVE, Drop
 from drop.ops.stats import tally
-from drop.storage import BlobStorage
+from drop.storage.local import LocalStorage
 from tests.ops_support import plant_drop, plant_orphan_blob
 from tests.support import upload
 
 
-class UnlistableStorage(BlobStorage):
+class UnlistableStorage(LocalStorage):
     """Local storage whose listing fails, and which records every batch it deletes."""
 
     def __init__(self, root):
@@ -28,7 +28,7 @@ class UnlistableStorage(BlobStorage):
     def blob_tokens(self):
         raise AssertionError("the sweep listed storage")
 
-    def stale_temp_files(self, older_than_seconds):
+    def stale_uploads(self, now, older_than_seconds):
         raise AssertionError("the sweep listed temp files")
 
     def delete_many(self, tokens):
@@ -138,7 +138,7 @@ HOUR = datetime.timedelta(hours=1)
 
 
 def test_reconciliation_removes_old_orphans_and_stale_temps_on_its_own(app, config):
-    storage = BlobStorage(config.data_dir)
+    storage = LocalStorage(config.data_dir)
     old = plant_orphan_blob(config)
     fresh = plant_orphan_blob(config, age_seconds=0)
     known = plant_drop(config, b"kept")
@@ -149,8 +149,8 @@ def test_reconciliation_removes_old_orphans_and_stale_temps_on_its_own(app, conf
     active.write_bytes(b"x")
     two_hours_ago = time.time() - 7200
     os.utime(stale, (two_hours_ago, two_hours_ago))
-    found = tasks.reconcile_storage(storage)
-    assert [token for token, _ in found.orphan_blobs] == [old]
+    found = tasks.reconcile_storage(storage, config.data_dir)
+    assert [blob.token for blob in found.orphan_blobs] == [old]
     assert not blob(config, old).exists()
     assert blob(config, fresh).exists() and blob(config, known.token).exists()
     assert not stale.exists() and active.exists()
@@ -159,7 +159,7 @@ def test_reconciliation_removes_old_orphans_and_stale_temps_on_its_own(app, conf
 def test_reconciliation_reports_a_lost_blob_without_ending_the_drop(app, config):
     lost = plant_drop(config, b"gone")
     blob(config, lost.token).unlink()
-    found = tasks.reconcile_storage(BlobStorage(config.data_dir))
+    found = tasks.reconcile_storage(LocalStorage(config.data_dir), config.data_dir)
     assert found.missing_blobs == [lost.token]
     assert Drop.get_by_id(lost.id).status == LIVE
 
@@ -172,8 +172,8 @@ def test_reconciliation_walks_storage_and_rows_side_by_side(app, config):
         blob(config, drop.token).unlink()
     gone = plant_drop(config, None, status=EXPIRED, gone_ago=HOUR)  # no blob, as it should be
     orphans = sorted(plant_orphan_blob(config) for _ in range(4))
-    found = tasks.reconcile_storage(BlobStorage(config.data_dir))
-    assert [token for token, _ in found.orphan_blobs] == orphans
+    found = tasks.reconcile_storage(LocalStorage(config.data_dir), config.data_dir)
+    assert [blob.token for blob in found.orphan_blobs] == orphans
     assert sorted(found.missing_blobs) == sorted(d.token for d in lost)
     assert not any(blob(config, token).exists() for token in orphans)
     assert all(blob(config, d.token).exists() for d in kept)

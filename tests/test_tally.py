@@ -10,7 +10,7 @@ from drop import drops, migrations
 from drop.models import Drop, HourlyTally, init_database
 from drop.ops import purge
 from drop.ops.stats import tally
-from drop.storage import BlobStorage
+from drop.storage.local import LocalStorage
 from tests.support import upload
 
 HOUR = datetime.timedelta(hours=1)
@@ -41,10 +41,10 @@ def test_the_tally_matches_the_table_through_a_drops_life(client, config, clock)
     assert response.status_code == 204
     assert sorted(tally()) == counted()
     clock.advance(61)
-    drops.sweep(BlobStorage(config.data_dir), clock())
+    drops.sweep(LocalStorage(config.data_dir), clock())
     assert sorted(tally()) == counted()
     where = purge.purgeable(clock(), older_than=datetime.timedelta(0))
-    assert purge.purge_drops(BlobStorage(config.data_dir), where).drops == 3
+    assert purge.purge_drops(LocalStorage(config.data_dir), where).drops == 3
     assert sorted(tally()) == counted()
     assert {row.token for row in Drop.select()} == {kept["token"], two["token"]}
 
@@ -81,7 +81,7 @@ def test_the_migration_tallies_the_drops_already_there(config, tmp_path):
         migrations.migrate(database)
         assert sorted(tally()) == [("expired", True, 1, 30), ("live", True, 2, 30)]
         # The expired drop's blob was never marked deleted: the sweep works it off.
-        assert drops.delete_gone_blobs(BlobStorage(tmp_path), now, now) == (0, 1)
+        assert drops.delete_gone_blobs(LocalStorage(tmp_path), now, now) == (0, 1)
         assert sorted(tally()) == [("expired", False, 1, 30), ("live", True, 2, 30)]
 
 

@@ -16,7 +16,7 @@ from drop import drops, tus
 from drop.app import create_app
 from drop.models import Drop, db
 from drop.partial_uploads import PartialUploads
-from drop.storage import BlobStorage
+from drop.storage.local import LocalStorage
 from tests.support import upload
 from tests.tus_support import (
     CHUNK,
@@ -455,11 +455,12 @@ def test_the_drop_and_the_uploads_completion_commit_together(client, config, clo
     with tus.Lease.claim(upload, 0, 60, clock) as lease:
         partials.append(upload.storage_key, 0, io.BytesIO(b"abc"), 3)
         staged = partials.stage(upload.storage_key)
+        storage = LocalStorage(config.data_dir)
         assert client.simulate_delete(path, headers=TUS).status_code == 204  # meanwhile
         with pytest.raises(falcon.HTTPGone):
             drops.create_drop(
-                BlobStorage(config.data_dir),
-                staged,
+                storage,
+                storage.adopt(staged.path, staged.size, staged.sha256),
                 filename="x.txt",
                 content_type="text/plain",
                 password=None,

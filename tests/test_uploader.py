@@ -17,7 +17,7 @@ import requests
 from drop import drops
 from drop.app import create_app
 from drop.models import Drop, db, init_database
-from drop.storage import BlobStorage
+from drop.storage.local import LocalStorage
 from tests.page_support import press_download, share_token
 from tests.support import UPLOAD, LiveServer, multipart, wait_until
 from tests.test_ops_dashboard import ADMIN_TOKEN, session_of
@@ -114,7 +114,7 @@ def test_the_sweep_forgets_the_uploader_after_the_retention_and_the_drop_lives_o
     clock.advance(HOUR // 2)
     young = api_upload(client, expires_in=2 * HOUR).json["token"]
     clock.advance(HOUR // 2 + 1)
-    report = drops.sweep(BlobStorage(config.data_dir), clock(), uploader_retention=HOUR)
+    report = drops.sweep(LocalStorage(config.data_dir), clock(), uploader_retention=HOUR)
     assert report.uploaders_erased == 1
     assert uploader_of(old) == (None, None)
     assert uploader_of(young) == (ADDRESS, AGENT)
@@ -124,7 +124,7 @@ def test_the_sweep_forgets_the_uploader_after_the_retention_and_the_drop_lives_o
 def test_a_sweep_without_a_retention_leaves_uploaders_alone(client, config, clock):
     token = api_upload(client).json["token"]
     clock.advance(HOUR)
-    assert drops.sweep(BlobStorage(config.data_dir), clock()).uploaders_erased == 0
+    assert drops.sweep(LocalStorage(config.data_dir), clock()).uploaders_erased == 0
     assert uploader_of(token) == (ADDRESS, AGENT)
 
 

@@ -51,7 +51,7 @@ def add(
     from drop import blocks, drops
     from drop.cli import connected, load_config
     from drop.ops import blocking
-    from drop.storage import BlobStorage
+    from drop.storage import open_storage
 
     kind, text = _one_of(address, sha256)
     if revoke_drops and kind != blocks.ADDRESS:
@@ -69,7 +69,7 @@ def add(
                 actor=audit.CLI_ACTOR,
                 address=None,
                 now=drops.utcnow(),
-                storage=BlobStorage(config.data_dir),
+                storage=open_storage(config),
                 revoke_drops=revoke_drops,
             )
         except blocks.BadBlock as error:

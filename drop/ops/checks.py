@@ -12,11 +12,13 @@ import peewee
 import redis
 
 from drop import drops, migrations
-from drop.config import Config
+from drop.config import DAY, Config
 from drop.heartbeat import worker_health
 from drop.models import open_database
 from drop.ops.stats import human_bytes
 from drop.scanning import Clamd, ScannerUnavailable
+from drop.storage import S3, StorageUnavailable, open_storage
+from drop.storage.s3 import ABORT_INCOMPLETE_DAYS
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ def check_redis(config: Config) -> CheckResult:
 
 
 def check_storage(config: Config) -> CheckResult:
+    if config.storage == S3:
+        return check_object_store(config)
     probe = config.data_dir / "tmp" / f"check-{uuid.uuid4().hex}.part"
     try:
         probe.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +85,46 @@ def check_storage(config: Config) -> CheckResult:
             f"(DROP_MIN_FREE_BYTES is {human_bytes(config.min_free_bytes)})",
         )
     return CheckResult("storage", True, f"{config.data_dir} writable, {human_bytes(free)} free")
+
+
+def check_object_store(config: Config) -> CheckResult:
+    """The bucket answers and takes a probe object (put, then delete), with our credentials."""
+    storage = open_storage(config)
+    problem = storage.probe()
+    if problem is not None:
+        return CheckResult("storage", False, problem)
+    return CheckResult("storage", True, f"{storage.describe()} writable")
+
+
+def lifecycle_expire_days(config: Config, longest_token_expiry: int | None) -> int:
+    """Days after which no object in the bucket can still be needed: the longest a drop may
+    live (DROP_MAX_EXPIRES_IN, or an API token's longer limit), its last download's resume
+    window and grace delay, and a day to spare, rounded up."""
+    longest = max(config.max_expires_in, longest_token_expiry or 0)
+    needed = longest + config.resume_window + config.delete_grace_seconds
+    return -(-needed // DAY) + 1
+
+
+def fix_object_store_lifecycle(config: Config) -> CheckResult:
+    """`drop-ops check --fix` on S3: the bucket aborts abandoned multipart uploads and
+    expires objects every deletion missed (the caller holds a database connection)."""
+    from drop.api_tokens import ApiToken
+
+    longest_token_expiry = ApiToken.select(peewee.fn.MAX(ApiToken.max_expires_in)).scalar()
+    days = lifecycle_expire_days(config, longest_token_expiry)
+    storage = open_storage(config)
+    try:
+        rules = storage.apply_lifecycle(days)
+    except StorageUnavailable as error:
+        return CheckResult("lifecycle", False, f"not set: {error}")
+    if len(rules) != 2:
+        return CheckResult("lifecycle", False, "the store took the rules but does not keep them")
+    return CheckResult(
+        "lifecycle",
+        True,
+        f"incomplete uploads aborted after {ABORT_INCOMPLETE_DAYS} day, "
+        f"objects expired after {days} days",
+    )
 
 
 def check_worker(config: Config) -> CheckResult:

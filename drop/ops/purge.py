@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import peewee
 
 from drop import drops
 from drop.models import LIVE, REVOKED, DownloadEvent, Drop, db
 from drop.ops.stats import WINDOWS
-from drop.storage import BlobStorage
+from drop.storage import BlobStorage, StaleUpload, StoredBlob
 
 BATCH = 1000
 
@@ -40,9 +39,10 @@ class Purgeable:
 class Reconciliation:
     """Where storage and the database disagree."""
 
-    orphan_blobs: list[tuple[str, int]] = field(default_factory=list)  # (token, size): no row
+    orphan_blobs: list[StoredBlob] = field(default_factory=list)  # no row
     missing_blobs: list[str] = field(default_factory=list)  # live drops without their blob
-    stale_temps: list[Path] = field(default_factory=list)  # abandoned uploads
+    # Abandoned uploads: temp files, S3 multipart uploads whose node died.
+    stale_temps: list[StaleUpload] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -141,12 +141,11 @@ def reconcile(storage: BlobStorage, now: datetime.datetime) -> Reconciliation:
     blob = next(blobs, None)
     row = next(rows, None)
     while blob is not None or row is not None:
-        if row is None or (blob is not None and blob[0] < row[0]):
-            token, stat = blob
-            if drops.past_orphan_grace(stat, now):
-                found.orphan_blobs.append((token, stat.st_size))
+        if row is None or (blob is not None and blob.token < row[0]):
+            if drops.past_orphan_grace(blob.modified, now):
+                found.orphan_blobs.append(blob)
             blob = next(blobs, None)
-        elif blob is None or row[0] < blob[0]:
+        elif blob is None or row[0] < blob.token:
             token, status = row
             # An upload that committed after its shard was listed has a row but no entry
             # in the listing; its blob was renamed into place before the row, so looking
@@ -156,7 +155,7 @@ def reconcile(storage: BlobStorage, now: datetime.datetime) -> Reconciliation:
             row = next(rows, None)
         else:
             blob, row = next(blobs, None), next(rows, None)
-    found.stale_temps = sorted(storage.stale_temp_files(drops.STALE_TEMP_SECONDS))
+    found.stale_temps = storage.stale_uploads(now, drops.STALE_TEMP_SECONDS)
     return found
 
 
@@ -183,10 +182,10 @@ def tidy(storage: BlobStorage, found: Reconciliation, now: datetime.datetime) ->
     Each finding is checked again right before it is acted on: uploads keep committing
     while the walk goes on.
     """
-    for token, _size in found.orphan_blobs:
-        drops.delete_orphan_blob(storage, token, now)
-    for temp in found.stale_temps:
-        temp.unlink(missing_ok=True)
+    for blob in found.orphan_blobs:
+        drops.delete_orphan_blob(storage, blob, now)
+    for stale in found.stale_temps:
+        storage.remove_stale_upload(stale)
 
 
 def repair(storage: BlobStorage, found: Reconciliation, now: datetime.datetime) -> None:

@@ -32,7 +32,7 @@ from drop.ops.session import SessionSigner
 from drop.ops.session_store import DatabaseSessionStore
 from drop.ops.stats import Stats, collect_stats, human_bytes, queue_length
 from drop.ops.trends import week_charts
-from drop.storage import BlobStorage
+from drop.storage import BlobStorage, task_s3_settings
 from drop.templates import Templates
 from drop.wording import duration
 
@@ -160,7 +160,9 @@ def _huey_purge(config: Config, redis_client: redis.Redis | None):
         queue = build_huey(config, connection_pool=redis_client.connection_pool)
 
     def enqueue_purge() -> str:
-        task = purge_expired.s(str(config.data_dir), config.purge_retention)
+        task = purge_expired.s(
+            str(config.data_dir), config.purge_retention, task_s3_settings(config)
+        )
         try:
             enqueue(task, queue.storage)
         except QUEUE_ERRORS:

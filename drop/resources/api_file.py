@@ -102,6 +102,7 @@ class FileItem:
             config.accel_redirect,
             grants,
             scanned_only=config.scan_holds,
+            redirect_presigned=config.s3_redirect == "presigned",
         )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):

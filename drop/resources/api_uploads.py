@@ -128,7 +128,8 @@ class TusServer:
             raise falcon.HTTPContentTooLarge(
                 description=f"the body is longer than the {remaining} bytes the upload lacks"
             )
-        FreeSpaceFloor(self.storage.root, self.config.min_free_bytes).require_room(
+        # The floor of this node's disk, where partial uploads stay whatever the blob store.
+        FreeSpaceFloor(self.config.data_dir, self.config.min_free_bytes).require_room(
             req.content_length or 0 if room is None else room
         )
 
@@ -175,7 +176,8 @@ class TusServer:
     def _complete(self, req: falcon.Request, resp: falcon.Response, lease: tus.Lease) -> None:
         upload = lease.upload
         try:
-            temp = self.partials.stage(upload.storage_key, lease.keep_alive)
+            staged = self.partials.stage(upload.storage_key, lease.keep_alive)
+            temp = self.storage.adopt(staged.path, staged.size, staged.sha256)
         except FileNotFoundError:
             raise terminated_meanwhile() from None
         form = UploadForm(

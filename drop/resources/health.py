@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import tempfile
-
 import falcon
 import peewee
 import redis
 
-from drop.disk import FreeSpaceFloor
 from drop.scanning import Clamd, ScannerUnavailable
 from drop.storage import BlobStorage
 
@@ -32,7 +29,8 @@ class Readiness:
     checked.
 
     Storage fails when the data directory takes no writes or has less free space than
-    DROP_MIN_FREE_BYTES (uploads are refused then; downloads still work).
+    DROP_MIN_FREE_BYTES (uploads are refused then; downloads still work), or when the
+    object store (DROP_STORAGE=s3) does not answer or refuses a probe object.
 
     503 names the parts that failed, so a load balancer stops sending traffic and an
     operator sees where to look.
@@ -43,13 +41,11 @@ class Readiness:
         database: peewee.DatabaseProxy,
         storage: BlobStorage,
         redis_client: redis.Redis | None = None,
-        floor: FreeSpaceFloor | None = None,
         scanner: Clamd | None = None,
     ):
         self._db = database
         self._storage = storage
         self._redis = redis_client
-        self._floor = floor
         self._scanner = scanner
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -98,14 +94,5 @@ class Readiness:
         return OK
 
     def _storage_writable(self) -> str:
-        try:
-            self._storage.ensure_dirs()
-            # One byte, flushed: an empty file still fits on a disk that is full.
-            with tempfile.NamedTemporaryFile(dir=self._storage.temp_dir, prefix="readyz-") as f:
-                f.write(b"r")
-                f.flush()
-        except OSError:
-            return "not writable"
-        if self._floor is not None and self._floor.below():
-            return "below DROP_MIN_FREE_BYTES"
-        return OK
+        # A tiny object written and removed: the directory (or bucket) takes writes now.
+        return self._storage.readiness() or OK

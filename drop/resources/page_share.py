@@ -83,6 +83,7 @@ class SharePage:
             config.accel_redirect,
             grants,
             scanned_only=config.scan_holds,
+            redirect_presigned=config.s3_redirect == "presigned",
         )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):

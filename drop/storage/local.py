@@ -1,32 +1,26 @@
-"""Blobs on local disk. A blob's path derives from its token alone."""
+"""Blobs on local disk, under `data_dir/blobs/ab/<token>`; uploads in progress under `tmp/`."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import os
 import secrets
-import time
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+
+from drop import crypto
+from drop.disk import FreeSpaceFloor
+from drop.storage import LOCAL, StaleUpload, StoredBlob, TempBlob, UploadTooLarge, blob_key
+from drop.timestamps import naive_utc_epoch
 
 # An upload is copied in pieces this large: four times fewer Python-level reads, hash
 # updates and writes per MiB than 64 KiB. 1 MiB (gunicorn's largest read) would add
 # another 2 MiB to each upload's memory for little more speed.
 CHUNK_BYTES = 256 * 1024
 TEMP_SUFFIX = ".part"
-
-
-class UploadTooLarge(Exception):
-    """The body part carried more bytes than the configured limit."""
-
-
-@dataclass(frozen=True)
-class TempBlob:
-    path: Path
-    size: int
-    sha256: str
 
 
 class BlobFile(io.FileIO):
@@ -67,29 +61,36 @@ class BlobFile(io.FileIO):
             on_close()
 
 
-def blob_key(token: str) -> str:
-    """A blob's path below the blob directory (also the tail of its X-Accel-Redirect URI)."""
-    return f"{token[:2]}/{token}"
-
-
-class BlobStorage:
+class LocalStorage:
     """Keeps blobs under `root/blobs/ab/<token>` and uploads in progress under `root/tmp`."""
 
-    def __init__(self, root: Path):
+    kind = LOCAL
+
+    def __init__(self, root: Path, min_free_bytes: int = 0):
         self.root = Path(root)
         self.blob_dir = self.root / "blobs"
         self.temp_dir = self.root / "tmp"
         self.quarantine_dir = self.root / "quarantine"
+        self.floor = FreeSpaceFloor(self.root, min_free_bytes)
 
-    def ensure_dirs(self) -> None:
+    def describe(self) -> str:
+        return str(self.root)
+
+    def ensure_ready(self) -> None:
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.temp_dir.mkdir(parents=True, exist_ok=True)
+
+    def admit(self, incoming_bytes: int) -> None:
+        self.floor.require_room(incoming_bytes)
 
     def path_for(self, token: str) -> Path:
         return self.blob_dir / blob_key(token)
 
-    def receive(self, stream, limit: int) -> TempBlob:
-        """Copy `stream` to a temp file in chunks, counting bytes; never more than `limit`."""
+    def receive(self, stream, limit: int, token: str | None = None) -> TempBlob:
+        """Copy `stream` to a temp file in chunks, counting bytes; never more than `limit`.
+
+        `token`: store under this one (a blob copied from another store), else a new one.
+        """
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         path = self.temp_dir / (secrets.token_hex(16) + TEMP_SUFFIX)
         digest = hashlib.sha256()
@@ -107,21 +108,39 @@ class BlobStorage:
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        return TempBlob(path, size, digest.hexdigest())
+        return TempBlob(token or crypto.new_token(), size, digest.hexdigest(), handle=path)
 
-    def commit(self, temp: TempBlob, token: str) -> Path:
+    def adopt(self, path: Path, size: int, sha256: str) -> TempBlob:
+        return TempBlob(crypto.new_token(), size, sha256, handle=Path(path))
+
+    def commit(self, temp: TempBlob) -> None:
         """Move a received upload into place atomically and make the rename durable."""
-        target = self.path_for(token)
+        target = self.path_for(temp.token)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(temp.path, target)
+        os.replace(temp.handle, target)
         _fsync_dir(target.parent)
-        return target
+
+    def discard(self, temp: TempBlob) -> None:
+        # Not committed yet (the temp file) or committed just before its row failed.
+        Path(temp.handle).unlink(missing_ok=True)
+        self.delete(temp.token)
 
     def open(self, token: str) -> BlobFile:
         return BlobFile(self.path_for(token))
 
+    def open_range(self, token: str, start: int, length: int) -> BlobFile:
+        blob = self.open(token)
+        blob.select(start, length)
+        return blob
+
     def exists(self, token: str) -> bool:
         return self.path_for(token).is_file()
+
+    def size_of(self, token: str) -> int:
+        try:
+            return self.path_for(token).stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def delete(self, token: str) -> bool:
         try:
@@ -129,6 +148,9 @@ class BlobStorage:
         except FileNotFoundError:
             return False
         return True
+
+    def delete_many(self, tokens: Iterable[str]) -> list[str]:
+        return [token for token in tokens if self.delete(token)]
 
     def quarantine(self, token: str) -> bool:
         """Move a blob out of the served tree into `quarantine/<token>`; False if it is gone.
@@ -144,19 +166,11 @@ class BlobStorage:
         _fsync_dir(self.quarantine_dir)
         return True
 
-    def delete_many(self, tokens: Iterable[str]) -> set[str]:
-        """Delete a batch of blobs; return the tokens whose blob was there.
+    def blob_tokens(self) -> Iterator[StoredBlob]:
+        """Every blob on disk in token order, whatever the database says.
 
-        One call per batch, so a store with a bulk delete (S3's DeleteObjects) makes one
-        request where the local disk unlinks each file.
-        """
-        return {token for token in tokens if self.delete(token)}
-
-    def blob_tokens(self) -> Iterator[tuple[str, os.stat_result]]:
-        """Every blob in storage with its stat, in token order, whatever the database says.
-
-        Only reconciliation walks this: it reads every blob. One shard directory (1/256th
-        of the blobs) is held in memory at a time, to sort it.
+        Only reconciliation walks this. One shard directory (1/256th of the blobs) is
+        held in memory at a time, to sort it.
         """
         if not self.blob_dir.is_dir():
             return
@@ -164,15 +178,49 @@ class BlobStorage:
             if shard.is_dir():
                 for name in sorted(entry.name for entry in os.scandir(shard)):
                     try:
-                        yield name, (shard / name).stat()
+                        stat = (shard / name).stat()
                     except FileNotFoundError:
                         continue  # deleted since the directory was read
+                    yield StoredBlob(name, stat.st_size, stat.st_mtime)
 
-    def stale_temp_files(self, older_than_seconds: float) -> list[Path]:
+    def stale_uploads(self, now: datetime.datetime, older_than_seconds: float) -> list[StaleUpload]:
+        """Temp files not written to for `older_than_seconds`: an upload still receiving
+        bytes keeps touching its own."""
         if not self.temp_dir.is_dir():
             return []
-        cutoff = time.time() - older_than_seconds
-        return [p for p in self.temp_dir.iterdir() if p.stat().st_mtime < cutoff]
+        cutoff = naive_utc_epoch(now) - older_than_seconds
+        return [
+            StaleUpload(str(path), path)
+            for path in sorted(self.temp_dir.iterdir())
+            if path.stat().st_mtime < cutoff
+        ]
+
+    def remove_stale_upload(self, stale: StaleUpload) -> None:
+        Path(stale.handle).unlink(missing_ok=True)
+
+    def accel_path(self, token: str) -> str:
+        return blob_key(token)
+
+    def redirect_url(self, token: str, headers: dict[str, str]) -> str:
+        raise NotImplementedError("a local blob has no URL of its own; use DROP_ACCEL_REDIRECT")
+
+    def probe(self) -> str | None:
+        try:
+            self.ensure_ready()
+            # One byte, flushed: an empty file still fits on a disk that is full.
+            with tempfile.NamedTemporaryFile(dir=self.temp_dir, prefix="probe-") as f:
+                f.write(b"r")
+                f.flush()
+        except OSError as error:
+            return f"{self.root} is not writable: {error.strerror}"
+        return None
+
+    def readiness(self) -> str | None:
+        if self.probe() is not None:
+            return "not writable"
+        if self.floor.below():
+            return "below DROP_MIN_FREE_BYTES"
+        return None
 
 
 def _fsync_dir(path: Path) -> None:

@@ -235,7 +235,7 @@ class Scanner:
                 audit.MALWARE_FOUND,
                 actor=self._actor,
                 at=now,
-                target=f"drop {drop.id} {prefix}",
+                target=audit.drop_target(drop),
                 detail={
                     "drop_id": drop.id,
                     "token_prefix": prefix,

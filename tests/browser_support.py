@@ -6,11 +6,11 @@ from __future__ import annotations
 import contextlib
 import secrets
 import socket
-import struct
 import threading
 from pathlib import Path
 
 from tests.support import ROOT
+from tests.tcp_listener import ThreadedListener, reset
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -72,7 +72,7 @@ def drop_file(page, selector: str, name: str, content: bytes) -> None:
     )
 
 
-class Valve:
+class Valve(ThreadedListener):
     """A TCP relay in front of a server that can stop passing a client's bytes.
 
     `hold_uploads(after)` lets each connection send `after` bytes, then holds it until
@@ -82,13 +82,9 @@ class Valve:
     """
 
     def __init__(self, target_port: int):
-        self._target = ("127.0.0.1", target_port)
-        self._listener = socket.socket()
         # Small buffers keep the bytes the browser counts as sent close to what got through.
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(32)
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        super().__init__(receive_buffer=16 * 1024)
+        self._target = ("127.0.0.1", target_port)
         self._flowing = threading.Event()
         self._flowing.set()
         self._down = False
@@ -96,7 +92,7 @@ class Valve:
         self._hold_after = 0
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.start()
 
     def hold_uploads(self, after_bytes: int) -> None:
         self._hold_after = after_bytes
@@ -111,7 +107,7 @@ class Valve:
         with self._lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
-            _reset(sock)
+            reset(sock)
         self._flowing.set()
 
     def restore(self) -> None:
@@ -121,22 +117,17 @@ class Valve:
 
     def close(self) -> None:
         self.cut()
-        self._listener.close()
+        super().close()
 
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            if self._down:
-                _reset(client)
-                continue
-            server = socket.create_connection(self._target)
-            with self._lock:
-                self._sockets += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+    def serve(self, client: socket.socket) -> None:
+        if self._down:
+            reset(client)
+            return
+        server = socket.create_connection(self._target)
+        with self._lock:
+            self._sockets += [client, server]
+        threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+        self._pump(client, server, True)
 
     def _pump(self, source: socket.socket, sink: socket.socket, upstream: bool):
         passed = 0
@@ -152,13 +143,3 @@ class Valve:
             for sock in (source, sink):
                 with contextlib.suppress(OSError):
                     sock.close()
-
-
-def _reset(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        # Linger 0: close with a reset, not a polite FIN. Shutdown first: a pump thread
-        # blocked in recv() keeps a merely closed socket alive.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(OSError):
-        sock.close()

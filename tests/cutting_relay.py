@@ -8,7 +8,6 @@ client's resume goes through the same address.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import socket
 import struct
@@ -16,44 +15,22 @@ import termios
 import threading
 import time
 
-from tests.support import free_port
+from tests.tcp_listener import ThreadedListener, reset
 
 HEAD_END = b"\r\n\r\n"
 
 
-class CuttingRelay:
+class CuttingRelay(ThreadedListener):
     def __init__(self, upstream_port: int, cut_after: int):
+        super().__init__()
         self.upstream = ("127.0.0.1", upstream_port)
         self.cut_after = cut_after
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.request_heads: list[str] = []
         self.cuts = 0
         self._first_response = True
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
-        self._closing = False
 
-    def __enter__(self) -> CuttingRelay:
-        self._acceptor = threading.Thread(target=self._accept, daemon=True)
-        self._acceptor.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._closing = True
-        self._listener.shutdown(socket.SHUT_RDWR)
-        self._acceptor.join(timeout=10)
-        self._listener.close()
-
-    def _accept(self):
-        while not self._closing:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket):
+    def serve(self, client: socket.socket):
         server = socket.create_connection(self.upstream)
         cut = False
         threading.Thread(target=self._requests, args=(client, server), daemon=True).start()
@@ -72,8 +49,8 @@ class CuttingRelay:
                     client.sendall(chunk[: self.cut_after - body_seen])
                     _wait_until_received(client)
                     self.cuts += 1
-                    _reset(client)
-                    _reset(server)
+                    reset(client)
+                    reset(server)
                     return
                 client.sendall(chunk)
                 body_seen += len(chunk)
@@ -107,13 +84,3 @@ def _wait_until_received(sock: socket.socket, timeout: float = 10.0) -> None:
             break
         time.sleep(0.01)
     time.sleep(0.2)  # and the client has had a moment to read them
-
-
-def _reset(sock: socket.socket) -> None:
-    """Close with a reset (RST), as a dropped link looks to the other end."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    # The other thread's recv() holds the socket open (no reset is sent while it does):
-    # shutting the reading side down wakes it, so the close below really closes.
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RD)
-    sock.close()

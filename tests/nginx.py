@@ -17,6 +17,7 @@ from pathlib import Path
 
 from drop.nginx_conf import render_nginx_conf
 from tests.support import free_port, wait_for_http, wait_until
+from tests.tcp_listener import ThreadedListener, pipe
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 MIME_TYPES = Path("/etc/nginx/mime.types")
@@ -128,7 +129,7 @@ http {{
         return entries
 
 
-class HoldingRelay:
+class HoldingRelay(ThreadedListener):
     """A TCP relay from nginx to gunicorn that holds back X-Accel-Redirect answers.
 
     When gunicorn's answer names a blob for nginx to send, the relay passes it on only
@@ -137,37 +138,14 @@ class HoldingRelay:
     """
 
     def __init__(self, upstream_port: int, release: Callable[[], object]):
+        super().__init__()
         self.upstream = ("127.0.0.1", upstream_port)
         self.release = release
-        self.port = free_port()
         self.held = 0
-        self._listener = socket.create_server(("127.0.0.1", self.port))
-        self._closing = False
 
-    def __enter__(self) -> HoldingRelay:
-        self._acceptor = threading.Thread(target=self._accept, daemon=True)
-        self._acceptor.start()
-        return self
-
-    def __exit__(self, *exc):
-        # shutdown() wakes the blocked accept(); closing first could let it accept on a
-        # reused descriptor number, stealing the next test's connections.
-        self._closing = True
-        self._listener.shutdown(socket.SHUT_RDWR)
-        self._acceptor.join(timeout=10)
-        self._listener.close()
-
-    def _accept(self):
-        while not self._closing:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket):
+    def serve(self, client: socket.socket):
         with client, socket.create_connection(self.upstream) as server:
-            threading.Thread(target=_pipe, args=(client, server), daemon=True).start()
+            threading.Thread(target=pipe, args=(client, server), daemon=True).start()
             first = True
             while chunk := server.recv(65536):
                 if first and b"\r\nx-accel-redirect:" in chunk.lower():
@@ -175,15 +153,6 @@ class HoldingRelay:
                     self.release()
                 first = False
                 client.sendall(chunk)
-
-
-def _pipe(source: socket.socket, target: socket.socket):
-    try:
-        while chunk := source.recv(65536):
-            target.sendall(chunk)
-        target.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
 
 
 def wait_for_file_gone(path: Path, timeout: float = 30.0) -> bool:

@@ -14,6 +14,7 @@ import threading
 import redis
 
 from tests.support import free_port, wait_until
+from tests.tcp_listener import ThreadedListener
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -55,32 +56,22 @@ def _answers(client: redis.Redis) -> bool:
         return False
 
 
-class HungRedis:
+class HungRedis(ThreadedListener):
     """A TCP server that accepts connections, reads what is sent and never answers.
 
     It counts connections and bytes, so a test can tell whether anything still tried.
     """
 
     def __init__(self):
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
+        super().__init__()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.connections = 0
         self.bytes_received = 0
         self._lock = threading.Lock()
-        self._closing = False
         self._sockets: list[socket.socket] = []
 
-    def __enter__(self) -> HungRedis:
-        self._acceptor = threading.Thread(target=self._accept, daemon=True)
-        self._acceptor.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._closing = True
-        self._listener.shutdown(socket.SHUT_RDWR)
-        self._acceptor.join(timeout=10)
-        self._listener.close()
+    def close(self) -> None:
+        super().close()
         for sock in self._sockets:
             sock.close()
 
@@ -88,16 +79,11 @@ class HungRedis:
         with self._lock:
             return self.connections, self.bytes_received
 
-    def _accept(self):
-        while not self._closing:
-            try:
-                sock, _ = self._listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-                self._sockets.append(sock)
-            threading.Thread(target=self._swallow, args=(sock,), daemon=True).start()
+    def serve(self, sock: socket.socket) -> None:
+        with self._lock:
+            self.connections += 1
+            self._sockets.append(sock)
+        self._swallow(sock)
 
     def _swallow(self, sock: socket.socket):
         try:

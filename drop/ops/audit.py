@@ -17,11 +17,13 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from typing import ClassVar
 
 import peewee
 
 from drop.database import UNAVAILABLE_ERRORS
 from drop.models import db
+from drop.ops.listing import Paging
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,11 @@ def token_prefix(token: str) -> str:
     return token[:TOKEN_PREFIX_CHARS]
 
 
+def drop_target(drop) -> str:
+    """A drop as the trail names it: its id and the first characters of its token."""
+    return f"drop {drop.id} {token_prefix(drop.token)}"
+
+
 def record(
     action: str,
     *,
@@ -149,22 +156,15 @@ def record(
 
 
 @dataclass(frozen=True)
-class AuditPage:
+class AuditPage(Paging):
+    per_page: ClassVar[int] = PER_PAGE
     events: list[AuditEvent]
     page: int
     total: int
 
     @property
-    def pages(self) -> int:
-        return max((self.total + PER_PAGE - 1) // PER_PAGE, 1)
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
+    def current_page(self) -> int:
+        return self.page
 
 
 def _newest_first():

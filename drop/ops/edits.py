@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import falcon
 
 from drop.models import LIVE, Drop, db
+from drop.ops.listing import drop_or_404
 from drop.wording import plural
 
 # Longer than any number a field may hold, and far below int()'s 4,300-digit limit.
@@ -51,19 +52,12 @@ def whole_number(raw: str | None, name: str, low: int, high: int) -> int:
     return value
 
 
-def find(drop_id: int) -> Drop:
-    drop = Drop.get_or_none(Drop.id == drop_id)
-    if drop is None:
-        raise falcon.HTTPNotFound(description="there is no drop with this id")
-    return drop
-
-
 def set_expiry(
     drop_id: int, expires_in: str | None, now: datetime.datetime, max_expires_in: int
 ) -> Edit:
     """Make the live drop expire `expires_in` seconds from `now`."""
     seconds = whole_number(expires_in, "expires_in", 1, max_expires_in)
-    before = find(drop_id)
+    before = drop_or_404(drop_id)
     after = now + datetime.timedelta(seconds=seconds)
     with db.atomic():
         changed = (
@@ -73,13 +67,13 @@ def set_expiry(
         )
     if not changed:
         raise _not_live(drop_id)
-    return Edit(find(drop_id), before.expires_at, after)
+    return Edit(drop_or_404(drop_id), before.expires_at, after)
 
 
 def set_download_limit(drop_id: int, max_downloads: str | None, most_allowed: int) -> Edit:
     """Allow the live drop `max_downloads` downloads in all, more than it has had."""
     limit = whole_number(max_downloads, "max_downloads", 1, most_allowed)
-    before = find(drop_id)
+    before = drop_or_404(drop_id)
     with db.atomic():
         # Checked in the statement itself: a download claimed meanwhile counts.
         changed = (
@@ -88,7 +82,7 @@ def set_download_limit(drop_id: int, max_downloads: str | None, most_allowed: in
             .execute()
         )
     if not changed:
-        drop = find(drop_id)
+        drop = drop_or_404(drop_id)
         if drop.status != LIVE:
             raise _not_live(drop_id)
         raise EditRefused(
@@ -96,11 +90,11 @@ def set_download_limit(drop_id: int, max_downloads: str | None, most_allowed: in
             f"it has been downloaded {plural(drop.downloads, 'time')} already: the limit "
             "must be more than that (revoke it to end it now)",
         )
-    return Edit(find(drop_id), before.max_downloads, limit)
+    return Edit(drop_or_404(drop_id), before.max_downloads, limit)
 
 
 def _not_live(drop_id: int) -> EditRefused:
-    drop = find(drop_id)
+    drop = drop_or_404(drop_id)
     return EditRefused(
         falcon.HTTP_409, f"this drop is {drop.status}: only a live drop can be changed"
     )

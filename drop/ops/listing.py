@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from typing import ClassVar
+
+import falcon
 
 from drop.models import STATUSES, Drop
 
@@ -55,23 +58,47 @@ class DropFilter:
         return {"status": self.status, "name": self.name, "page": str(page or self.page)}
 
 
+class Paging:
+    """Page arithmetic for one page of a listing: `total` rows, `per_page` a page."""
+
+    per_page: ClassVar[int]
+    total: int
+
+    @property
+    def current_page(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def pages(self) -> int:
+        return max((self.total + self.per_page - 1) // self.per_page, 1)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.current_page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.current_page < self.pages
+
+
 @dataclass(frozen=True)
-class DropPage:
+class DropPage(Paging):
+    per_page: ClassVar[int] = PER_PAGE
     drops: list[Drop]
     filter: DropFilter
     total: int
 
     @property
-    def pages(self) -> int:
-        return max((self.total + PER_PAGE - 1) // PER_PAGE, 1)
+    def current_page(self) -> int:
+        return self.filter.page
 
-    @property
-    def has_previous(self) -> bool:
-        return self.filter.page > 1
 
-    @property
-    def has_next(self) -> bool:
-        return self.filter.page < self.pages
+def drop_or_404(drop_id: int) -> Drop:
+    """The drop with this id, whatever its status; 404 when there is none."""
+    drop = Drop.get_or_none(Drop.id == drop_id)
+    if drop is None:
+        raise falcon.HTTPNotFound(description="there is no drop with this id")
+    return drop
 
 
 def list_drops(wanted: DropFilter) -> DropPage:

@@ -95,7 +95,7 @@ class ReportPage:
             audit.REPORT_FILED,
             actor=audit.ANONYMOUS,
             at=report.created_at,
-            target=f"drop {drop.id} {audit.token_prefix(drop.token)}",
+            target=audit.drop_target(drop),
             detail={"report_id": report.id, "reason": report.reason},
         )
         pages.set_page_headers(resp)

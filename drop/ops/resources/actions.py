@@ -11,6 +11,7 @@ import falcon
 from drop import drops
 from drop.models import Drop
 from drop.ops import audit
+from drop.ops.listing import drop_or_404
 from drop.ops.resources.audit import OpsAuditTrail
 from drop.storage import BlobStorage
 from drop.templates import Templates
@@ -36,15 +37,13 @@ class OpsRevoke:
         self._audit_trail = audit_trail
 
     def on_post(self, req, resp, drop_id: int):
-        drop = Drop.get_or_none(Drop.id == drop_id)
-        if drop is None:
-            raise falcon.HTTPNotFound()
+        drop = drop_or_404(drop_id)
         was_live = drops.revoke_drop(self._storage, drop.token, self._clock())
         prefix = audit.token_prefix(drop.token)
         self._audit_trail.record(
             req,
             audit.REVOKE,
-            target=f"drop {drop.id} {prefix}",
+            target=audit.drop_target(drop),
             detail={"drop_id": drop.id, "token_prefix": prefix, "was_live": was_live},
         )
         self._templates.respond(resp, "ops/_drop_row.html", drop=Drop.get_by_id(drop.id))

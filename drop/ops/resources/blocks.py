@@ -7,6 +7,7 @@ import falcon
 from drop import blocks, reports
 from drop.models import Drop
 from drop.ops import blocking
+from drop.ops.listing import drop_or_404
 from drop.ops.resources.audit import OpsAuditTrail
 from drop.ops.resources.auth import form_value
 from drop.pages import render
@@ -38,10 +39,9 @@ def _kind(value: str | None) -> str:
 
 
 def _drop(drop_id: int | None) -> Drop:
-    drop = Drop.get_or_none(Drop.id == drop_id) if drop_id else None
-    if drop is None:
+    if not drop_id:
         raise falcon.HTTPNotFound(description="no such drop")
-    return drop
+    return drop_or_404(drop_id)
 
 
 class OpsBlockConfirm:

@@ -13,6 +13,7 @@ from drop.downloads import download_headers
 from drop.models import Drop
 from drop.ops import audit, edits
 from drop.ops.edits import EditRefused
+from drop.ops.listing import drop_or_404
 from drop.ops.resources.audit import OpsAuditTrail
 from drop.ops.resources.auth import form_value
 from drop.storage import BlobStorage
@@ -21,10 +22,6 @@ from drop.wording import duration
 
 # The expiry choices the panel offers, up to DROP_MAX_EXPIRES_IN.
 EXPIRY_CHOICES = (3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
-
-
-def audit_target(drop: Drop) -> str:
-    return f"drop {drop.id} {audit.token_prefix(drop.token)}"
 
 
 def expiry_choices(max_expires_in: int) -> list[tuple[int, str]]:
@@ -65,6 +62,10 @@ class DropPanel:
             row_changed=row_changed,
         )
 
+    def refuse(self, req, resp, drop_id: int, refused: EditRefused) -> None:
+        """The panel again, saying why the edit was refused."""
+        self.respond(req, resp, drop_or_404(drop_id), status=refused.status, error=refused.message)
+
 
 class OpsDropDetail:
     """GET /ops/drops/{drop_id}: the drop's panel."""
@@ -75,7 +76,7 @@ class OpsDropDetail:
         self._panel = panel
 
     def on_get(self, req, resp, drop_id: int):
-        self._panel.respond(req, resp, edits.find(drop_id))
+        self._panel.respond(req, resp, drop_or_404(drop_id))
 
 
 class OpsSetExpiry:
@@ -101,14 +102,12 @@ class OpsSetExpiry:
                 drop_id, form_value(req, "expires_in"), self._clock(), self._max_expires_in
             )
         except EditRefused as refused:
-            self._panel.respond(
-                req, resp, edits.find(drop_id), status=refused.status, error=refused.message
-            )
+            self._panel.refuse(req, resp, drop_id, refused)
             return
         self._audit_trail.record(
             req,
             audit.EXPIRY_SET,
-            target=audit_target(edit.drop),
+            target=audit.drop_target(edit.drop),
             detail={
                 "drop_id": edit.drop.id,
                 "expires_at_before": f"{edit.before:%Y-%m-%d %H:%M:%S}Z",
@@ -140,14 +139,12 @@ class OpsSetDownloadLimit:
                 drop_id, form_value(req, "max_downloads"), self._most_allowed
             )
         except EditRefused as refused:
-            self._panel.respond(
-                req, resp, edits.find(drop_id), status=refused.status, error=refused.message
-            )
+            self._panel.refuse(req, resp, drop_id, refused)
             return
         self._audit_trail.record(
             req,
             audit.LIMIT_SET,
-            target=audit_target(edit.drop),
+            target=audit.drop_target(edit.drop),
             detail={
                 "drop_id": edit.drop.id,
                 "max_downloads_before": edit.before,
@@ -180,7 +177,7 @@ class OpsUncountedDownload:
         self._audit_trail = audit_trail
 
     def on_post(self, req, resp, drop_id: int):
-        drop = edits.find(drop_id)
+        drop = drop_or_404(drop_id)
         try:
             blob = self._storage.open(drop.token)
         except FileNotFoundError:
@@ -188,7 +185,7 @@ class OpsUncountedDownload:
         self._audit_trail.record(
             req,
             audit.DOWNLOAD_UNCOUNTED,
-            target=audit_target(drop),
+            target=audit.drop_target(drop),
             detail={"drop_id": drop.id, "size": drop.size, "status": drop.status},
         )
         resp.set_stream(blob, drop.size)

@@ -73,7 +73,7 @@ class OpsReportAction:
                 actor=actor,
                 at=now,
                 address=address,
-                target=f"drop {drop.id} {prefix}",
+                target=audit.drop_target(drop),
                 detail={
                     "drop_id": drop.id,
                     "token_prefix": prefix,

@@ -10,6 +10,7 @@ import falcon
 from drop.config import Config
 from drop.models import Drop
 from drop.ops import audit
+from drop.ops.listing import drop_or_404
 from drop.ops.resources.audit import OpsAuditTrail
 from drop.scanning import Clamd, ScannerUnavailable
 from drop.scans import Scanner
@@ -42,9 +43,7 @@ class OpsRescan:
         self._audit_trail = audit_trail
 
     def on_post(self, req, resp, drop_id: int):
-        drop = Drop.get_or_none(Drop.id == drop_id)
-        if drop is None:
-            raise falcon.HTTPNotFound()
+        drop = drop_or_404(drop_id)
         scanner = Scanner(
             self._storage,
             Clamd.from_config(self._config),
@@ -62,7 +61,7 @@ class OpsRescan:
         self._audit_trail.record(
             req,
             audit.SCAN,
-            target=f"drop {drop.id} {prefix}",
+            target=audit.drop_target(drop),
             detail={"drop_id": drop.id, "token_prefix": prefix, "result": outcome.result},
         )
         self._templates.respond(resp, "ops/_drop_row.html", drop=Drop.get_by_id(drop.id))

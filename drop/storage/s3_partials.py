@@ -38,6 +38,7 @@ from drop.models import TusPart
 from drop.partial_uploads import HASH_READ_BYTES, Appended
 from drop.storage import StorageUnavailable, TempBlob, UploadTooLarge
 from drop.storage.s3 import CHUNK_BYTES, DELETE_BATCH, PART_BYTES, PartBody, S3Storage
+from drop.tus import RECEIVING, TusUpload, give_back_connection
 
 # Below the store's prefix, beside the blob keys (`ab/<token>`, never "uploads/").
 UPLOADS_PREFIX = "uploads/"
@@ -118,10 +119,12 @@ class S3PartialUploads:
         if self._all_parts_sent(upload_id, offset + limit):
             # A last PATCH whose drop was never committed (the database failed): the
             # client sends the same bytes again, and the store has them all already.
+            give_back_connection()
             return _count_body(stream, limit, keep_alive)
         parts = self._parts_within(upload_id, offset)
         start = sum(part.size for part in parts)  # of the tail, and of the part being filled
         number = len(parts) + 1
+        give_back_connection()  # none is held while the bytes arrive
         # One buffer, as in S3Storage.receive: an anonymous mapping, given back at once.
         buffer = mmap.mmap(-1, PART_BYTES)
         try:
@@ -328,6 +331,7 @@ class S3PartialUploads:
                 tus_upload_id=upload_id, part_number=number, etag=response["ETag"], size=size
             ).execute()
         )
+        give_back_connection()
 
     def _put_tail(self, upload_id: str, start: int, buffer, size: int) -> None:
         with self._storage._request("put_object"), PartBody(buffer, size) as body:
@@ -395,8 +399,6 @@ def _count_body(stream, limit: int, keep_alive: Callable[[], None]) -> Appended:
 def receiving_upload_ids(upload_ids: list[str]) -> set[str]:
     """Which of `upload_ids` are tus uploads still receiving (their multipart upload is
     alive, however long it has been idle: the upload's expiry is the sweep's business)."""
-    from drop.tus import RECEIVING, TusUpload  # drop.tus builds on this package
-
     found = set()
     for start in range(0, len(upload_ids), 500):
         query = TusUpload.select(TusUpload.id).where(

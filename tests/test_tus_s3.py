@@ -157,9 +157,12 @@ def test_the_orphan_sweep_deletes_bucket_bytes_no_receiving_upload_needs(
     assert patch(client, lost, 0, b"lost").status_code == 204
     tus.TusUpload.delete().where(tus.TusUpload.id == upload_id(lost)).execute()  # a crash
     s3_store.s3.put_object(Bucket=s3_store.bucket, Key=f"uploads/{'a' * 32}/tail-0", Body=b"x")
+    # A part row recorded by a chunk still sending when its upload was terminated.
+    TusPart.create(tus_upload_id="b" * 32, part_number=1, etag='"x"', size=PART_BYTES)
     partials = open_partial_uploads(config.data_dir, open_storage(config))
-    # Nothing young is touched: a creation may be about to commit its row.
-    assert tus.sweep_orphans(partials, clock()) == 0
+    # Nothing young in the bucket is touched: a creation may be about to commit its row.
+    assert tus.sweep_orphans(partials, clock()) == 1
+    assert TusPart.select().count() == 0
     later = clock() + datetime.timedelta(hours=2)
     assert tus.sweep_orphans(partials, later) == 2
     assert [u["Key"] for u in s3_store.multipart_uploads()] == [

@@ -195,7 +195,7 @@ class S3PartialUploads:
         return TempBlob(token, size, sha256)
 
     def delete(self, key: str) -> bool:
-        """Abort the multipart upload, delete the tail and the assembled object, forget
+        """Abort the multipart upload, delete the tails and the assembled object, forget
         the parts; False when nothing of it was there."""
         upload_id, multipart_id = self._split(key)
         found = False
@@ -218,13 +218,17 @@ class S3PartialUploads:
                 self._client.delete_objects(
                     Bucket=self._bucket, Delete={"Objects": objects, "Quiet": True}
                 )
-        durable_write(lambda: TusPart.delete().where(TusPart.tus_upload_id == upload_id).execute())
-        return found or bool(keys)
+        forgotten = durable_write(
+            lambda: TusPart.delete().where(TusPart.tus_upload_id == upload_id).execute()
+        )
+        return found or bool(keys) or bool(forgotten)
 
     def listing(self) -> Iterator[tuple[str, float]]:
-        """Every partial upload in the bucket, whatever the database says: each multipart
-        upload (key, when it began), and the objects of uploads without one (`<id>/`, their
-        latest change). A storage key starts with its upload's id."""
+        """Every partial upload in the bucket, whatever `tus_upload` says: each multipart
+        upload (key, when it began), the objects of uploads without one (`<id>/`, their
+        latest change), and part rows of uploads with neither (`<id>/`, as if long ago: a
+        chunk that was still sending when its upload was terminated). A storage key starts
+        with its upload's id."""
         prefix = self._storage.prefix + UPLOADS_PREFIX
         with_multipart = set()
         paginator = self._client.get_paginator("list_multipart_uploads")
@@ -246,6 +250,9 @@ class S3PartialUploads:
         for upload_id, modified in latest.items():
             if upload_id not in with_multipart:
                 yield f"{upload_id}/", modified
+        for (upload_id,) in TusPart.select(TusPart.tus_upload_id).distinct().tuples():
+            if upload_id not in with_multipart and upload_id not in latest:
+                yield f"{upload_id}/", 0.0
 
     # --- the steps
 

@@ -1,6 +1,7 @@
 """One tus upload over two web nodes on S3 (issue 11): each node is its own gunicorn with
 its own data directory, sharing only PostgreSQL, Redis and SeaweedFS, so whatever one node
-received the other can only find in the database and the bucket."""
+received the other can only find in the database and the bucket: chunks taking turns, a
+killed client resumed on the other node, a chunk cut off on one node finished on the other."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import requests
 from tusclient.client import TusClient
 
 from drop.storage.s3 import PART_BYTES
-from tests.support import LiveServer
-from tests.test_tus_live import kill_after_chunks, stored_drop
+from tests.support import LiveServer, wait_until
+from tests.test_tus_live import kill_after_chunks, raw_request_start, stored_drop
 from tests.tus_support import CHUNK, TUS, UPLOADS, metadata
 
 MIB = 1024 * 1024
@@ -127,4 +128,29 @@ def test_a_client_killed_on_one_node_resumes_on_the_other(nodes, s3_store, confi
     assert download.status_code == 200
     assert download.content == content
     assert nothing_on_disk(a) and nothing_on_disk(b)
+    assert s3_store.multipart_uploads() == []
+
+
+def test_a_chunk_cut_off_on_one_node_keeps_its_parts_and_tail_for_the_other(nodes, s3_store):
+    a, b = nodes
+    content = os.urandom(2 * PART_BYTES + 3 * MIB)
+    arrived = PART_BYTES + MIB + 12345  # one part and a tail
+    made = requests.post(
+        a.url + UPLOADS, headers={**TUS, "Upload-Length": str(len(content))}, timeout=10
+    )
+    url = made.headers["Location"]
+    sock = raw_request_start(
+        a.url,
+        "PATCH",
+        urlsplit(url).path,
+        {**CHUNK, "Upload-Offset": "0", "Content-Length": str(len(content))},
+        content[:arrived],
+    )
+    sock.close()  # the client is gone, far short of its Content-Length
+    assert wait_until(lambda: head_offset(on(b, url)) == arrived, timeout=30)
+    done = requests.patch(
+        on(b, url), data=content[arrived:], headers={**CHUNK, "Upload-Offset": str(arrived)}
+    )
+    assert done.status_code == 204, done.text
+    assert requests.get(done.headers["Drop-Url"], timeout=60).content == content
     assert s3_store.multipart_uploads() == []

@@ -1,7 +1,8 @@
 """The tus 1.0 server: resumable uploads at /api/v1.0/uploads (drop.tus holds the state).
 
 Core protocol, creation, creation-with-upload, expiration and termination. A chunk is
-streamed to disk as any upload is, counted and bounded by the upload's length; the chunk
+streamed as any upload is, counted and bounded by the upload's length, to where
+drop.partial_uploads keeps unfinished uploads (this node's disk, or the S3 bucket); the chunk
 that completes the upload makes it a drop, with the same limits, quota and links as the
 other uploads, and answers with them in `Drop-Url`, `Drop-Share-Url` and
 `Drop-Delete-Token`. A GET of the upload's URL repeats the upload's JSON afterwards.

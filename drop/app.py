@@ -29,7 +29,7 @@ from drop.metrics import MetricsResource, RequestMetrics
 from drop.middleware import DatabaseConnection
 from drop.models import db, init_database
 from drop.ops.routes import add_ops_routes
-from drop.partial_uploads import PartialUploads
+from drop.partial_uploads import open_partial_uploads
 from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
 from drop.resources.api_openapi import OpenAPIDocument
 from drop.resources.api_uploads import (
@@ -77,8 +77,8 @@ def create_app(
     init_database(config.effective_database_url, pooled=True)
     storage = open_storage(config)
     storage.ensure_ready()
-    # Unfinished tus uploads stay on this node's disk, whatever the blob store.
-    partials = PartialUploads(config.data_dir)
+    # Unfinished tus uploads: on this node's disk, or in the bucket beside the blobs.
+    partials = open_partial_uploads(config.data_dir, storage)
     partials.ensure_dir()
     client = None
     if config.redis_url:

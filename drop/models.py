@@ -130,6 +130,21 @@ class MultipartUpload(peewee.Model):
         table_name = "multipart_upload"
 
 
+class TusPart(peewee.Model):
+    """A part of a resumable upload's S3 multipart upload (migration 0016), sent and
+    acknowledged by the store: any node continues the upload from these rows."""
+
+    tus_upload_id = peewee.FixedCharField(max_length=32)
+    part_number = peewee.IntegerField()
+    etag = peewee.TextField()
+    size = peewee.BigIntegerField()
+
+    class Meta:
+        database = db
+        table_name = "tus_part"
+        primary_key = peewee.CompositeKey("tus_upload_id", "part_number")
+
+
 def init_database(url: str, *, pooled: bool = False) -> peewee.Database:
     """Point the shared proxy at the database behind `url` and return it."""
     database = open_database(url, pooled=pooled)

@@ -1,9 +1,11 @@
 """The bytes of unfinished tus uploads, on local disk under `<data_dir>/uploads/<key>`.
 
 Every touch of a partial upload's bytes goes through `PartialUploads`: create, append at
-an offset, stage the finished file for its drop, delete, list. Another backend (S3
-multipart uploads) can take its place behind the same few methods; callers keep only the
-`storage_key` it hands out.
+an offset, finish (the finished bytes as a blob for its drop), delete, list. With
+DROP_STORAGE=s3, `S3PartialUploads` (drop/storage/s3_partials.py) takes its place behind
+the same few methods, so that any web node can take an upload's next PATCH;
+`open_partial_uploads` picks one. Callers keep only the `storage_key` it hands out, which
+starts with the upload's id.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from drop.storage import UploadTooLarge
+from drop.storage import S3, BlobStorage, TempBlob, UploadTooLarge
 from drop.storage.local import CHUNK_BYTES, TEMP_SUFFIX
 
 # Reading a finished upload back for its sha256: fewer, larger reads than an upload's.
@@ -43,8 +46,46 @@ class StagedFile:
     sha256: str
 
 
+class PartialStore(Protocol):
+    """What drop.tus and the tus resources do with an unfinished upload's bytes."""
+
+    on_local_disk: bool  # whether the node's free-space floor applies
+
+    def ensure_dir(self) -> None: ...
+
+    def create(self, upload_id: str) -> str:
+        """Room for a new upload's bytes; returns its storage key."""
+
+    def append(
+        self, key: str, offset: int, stream, limit: int, keep_alive: Callable[[], None] = ...
+    ) -> Appended:
+        """Store what `stream` carries at `offset` (see PartialUploads.append)."""
+
+    def finish(
+        self, key: str, storage: BlobStorage, keep_alive: Callable[[], None] = ...
+    ) -> TempBlob:
+        """The finished upload as a blob of a new token, hashed."""
+
+    def delete(self, key: str) -> bool: ...
+
+    def listing(self) -> Iterator[tuple[str, float]]:
+        """(storage key, last change in epoch seconds) of everything stored."""
+
+
+def open_partial_uploads(data_dir: Path, storage: BlobStorage) -> PartialStore:
+    """Where unfinished tus uploads keep their bytes: in the bucket when blobs are in S3
+    (shared by every web node), else on this node's disk beside its blobs."""
+    if storage.kind == S3:
+        from drop.storage.s3_partials import S3PartialUploads
+
+        return S3PartialUploads(storage)
+    return PartialUploads(data_dir)
+
+
 class PartialUploads:
     """Partial uploads as files named by their storage key, grown by appends."""
+
+    on_local_disk = True  # under the node's free-space floor
 
     def __init__(self, root: Path):
         self.dir = Path(root) / "uploads"
@@ -135,6 +176,14 @@ class PartialUploads:
         os.link(path, staged)
         return StagedFile(staged, size, digest.hexdigest())
 
+    def finish(
+        self, key: str, storage: BlobStorage, keep_alive: Callable[[], None] = _nothing
+    ) -> TempBlob:
+        """The finished upload as a blob of a new token for its drop to commit (staged,
+        then adopted by `storage`). The partial upload stays until `delete`."""
+        staged = self.stage(key, keep_alive)
+        return storage.adopt(staged.path, staged.size, staged.sha256)
+
     def delete(self, key: str) -> bool:
         try:
             self._path(key).unlink()
@@ -142,12 +191,12 @@ class PartialUploads:
             return False
         return True
 
-    def on_disk(self) -> Iterator[tuple[str, os.stat_result]]:
-        """Every partial upload on disk, with its stat, whatever the database says."""
+    def listing(self) -> Iterator[tuple[str, float]]:
+        """Every partial upload on disk, with its last change, whatever the database says."""
         if not self.dir.is_dir():
             return
         for entry in self.dir.iterdir():
             try:
-                yield entry.name, entry.stat()
+                yield entry.name, entry.stat().st_mtime
             except FileNotFoundError:  # deleted while listed
                 continue

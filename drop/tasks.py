@@ -20,7 +20,7 @@ from drop.config import Config
 from drop.heartbeat import write_heartbeat
 from drop.models import db, init_database
 from drop.ops import audit, purge
-from drop.partial_uploads import PartialUploads
+from drop.partial_uploads import PartialStore, open_partial_uploads
 from drop.scanning import ScannerUnavailable
 from drop.storage import BlobStorage, open_storage, open_storage_for_task
 
@@ -137,7 +137,7 @@ def sweep() -> dict:
             report.blobs_deleted,
             report.uploaders_erased,
         )
-    uploads = sweep_expired_uploads(config.data_dir)
+    uploads = sweep_expired_uploads(open_partial_uploads(config.data_dir, open_storage(config)))
     return {
         "expired": report.expired,
         "blobs_deleted": report.blobs_deleted,
@@ -145,11 +145,11 @@ def sweep() -> dict:
     }
 
 
-def sweep_expired_uploads(data_dir: Path) -> int:
+def sweep_expired_uploads(partials: PartialStore) -> int:
     """Delete unfinished tus uploads past DROP_UPLOAD_EXPIRES_IN, rows and bytes, in
     bounded batches through the expiry index; return how many."""
     with db.connection_context():
-        expired = tus.sweep_expired(PartialUploads(data_dir), drops.utcnow())
+        expired = tus.sweep_expired(partials, drops.utcnow())
     if expired:
         log.info("sweep: %d expired resumable uploads deleted", expired)
     return expired
@@ -157,7 +157,7 @@ def sweep_expired_uploads(data_dir: Path) -> int:
 
 def reconcile_storage(storage: BlobStorage, data_dir: Path) -> purge.Reconciliation:
     """Walk storage against the database; delete orphan blobs and stale temp files, and
-    the files of resumable uploads in `data_dir` that no upload needs.
+    the bytes of resumable uploads that no upload needs (in `data_dir`, or in the bucket).
 
     Live drops whose blob is missing are only reported: ending them is the operator's
     call (`drop-ops purge --fix`).
@@ -168,7 +168,7 @@ def reconcile_storage(storage: BlobStorage, data_dir: Path) -> purge.Reconciliat
         purge.tidy(storage, found, now)
         # Bytes of resumable uploads that no receiving upload needs (a crash between a
         # row's change and the file's deletion): a walk too, so it belongs here.
-        partials = tus.sweep_orphans(PartialUploads(data_dir), now)
+        partials = tus.sweep_orphans(open_partial_uploads(data_dir, storage), now)
     if partials:
         log.info("reconciliation: %d orphaned resumable-upload files deleted", partials)
     if not found.clean:

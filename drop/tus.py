@@ -9,7 +9,8 @@ and PostgreSQL alike. A lease runs out by itself if its process dies; a request 
 while the body keeps arriving. The completing request turns the upload into a drop and
 marks the row complete in the same transaction as the drop's row.
 
-The bytes themselves are kept by drop.partial_uploads.
+The bytes themselves are kept by drop.partial_uploads: on this node's disk, or with
+DROP_STORAGE=s3 in the bucket (drop.storage.s3_partials), where every node finds them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from drop.database import UNAVAILABLE_ERRORS, is_pooled
 from drop.drops import NewDrop, past_orphan_grace
 from drop.group_commit import durable_write
 from drop.models import db
-from drop.partial_uploads import PartialUploads
+from drop.partial_uploads import PartialStore
+from drop.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ class TusUpload(peewee.Model):
     password_hash = peewee.TextField(null=True)
     expires_in = peewee.IntegerField()  # the drop's, once it exists
     max_downloads = peewee.IntegerField()
-    storage_key = peewee.TextField()  # where PartialUploads keeps the bytes
+    storage_key = peewee.TextField()  # where drop.partial_uploads keeps the bytes
     status = peewee.CharField(max_length=16)
     created_at = peewee.DateTimeField()
     expires_at = peewee.DateTimeField(index=True)  # of this record
@@ -157,7 +159,7 @@ def usable_upload(upload_id: str, now: datetime.datetime) -> TusUpload:
 
 
 def create_upload(
-    partials: PartialUploads,
+    partials: PartialStore,
     *,
     length: int,
     metadata: str,
@@ -374,7 +376,7 @@ def terminate(upload_id: str, now: datetime.datetime) -> str | None:
 
 
 def sweep_expired(
-    partials: PartialUploads,
+    partials: PartialStore,
     now: datetime.datetime,
     batch_size: int = SWEEP_BATCH,
     max_batches: int = SWEEP_MAX_BATCHES,
@@ -394,23 +396,31 @@ def sweep_expired(
         with db.atomic():
             keys = [row[0] for row in db.execute_sql(sql, (now, now, batch_size, now, now))]
         for key in keys:
-            partials.delete(key)
+            try:
+                partials.delete(key)
+            except StorageUnavailable as error:  # the row is gone: the orphan sweep's now
+                log.warning("tus: bytes of an expired upload not deleted (%s)", error)
         deleted += len(keys)
         if len(keys) < batch_size:
             break
     return deleted
 
 
-def sweep_orphans(partials: PartialUploads, now: datetime.datetime) -> int:
+def sweep_orphans(partials: PartialStore, now: datetime.datetime) -> int:
     """Delete the bytes no receiving upload needs: left by a crash between a row's change
-    and the file's deletion, or by a creation whose row never committed (hence only files
-    older than drops.ORPHAN_GRACE_SECONDS). Returns the count."""
-    keys = [key for key, stat in partials.on_disk() if past_orphan_grace(stat.st_mtime, now)]
+    and the bytes' deletion, or by a creation whose row never committed (hence only what
+    is older than drops.ORPHAN_GRACE_SECONDS). Returns the count."""
+    keys = [key for key, modified in partials.listing() if past_orphan_grace(modified, now)]
     needed = set()
     for start in range(0, len(keys), SWEEP_BATCH):
-        chunk = keys[start : start + SWEEP_BATCH]
-        query = TusUpload.select(TusUpload.storage_key).where(
-            TusUpload.storage_key.in_(chunk) & (TusUpload.status == RECEIVING)
+        # A storage key starts with its upload's id (all of it, on local disk).
+        chunk = [_upload_id_of(key) for key in keys[start : start + SWEEP_BATCH]]
+        query = TusUpload.select(TusUpload.id).where(
+            TusUpload.id.in_(chunk) & (TusUpload.status == RECEIVING)
         )
-        needed.update(row.storage_key for row in query)
-    return sum(partials.delete(key) for key in keys if key not in needed)
+        needed.update(row.id for row in query)
+    return sum(partials.delete(key) for key in keys if _upload_id_of(key) not in needed)
+
+
+def _upload_id_of(storage_key: str) -> str:
+    return storage_key.partition("/")[0]

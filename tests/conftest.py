@@ -46,6 +46,8 @@ S3_SUITE = {
     "test_api_errors",
     "test_raw_upload",
     "test_page_delete",
+    "test_tus_protocol",
+    "test_tus_gates",
 }
 
 
@@ -204,6 +206,14 @@ def uploads_in_flight(config):
     """What uploads left unfinished: temp files on disk, or multipart uploads in S3."""
     far_future = FakeClock().now + datetime.timedelta(days=365)
     return lambda: [str(u) for u in open_storage(config).stale_uploads(far_future, 0)]
+
+
+@pytest.fixture
+def partials_stored(config):
+    """What unfinished tus uploads hold, on local disk or in the bucket (tests/tus_support)."""
+    from tests.tus_support import StoredPartials
+
+    return StoredPartials(config)
 
 
 @pytest.fixture

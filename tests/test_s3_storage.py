@@ -309,7 +309,10 @@ def test_a_finished_tus_upload_is_copied_into_the_bucket(client, config, s3_stor
     content = os.urandom(100_000)
     path = created_path(client, len(content), filename=b"big.bin")
     assert patch(client, path, 0, content[:60_000]).status_code == 204
-    assert s3_store.object_keys() == []  # the partial upload stays on this node's disk
+    # The partial upload is in the bucket (its tail, shorter than a part), not on the disk.
+    upload_id = path.rsplit("/", 1)[-1]
+    assert s3_store.object_keys() == [f"uploads/{upload_id}/tail-0"]
+    assert not list((config.data_dir / "uploads").glob("*"))
     done = patch(client, path, 60_000, content[60_000:])
     assert done.status_code == 204
     token = path_of(done.headers["Drop-Url"]).rsplit("/", 1)[-1]

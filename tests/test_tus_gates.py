@@ -1,4 +1,5 @@
-"""A tus upload passes the same gates as every other upload path, on SQLite and PostgreSQL:
+"""A tus upload passes the same gates as every other upload path, on SQLite and PostgreSQL,
+with partial uploads on local disk or in S3:
 address and content blocks, API tokens (their limits, their quota, token-only mode),
 malware scanning with a real clamd, and the upload counts in /metrics."""
 
@@ -70,7 +71,7 @@ def drops_stored() -> list[Drop]:
         return list(Drop.select())
 
 
-def test_a_blocked_address_cannot_create_an_upload(build, config):
+def test_a_blocked_address_cannot_create_an_upload(build, partials_stored):
     client = build()
     add_block(blocks.ADDRESS, "203.0.113.0/24", "spam from this network")
     refused = create(client, len(CONTENT), headers=from_address(BLOCKED))
@@ -78,13 +79,15 @@ def test_a_blocked_address_cannot_create_an_upload(build, config):
     assert refused.json["error"] == "Forbidden"
     assert "spam from this network" in refused.json["detail"]
     assert "Location" not in refused.headers
-    assert list((config.data_dir / "uploads").glob("*")) == []
+    assert partials_stored.leftovers() == []
     # Creation with its bytes is refused before they are read, too.
     assert create(client, 3, body=b"abc", headers=from_address(BLOCKED)).status_code == 403
     assert create(client, 3, headers=from_address(ELSEWHERE)).status_code == 201
 
 
-def test_blocked_content_is_refused_when_the_upload_completes_and_nothing_is_kept(build, config):
+def test_blocked_content_is_refused_when_the_upload_completes_and_nothing_is_kept(
+    build, partials_stored, blobs
+):
     client = build()
     add_block(blocks.CONTENT, hashlib.sha256(CONTENT).hexdigest(), "court order 12")
     before = counted(client, 'drop_blocked_uploads_total{kind="content"}')
@@ -95,8 +98,8 @@ def test_blocked_content_is_refused_when_the_upload_completes_and_nothing_is_kep
     assert "court order 12" in refused.json["detail"]
     assert drops_stored() == []
     # The partial bytes are freed and the upload is over: it cannot be resumed.
-    assert [p for p in (config.data_dir / "uploads").rglob("*") if p.is_file()] == []
-    assert [p for p in (config.data_dir / "tmp").rglob("*") if p.is_file()] == []
+    assert partials_stored.leftovers() == []
+    assert list(blobs.blob_tokens()) == []
     assert client.simulate_head(path, headers={"Tus-Resumable": "1.0.0"}).status_code == 410
     assert counted(client, 'drop_blocked_uploads_total{kind="content"}') == before + 1
     # Other bytes still make a drop, counted like any upload.
@@ -137,13 +140,15 @@ def test_a_bad_token_is_refused_at_creation(build):
     assert refused.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_token_only_mode_refuses_anonymous_tus_uploads_with_401(build, config, clock):
+def test_token_only_mode_refuses_anonymous_tus_uploads_with_401(
+    build, config, clock, partials_stored
+):
     client = build(anonymous_uploads=False)
     refused = create(client, 5, body=b"hello")
     assert refused.status_code == 401
     assert refused.json["error"] == "Unauthorized"
     assert refused.headers["WWW-Authenticate"].startswith("Bearer")
-    assert list((config.data_dir / "uploads").glob("*")) == []
+    assert partials_stored.leftovers() == []
     secret = issue(config, clock)
     made = create(client, 5, body=b"hello", headers=bearer(secret))
     assert made.status_code == 201, made.text

@@ -1,4 +1,5 @@
-"""A 2 GiB tus upload through real gunicorn costs its worker only a few MiB of memory.
+"""A 2 GiB tus upload through real gunicorn costs its worker only a few MiB of memory, and
+one to S3 about a part.
 
 The bytes are made on demand by the test (never 2 GiB in memory on either side), sent by
 tuspy in 64 MiB chunks, and the 2 GiB on disk are removed afterwards.
@@ -113,3 +114,33 @@ def test_a_2_gib_tus_upload_grows_the_worker_peak_rss_by_less_than_16_mib(config
         # 2 GiB must not stay behind in pytest's kept temp directories.
         for part in ("blobs", "uploads", "tmp"):
             shutil.rmtree(config.data_dir / part, ignore_errors=True)
+
+
+S3_FILE_BYTES = 512 * MIB
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+@pytest.mark.parametrize("blob_store", ["s3"])
+def test_a_tus_upload_to_s3_grows_the_worker_by_about_one_part(config, s3_store):
+    """Each PATCH streams into 8 MiB parts through one buffer, the tail read back into it:
+    the worker holds one part, never the chunk (64 MiB) or the file."""
+    content = GeneratedFile(S3_FILE_BYTES)
+    with LiveServer(
+        config, workers=1, DROP_MAX_UPLOAD_BYTES=S3_FILE_BYTES, DROP_WEB_THREADS=4
+    ) as server:
+        (worker,) = server.web_worker_pids()
+        warm = tus_upload(server.url, io.BytesIO(os.urandom(9 * MIB)), 5 * MIB)
+        assert requests.get(warm["drop-url"], timeout=30).status_code == 200
+        before = peak_rss_kib(worker)
+        # Chunks of 64 MiB and 3 bytes: every PATCH leaves a tail for the next.
+        links = tus_upload(server.url, content, CHUNK_BYTES + 3)
+        growth_mib = (peak_rss_kib(worker) - before) / 1024
+        print(f"512 MiB through tus to S3: worker peak RSS grew by {growth_mib:.1f} MiB")
+        assert growth_mib < 16
+    token = links["drop-url"].rsplit("/", 1)[1]
+    database = open_database(config.effective_database_url)
+    with database:
+        size, sha256 = database.execute_sql(
+            f'SELECT "size", "sha256" FROM "drop" WHERE "token" = {database.param}', (token,)
+        ).fetchone()
+    assert (size, sha256) == (S3_FILE_BYTES, content.sha256())

@@ -1,5 +1,6 @@
-"""tus 1.0 at /api/v1.0/uploads, request by request, on SQLite and PostgreSQL: every
-answer as the protocol says (tus.io/protocols/resumable-upload, version 1.0.0), never a 5xx."""
+"""tus 1.0 at /api/v1.0/uploads, request by request, on SQLite and PostgreSQL, partial
+uploads on local disk or in S3: every answer as the protocol says
+(tus.io/protocols/resumable-upload, version 1.0.0), never a 5xx."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import pytest
 from drop import drops, tus
 from drop.app import create_app
 from drop.models import Drop, db
-from drop.partial_uploads import PartialUploads
-from drop.storage.local import LocalStorage
+from drop.partial_uploads import PartialUploads, open_partial_uploads
+from drop.storage import open_storage
 from tests.support import upload
 from tests.tus_support import (
     CHUNK,
@@ -36,6 +37,16 @@ def upload_id(path: str) -> str:
 
 def partial_file(config, path: str):
     return config.data_dir / "uploads" / upload_id(path)
+
+
+@pytest.fixture
+def partials_dir(config, blob_dir):
+    """The local directory of partial uploads: a test of its files is about local disk."""
+    return config.data_dir / "uploads"
+
+
+def partials_of(config):
+    return open_partial_uploads(config.data_dir, open_storage(config))
 
 
 def assert_tus(response):
@@ -81,7 +92,7 @@ def test_head_tells_offset_length_and_metadata_but_never_the_password(client):
     assert "Upload-Expires" in head.headers
 
 
-def test_chunks_at_the_right_offsets_make_the_drop_and_answer_its_links(client, config):
+def test_chunks_at_the_right_offsets_make_the_drop_and_answer_its_links(client, partials_stored):
     path = created_path(client, 11, filename="notes.txt", filetype="text/plain")
     first = patch(client, path, 0, b"hello ")
     assert_tus(first)
@@ -101,8 +112,7 @@ def test_chunks_at_the_right_offsets_make_the_drop_and_answer_its_links(client, 
     assert download.content == b"hello world"
     assert download.headers["Content-Type"] == "text/plain"
     # The partial upload is now the drop's blob: nothing is left behind.
-    assert not partial_file(config, path).exists()
-    assert list((config.data_dir / "tmp").iterdir()) == []
+    assert partials_stored.leftovers() == []
 
 
 def test_get_after_completion_repeats_the_upload_json_of_put(client):
@@ -200,7 +210,7 @@ def test_patch_head_and_delete_need_the_version_too(client):
 
 
 @pytest.mark.parametrize("offset", [1, 5, 10**17])
-def test_patch_at_the_wrong_offset_is_409_and_changes_nothing(client, config, offset):
+def test_patch_at_the_wrong_offset_is_409_and_changes_nothing(client, partials_stored, offset):
     path = created_path(client, 10)
     patch(client, path, 0, b"ab")
     answer = patch(client, path, offset, b"cd")
@@ -208,7 +218,7 @@ def test_patch_at_the_wrong_offset_is_409_and_changes_nothing(client, config, of
     assert answer.status_code == 409
     assert "the upload is at 2" in answer.json["detail"]
     assert client.simulate_head(path, headers=TUS).headers["Upload-Offset"] == "2"
-    assert partial_file(config, path).read_bytes() == b"ab"
+    assert partials_stored.small_bytes(upload_id(path)) == b"ab"
 
 
 @pytest.mark.parametrize(
@@ -244,23 +254,23 @@ def test_a_length_over_the_maximum_is_413_like_any_upload(client, config):
     assert create(client, config.max_upload_bytes).status_code == 201
 
 
-def test_a_chunk_past_the_upload_length_is_413_and_stores_nothing(client, config):
+def test_a_chunk_past_the_upload_length_is_413_and_stores_nothing(client, partials_stored):
     path = created_path(client, 4)
     answer = patch(client, path, 0, b"12345")
     assert_tus(answer)
     assert answer.status_code == 413
     assert client.simulate_head(path, headers=TUS).headers["Upload-Offset"] == "0"
-    assert partial_file(config, path).read_bytes() == b""
+    assert partials_stored.small_bytes(upload_id(path)) == b""
 
 
-def test_a_terminated_upload_frees_its_bytes_at_once_and_answers_410(client, config):
+def test_a_terminated_upload_frees_its_bytes_at_once_and_answers_410(client, partials_stored):
     path = created_path(client, 10)
     patch(client, path, 0, b"abc")
-    assert partial_file(config, path).exists()
+    assert partials_stored.exists(upload_id(path))
     deleted = client.simulate_delete(path, headers=TUS)
     assert_tus(deleted)
     assert deleted.status_code == 204
-    assert not partial_file(config, path).exists()
+    assert partials_stored.leftovers() == []
     for answer in (
         client.simulate_head(path, headers=TUS),
         patch(client, path, 3, b"def"),
@@ -271,23 +281,24 @@ def test_a_terminated_upload_frees_its_bytes_at_once_and_answers_410(client, con
         assert answer.status_code == 410
 
 
-def test_an_expired_upload_is_410_then_swept_to_404(client, config, clock):
+def test_an_expired_upload_is_410_then_swept_to_404(client, config, clock, partials_stored):
     path = created_path(client, 10)
     patch(client, path, 0, b"abc")
     clock.advance(config.upload_expires_in + 1)
     assert client.simulate_head(path, headers=TUS).status_code == 410
     assert patch(client, path, 3, b"def").status_code == 410
-    assert tus.sweep_expired(PartialUploads(config.data_dir), clock()) == 1
-    assert not partial_file(config, path).exists()
+    assert tus.sweep_expired(partials_of(config), clock()) == 1
+    assert partials_stored.leftovers() == []
     assert client.simulate_head(path, headers=TUS).status_code == 404
     assert patch(client, path, 3, b"def").status_code == 404
 
 
-def test_the_sweep_deletes_old_bytes_no_receiving_upload_needs(client, config, clock):
-    """Left by a crash: bytes whose row never committed, or was swept or completed."""
+def test_the_sweep_deletes_old_bytes_no_receiving_upload_needs(client, config, clock, partials_dir):
+    """Left by a crash: bytes whose row never committed, or was swept or completed.
+    (In S3: tests/test_tus_s3.py.)"""
     receiving = partial_file(config, created_path(client, 10))
-    orphan = config.data_dir / "uploads" / ("a" * 32)
-    young_orphan = config.data_dir / "uploads" / ("b" * 32)
+    orphan = partials_dir / ("a" * 32)
+    young_orphan = partials_dir / ("b" * 32)
     orphan.write_bytes(b"left behind")
     young_orphan.write_bytes(b"a creation about to commit its row")
     an_hour_ago = time.time() - 3600  # the fake clock starts at the real time
@@ -436,9 +447,10 @@ def test_a_lease_whose_process_died_runs_out(client, clock):
     assert patch(client, path, 0, b"data").status_code == 204
 
 
-def test_bytes_past_the_recorded_offset_are_never_part_of_the_drop(client, config):
+def test_bytes_past_the_recorded_offset_are_never_part_of_the_drop(client, config, partials_dir):
     """A process that died after writing but before recording its offset left bytes the
-    client never saw acknowledged; the next chunk overwrites them."""
+    client never saw acknowledged; the next chunk overwrites them. (In S3:
+    tests/test_tus_s3.py.)"""
     path = created_path(client, 6)
     patch(client, path, 0, b"abc")
     with open(partial_file(config, path), "ab") as leftover:
@@ -447,20 +459,19 @@ def test_bytes_past_the_recorded_offset_are_never_part_of_the_drop(client, confi
     assert client.simulate_get(path_of(done.headers["Drop-Url"])).content == b"abcdef"
 
 
-def test_the_drop_and_the_uploads_completion_commit_together(client, config, clock):
+def test_the_drop_and_the_uploads_completion_commit_together(client, config, clock, blobs):
     """An upload terminated while its last chunk was being stored makes no drop."""
     path = created_path(client, 3)
     upload = tus.find_upload(upload_id(path))
-    partials = PartialUploads(config.data_dir)
+    partials = partials_of(config)
     with tus.Lease.claim(upload, 0, 60, clock) as lease:
         partials.append(upload.storage_key, 0, io.BytesIO(b"abc"), 3)
-        staged = partials.stage(upload.storage_key)
-        storage = LocalStorage(config.data_dir)
+        temp = partials.finish(upload.storage_key, blobs)
         assert client.simulate_delete(path, headers=TUS).status_code == 204  # meanwhile
         with pytest.raises(falcon.HTTPGone):
             drops.create_drop(
-                storage,
-                storage.adopt(staged.path, staged.size, staged.sha256),
+                blobs,
+                temp,
                 filename="x.txt",
                 content_type="text/plain",
                 password=None,
@@ -470,7 +481,7 @@ def test_the_drop_and_the_uploads_completion_commit_together(client, config, clo
                 on_insert=lease.completed(clock()),
             )
     assert Drop.select().count() == 0
-    assert [p for p in (config.data_dir / "blobs").rglob("*") if p.is_file()] == []
+    assert list(blobs.blob_tokens()) == []
 
 
 # The hourly quota counts a tus upload as any other

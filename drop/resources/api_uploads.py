@@ -1,7 +1,8 @@
 """The tus 1.0 server: resumable uploads at /api/v1.0/uploads (drop.tus holds the state).
 
 Core protocol, creation, creation-with-upload, expiration and termination. A chunk is
-streamed to disk as any upload is, counted and bounded by the upload's length; the chunk
+streamed as any upload is, counted and bounded by the upload's length, to where
+drop.partial_uploads keeps unfinished uploads (this node's disk, or the S3 bucket); the chunk
 that completes the upload makes it a drop, with the same limits, quota and links as the
 other uploads, and answers with them in `Drop-Url`, `Drop-Share-Url` and
 `Drop-Delete-Token`. A GET of the upload's URL repeats the upload's JSON afterwards.
@@ -10,6 +11,7 @@ other uploads, and answers with them in `Drop-Url`, `Drop-Share-Url` and
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 from collections.abc import Callable
 
@@ -20,11 +22,11 @@ from drop.clients import client_address
 from drop.config import Config
 from drop.disk import FreeSpaceFloor
 from drop.filenames import sanitize_content_type, sanitize_filename
-from drop.partial_uploads import PartialUploads
+from drop.partial_uploads import PartialStore
 from drop.resources.api_file import API_PREFIX, drop_api_url, upload_answer
 from drop.resources.page_home import share_path
 from drop.scans import UploadScanning
-from drop.storage import BlobStorage, UploadTooLarge
+from drop.storage import BlobStorage, StorageUnavailable, UploadTooLarge
 from drop.uploaders import UploaderCheck
 from drop.uploads import (
     BodyReader,
@@ -35,6 +37,8 @@ from drop.uploads import (
     too_large,
     upload_options,
 )
+
+log = logging.getLogger(__name__)
 
 UPLOADS_PATH = f"{API_PREFIX}/uploads"
 # A header's whole number: Upload-Length, Upload-Offset (int() would take "+1", " 1", "1_0").
@@ -88,7 +92,7 @@ class TusServer:
         self,
         config: Config,
         storage: BlobStorage,
-        partials: PartialUploads,
+        partials: PartialStore,
         clock: Callable[[], datetime.datetime] = drops.utcnow,
         *,
         uploaders: UploaderCheck,
@@ -123,12 +127,14 @@ class TusServer:
 
     def admit_chunk(self, req: falcon.Request, remaining: int, room: int | None = None) -> None:
         """Refuse a body before it is read: longer than what the upload lacks (413), or
-        taking the disk below its floor, with `room` more bytes to come (507)."""
+        taking the node's disk below its floor, with `room` more bytes to come (507), when
+        partial uploads are kept on it."""
         if req.content_length is not None and req.content_length > remaining:
             raise falcon.HTTPContentTooLarge(
                 description=f"the body is longer than the {remaining} bytes the upload lacks"
             )
-        # The floor of this node's disk, where partial uploads stay whatever the blob store.
+        if not self.partials.on_local_disk:
+            return  # the bytes go to the bucket: this node's disk is not filled
         FreeSpaceFloor(self.config.data_dir, self.config.min_free_bytes).require_room(
             req.content_length or 0 if room is None else room
         )
@@ -176,8 +182,7 @@ class TusServer:
     def _complete(self, req: falcon.Request, resp: falcon.Response, lease: tus.Lease) -> None:
         upload = lease.upload
         try:
-            staged = self.partials.stage(upload.storage_key, lease.keep_alive)
-            temp = self.storage.adopt(staged.path, staged.size, staged.sha256)
+            temp = self.partials.finish(upload.storage_key, self.storage, lease.keep_alive)
         except FileNotFoundError:
             raise terminated_meanwhile() from None
         form = UploadForm(
@@ -207,11 +212,21 @@ class TusServer:
             # Blocked content, or too large to scan: it can never become a drop, so
             # nothing of it is kept and the upload counts as not made.
             tus.terminate(upload.id, self.clock())
-            self.partials.delete(upload.storage_key)
+            self.forget_bytes(upload.storage_key)
             quota.give_back(client)
             raise
-        self.partials.delete(upload.storage_key)  # the drop's blob is the same file
+        # The drop's blob is the same file (on disk) or a copy (in S3): the upload's bytes
+        # go; if the store fails now, the orphan sweep deletes them later.
+        self.forget_bytes(upload.storage_key)
         resp.set_headers(drop_headers(new, self.config.base_url or req.prefix))
+
+    def forget_bytes(self, key: str) -> None:
+        """Delete an upload that is over; a store failing here is not the client's
+        business (the upload's row says it is over, and the orphan sweep retries)."""
+        try:
+            self.partials.delete(key)
+        except StorageUnavailable as error:
+            log.warning("tus: bytes of a finished upload not deleted yet (%s)", error)
 
 
 def terminated_meanwhile() -> falcon.HTTPGone:
@@ -343,7 +358,7 @@ class UploadItem:
         key = tus.terminate(upload_id, self._server.clock())
         if key is None:
             raise falcon.HTTPGone(description="this upload was terminated or has expired")
-        self._server.partials.delete(key)
+        self._server.forget_bytes(key)
         resp.status = falcon.HTTP_204
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, upload_id: str) -> None:

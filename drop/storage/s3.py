@@ -402,7 +402,14 @@ class S3Storage:
 
     def stale_uploads(self, now: datetime.datetime, older_than_seconds: float) -> list[StaleUpload]:
         """Multipart uploads with no sign of life (a part sent, per their row; without a
-        row, their start) for `older_than_seconds`: their node died or gave up."""
+        row, their start) for `older_than_seconds`: their node died or gave up.
+
+        A resumable upload's multipart upload (drop.storage.s3_partials) lives as long as
+        its tus upload is receiving, however long it waits for its next PATCH; once its
+        row is gone it is stale like any other.
+        """
+        from drop.storage.s3_partials import receiving_upload_ids, tus_upload_id
+
         cutoff = naive_utc_epoch(now) - older_than_seconds
         stale = []
         paginator = self.client.get_paginator("list_multipart_uploads")
@@ -416,7 +423,11 @@ class S3Storage:
                     MultipartUpload.upload_id.in_([u["UploadId"] for u in uploads])
                 )
             }
+            resumable = {u["Key"]: tus_upload_id(self, u["Key"]) for u in uploads}
+            receiving = receiving_upload_ids([i for i in resumable.values() if i is not None])
             for upload in uploads:
+                if resumable[upload["Key"]] in receiving:
+                    continue
                 alive_at = touched.get(upload["UploadId"], upload["Initiated"].timestamp())
                 if alive_at < cutoff:
                     name = f"multipart upload of {upload['Key']} ({upload['UploadId'][:12]}…)"

@@ -438,7 +438,7 @@ def check(
     Configuration, database (reachable, migrated), Redis, storage
     (writable, with DROP_MIN_FREE_BYTES free) and the worker (a recent
     heartbeat). --fix with S3 also makes the bucket abort abandoned
-    multipart uploads after a day and expire objects older than any
+    multipart uploads after a week and expire objects older than any
     drop can live.
     """
     from drop.ops.checks import fix_object_store_lifecycle, run_checks

@@ -10,6 +10,7 @@ starts with the upload's id.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import secrets
@@ -50,6 +51,9 @@ class PartialStore(Protocol):
     """What drop.tus and the tus resources do with an unfinished upload's bytes."""
 
     on_local_disk: bool  # whether the node's free-space floor applies
+    # How long after its creation an upload can last at most, however many chunks keep it
+    # alive; None for no bound but DROP_UPLOAD_EXPIRES_IN between chunks.
+    longest_life: datetime.timedelta | None
 
     def ensure_dir(self) -> None: ...
 
@@ -86,6 +90,7 @@ class PartialUploads:
     """Partial uploads as files named by their storage key, grown by appends."""
 
     on_local_disk = True  # under the node's free-space floor
+    longest_life = None
 
     def __init__(self, root: Path):
         self.dir = Path(root) / "uploads"

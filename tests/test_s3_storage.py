@@ -19,6 +19,7 @@ from drop.config import DAY
 from drop.heartbeat import write_heartbeat
 from drop.models import Drop, MultipartUpload
 from drop.ops import purge
+from drop.ops.checks import lifecycle_expire_days
 from drop.storage import open_storage
 from drop.storage.s3 import PART_BYTES
 from tests.clamd_server import MALWARE
@@ -243,7 +244,7 @@ def test_check_fix_sets_the_buckets_lifecycle_and_keeps_other_rules(client, conf
     }
     assert rules["someone-elses"]["Expiration"] == {"Days": 400}
     abort = rules["drop:abort-incomplete-uploads"]
-    assert abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
     assert rules["drop:expire-objects"]["Expiration"] == {"Days": 32}
     # Run again: the same two rules, not two more.
     assert run_cli(config, "check", "--fix", DROP_MIN_FREE_BYTES="1").exit_code == 0
@@ -321,3 +322,9 @@ def test_a_finished_tus_upload_is_copied_into_the_bucket(client, config, s3_stor
     assert row.sha256 == hashlib.sha256(content).hexdigest()
     assert not list((config.data_dir / "tmp").glob("*"))  # the staged link is gone
     assert client.simulate_get(path_of(done.headers["Drop-Url"])).content == content
+
+
+def test_objects_outlive_the_longest_resumable_upload_whatever_drops_may_live(config):
+    # A tus upload's tail object lives as long as the upload (up to 6 days on S3).
+    short_lived = dataclasses.replace(config, max_expires_in=3600, resume_window=0)
+    assert lifecycle_expire_days(short_lived, None) == 7

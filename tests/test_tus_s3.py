@@ -130,6 +130,35 @@ def test_an_expired_upload_is_freed_by_the_sweep(client, config, clock, s3_store
     assert TusPart.select().count() == 0
 
 
+def test_chunks_keep_an_upload_alive_no_longer_than_the_bucket_keeps_its_multipart_upload(
+    client, config, clock, s3_store
+):
+    # drop-ops check --fix makes the bucket abort multipart uploads 7 days after they began:
+    # an upload that chunks keep alive lapses a day before that, as tus says, not by surprise.
+    assert config.upload_expires_in == 24 * 3600
+    path = created_path(client, 3 * PART_BYTES)
+    created = clock()
+    lapses = created + datetime.timedelta(days=6)
+    offset, expires = 0, []
+    for _ in range(6):
+        clock.advance(config.upload_expires_in - 60)  # each chunk just in time
+        answer = patch(client, path, offset, os.urandom(1024))
+        assert answer.status_code == 204, answer.text
+        offset = int(answer.headers["Upload-Offset"])
+        expires.append(answer.headers["Upload-Expires"])
+    first_chunk = created + datetime.timedelta(seconds=config.upload_expires_in - 60)
+    assert expires[0] == falcon.dt_to_http(first_chunk + datetime.timedelta(days=1))
+    # The fifth chunk still moves the expiry a day on; the sixth only to the upload's end.
+    fifth_chunk = created + 5 * datetime.timedelta(seconds=config.upload_expires_in - 60)
+    assert expires[4] == falcon.dt_to_http(fifth_chunk + datetime.timedelta(days=1))
+    assert expires[5] == falcon.dt_to_http(lapses)
+    clock.advance((lapses - clock.now).total_seconds() + 1)
+    assert client.simulate_head(path, headers=TUS).status_code == 410
+    partials = open_partial_uploads(config.data_dir, open_storage(config))
+    assert tus.sweep_expired(partials, clock()) == 1
+    assert s3_store.multipart_uploads() == []
+
+
 def test_reconciliation_leaves_a_live_upload_alone_but_aborts_one_whose_row_is_gone(
     client, config, clock, s3_store
 ):

@@ -99,10 +99,11 @@ def check_object_store(config: Config) -> CheckResult:
 def lifecycle_expire_days(config: Config, longest_token_expiry: int | None) -> int:
     """Days after which no object in the bucket can still be needed: the longest a drop may
     live (DROP_MAX_EXPIRES_IN, or an API token's longer limit), its last download's resume
-    window and grace delay, and a day to spare, rounded up."""
+    window and grace delay, and a day to spare, rounded up; and never less than a resumable
+    upload's longest life, whose tail object must outlive it."""
     longest = max(config.max_expires_in, longest_token_expiry or 0)
     needed = longest + config.resume_window + config.delete_grace_seconds
-    return -(-needed // DAY) + 1
+    return max(-(-needed // DAY) + 1, ABORT_INCOMPLETE_DAYS)
 
 
 def fix_object_store_lifecycle(config: Config) -> CheckResult:
@@ -122,7 +123,7 @@ def fix_object_store_lifecycle(config: Config) -> CheckResult:
     return CheckResult(
         "lifecycle",
         True,
-        f"incomplete uploads aborted after {ABORT_INCOMPLETE_DAYS} day, "
+        f"incomplete uploads aborted after {ABORT_INCOMPLETE_DAYS} days, "
         f"objects expired after {days} days",
     )
 

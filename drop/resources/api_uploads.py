@@ -111,8 +111,20 @@ class TusServer:
     def upload_url(self, req: falcon.Request, upload_id: str) -> str:
         return f"{self.config.base_url or req.prefix}{UPLOADS_PATH}/{upload_id}"
 
-    def upload_expiry(self) -> datetime.datetime:
-        return self.clock() + datetime.timedelta(seconds=self.config.upload_expires_in)
+    def first_expiry_seconds(self) -> int:
+        """A new upload's time to live: DROP_UPLOAD_EXPIRES_IN, within its longest life."""
+        seconds = self.config.upload_expires_in
+        if self.partials.longest_life is not None:
+            seconds = min(seconds, int(self.partials.longest_life.total_seconds()))
+        return seconds
+
+    def upload_expiry(self, created_at: datetime.datetime) -> datetime.datetime:
+        """When an upload lapses unless another chunk comes: DROP_UPLOAD_EXPIRES_IN from
+        now, but never past the longest its bytes' store keeps an unfinished upload."""
+        expiry = self.clock() + datetime.timedelta(seconds=self.config.upload_expires_in)
+        if self.partials.longest_life is not None:
+            expiry = min(expiry, created_at + self.partials.longest_life)
+        return expiry
 
     def options(self, resp: falcon.Response) -> None:
         resp.status = falcon.HTTP_204
@@ -170,13 +182,14 @@ class TusServer:
                 interrupted = falcon.HTTPBadRequest(description=CUT_SHORT)
             if interrupted is not None:
                 # tus: keep what arrived, so the client resumes from there.
-                lease.record(new_offset, self.upload_expiry())
+                lease.record(new_offset, self.upload_expiry(upload.created_at))
                 raise interrupted
             if new_offset == upload.upload_length:
                 self._complete(req, resp, lease)
             else:
-                lease.record(new_offset, self.upload_expiry())
-                resp.set_header("Upload-Expires", falcon.dt_to_http(self.upload_expiry()))
+                expiry = self.upload_expiry(upload.created_at)
+                lease.record(new_offset, expiry)
+                resp.set_header("Upload-Expires", falcon.dt_to_http(expiry))
         resp.set_header("Upload-Offset", str(new_offset))
 
     def _complete(self, req: falcon.Request, resp: falcon.Response, lease: tus.Lease) -> None:
@@ -206,7 +219,7 @@ class TusServer:
                 form,
                 scanning=self.scanning,
                 password_hash=upload.password_hash,
-                on_insert=lease.completed(self.upload_expiry()),
+                on_insert=lease.completed(self.upload_expiry(upload.created_at)),
             )
         except (falcon.HTTPForbidden, falcon.HTTPContentTooLarge):
             # Blocked content, or too large to scan: it can never become a drop, so
@@ -293,7 +306,7 @@ class UploadCollection:
                 expires_in=options.expires_in,
                 max_downloads=options.max_downloads,
                 clock=server.clock,
-                expires_in_seconds=config.upload_expires_in,
+                expires_in_seconds=server.first_expiry_seconds(),
                 # An empty file is complete at once: its creation makes the drop.
                 lease_seconds=server.lease_seconds if carries_bytes or not length else None,
                 api_token_id=uploader.token.id if uploader.token is not None else None,

@@ -46,7 +46,10 @@ PRESIGNED_SECONDS = 60
 ADDRESSING_STYLES = ("path", "virtual")
 # The bucket's lifecycle (drop-ops check --fix): multipart uploads nobody completed are
 # aborted by the store after this many days, whatever became of the node that began them.
-ABORT_INCOMPLETE_DAYS = 1
+# A resumable (tus) upload is one multipart upload however long it runs, so its life is
+# capped a day short of this (TUS_LONGEST_LIFE): it lapses as tus says, never by surprise.
+ABORT_INCOMPLETE_DAYS = 7
+TUS_LONGEST_LIFE = datetime.timedelta(days=ABORT_INCOMPLETE_DAYS - 1)
 LIFECYCLE_ID = "drop:{prefix}{rule}"  # our rules' IDs: another prefix's rules are left alone
 # Below the prefix: where DROP_SCAN_QUARANTINE=keep moves an infected blob.
 QUARANTINE_PREFIX = "quarantine/"

@@ -37,7 +37,14 @@ from drop.group_commit import durable_write
 from drop.models import TusPart
 from drop.partial_uploads import HASH_READ_BYTES, Appended
 from drop.storage import StorageUnavailable, TempBlob, UploadTooLarge
-from drop.storage.s3 import CHUNK_BYTES, DELETE_BATCH, PART_BYTES, PartBody, S3Storage
+from drop.storage.s3 import (
+    CHUNK_BYTES,
+    DELETE_BATCH,
+    PART_BYTES,
+    TUS_LONGEST_LIFE,
+    PartBody,
+    S3Storage,
+)
 from drop.tus import RECEIVING, TusUpload, give_back_connection
 
 # Below the store's prefix, beside the blob keys (`ab/<token>`, never "uploads/").
@@ -55,6 +62,7 @@ class S3PartialUploads:
     """Partial uploads as S3 multipart uploads, their parts in `tus_part` and a tail object."""
 
     on_local_disk = False  # the node's free-space floor does not apply
+    longest_life = TUS_LONGEST_LIFE  # the bucket's lifecycle aborts older multipart uploads
 
     def __init__(self, storage: S3Storage):
         self._storage = storage

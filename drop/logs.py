@@ -153,7 +153,7 @@ class RedactedAtoms(dict):
         return value
 
     def get(self, name: str, default=None):
-        return self[name] if name in self else default
+        return self[name] if name in self else default  # noqa: SIM401 - this is self.get
 
 
 class QuotedAtoms(RedactedAtoms):

@@ -228,7 +228,10 @@ def _execute_prepared(name: str, sql: str, params: list):
     Planning the claim cost PostgreSQL more than running it (0.25 ms against 0.2 ms,
     triggers included): prepared, it is planned once per connection. A connection that
     lost its statements (replaced after a restart, or reset) has them prepared again.
+    Inside a transaction it runs unprepared: a failed EXECUTE would abort the transaction.
     """
+    if db.in_transaction():
+        return db.execute_sql(sql, params)
     if name not in _prepared.get(db.connection(), ()):
         _prepare(name, sql)
     execute = f"EXECUTE {name}({', '.join([db.param] * len(params))})"

@@ -5,6 +5,7 @@ import dataclasses
 import falcon.testing
 import pytest
 
+from drop import drops
 from drop.app import create_app
 from drop.models import Drop, db
 from tests.support import upload
@@ -158,3 +159,20 @@ def test_a_connection_that_lost_its_prepared_claim_prepares_it_again(client, mon
     assert (response.status_code, response.content) == (200, b"hello drop\n")
     assert sent == ["EXECUTE", "PREPARE", "EXECUTE"]
     assert Drop.get(Drop.token == token).downloads == 2
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_claim_inside_a_transaction_runs_unprepared(client, monkeypatch):
+    token = upload(client, max_downloads=3).json["token"]
+    sent = []
+    real = db.obj.execute_sql
+    monkeypatch.setattr(
+        db.obj,
+        "execute_sql",
+        lambda sql, params=None: sent.append(sql.split()[0]) or real(sql, params),
+    )
+    with db.atomic():
+        claimed = drops.claim_download(token, drops.utcnow())
+    assert claimed.downloads == 1
+    assert sent == ["WITH"]  # the claim itself: no PREPARE, whose failure would abort it
+    assert Drop.get(Drop.token == token).downloads == 1

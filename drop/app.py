@@ -15,7 +15,7 @@ from drop.breaker import guarded_pool, redis_breaker
 from drop.config import Config
 from drop.database import UNAVAILABLE_ERRORS
 from drop.disk import disk_full_error
-from drop.error_cache import ErrorCache
+from drop.error_cache import ErrorCache, LiveTokens
 from drop.errors import (
     client_too_slow,
     database_unavailable,
@@ -103,8 +103,10 @@ def create_app(
 
     # First in the list: their process_response runs last and sees the final answer.
     middleware = [RequestId(), RequestMetrics(hourly_counts), TusProtocol()]
+    live = None
     if client is not None:
-        middleware.append(ErrorCache(client, config.error_cache_ttl, names_grant))
+        live = LiveTokens()
+        middleware.append(ErrorCache(client, config.error_cache_ttl, names_grant, live))
     middleware.append(DatabaseConnection(db))
     counters = limits.open_counters(client)
     guesses = limits.GuessLimit(counters, limits.password_backoff(config), clock)
@@ -127,7 +129,9 @@ def create_app(
     multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart
 
-    files = FileItem(config, storage, schedule_blob_deletion, clock, guesses=guesses, grants=grants)
+    files = FileItem(
+        config, storage, schedule_blob_deletion, clock, guesses=guesses, grants=grants, live=live
+    )
     app.add_route(
         f"{API_PREFIX}/file",
         FileCollection(config, storage, clock, uploaders=uploaders, scanning=scanning),

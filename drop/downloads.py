@@ -9,6 +9,7 @@ import falcon
 from drop import blocks, crypto, drops
 from drop.byte_ranges import Unsatisfiable, requested_range
 from drop.clients import header_text
+from drop.error_cache import LiveTokens
 from drop.errors import unavailable_for_legal_reasons
 from drop.filenames import content_disposition, sanitize_content_type
 from drop.grants import Grant, GrantSigner
@@ -92,7 +93,9 @@ class DownloadSender:
         *,
         scanned_only: bool = False,
         redirect_presigned: bool = False,
+        live: LiveTokens | None = None,
     ):
+        self._live = live  # told which drops have downloads left (drop.error_cache)
         self._storage = storage
         self._scanned_only = scanned_only  # DROP_SCAN_MODE=hold: a pending scan serves nothing
         self._schedule_blob_deletion = schedule_blob_deletion
@@ -176,6 +179,16 @@ class DownloadSender:
         return True
 
     def _serve(self, req, resp, token: str, *, unprotected_only: bool) -> bool:
+        served = self._claim_and_answer(req, resp, token, unprotected_only=unprotected_only)
+        if self._live is not None:
+            claimed = getattr(req.context, "downloaded", None) if served else None
+            if claimed is not None and not claimed.last:
+                self._live.served(token)
+            else:
+                self._live.ended(token)
+        return served
+
+    def _claim_and_answer(self, req, resp, token: str, *, unprotected_only: bool) -> bool:
         now = self._clock()
         if self._accel_redirect or self._redirect_presigned:
             # nginx opens the blob only after this answer reaches it.

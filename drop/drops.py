@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
+import re
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -209,7 +212,52 @@ def claim_download(
     sql = f"""WITH claimed AS ({claim}),
         counted AS (INSERT INTO "download_event" ("downloaded_at") SELECT {db.param} FROM claimed)
         SELECT * FROM claimed"""
-    return _claimed(db.execute_sql(sql, [*params, now]).fetchone())
+    name = f"drop_claim_{int(unprotected_only)}{int(scanned_only)}"
+    return _claimed(_execute_prepared(name, sql, [*params, now]).fetchone())
+
+
+# PostgreSQL connections (of this process's pool) and the statements prepared on each.
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_NO_SUCH_STATEMENT = "26000"  # invalid_sql_statement_name
+_ALREADY_PREPARED = "42P05"  # duplicate_prepared_statement
+
+
+def _execute_prepared(name: str, sql: str, params: list):
+    """Run `sql` on PostgreSQL as a statement prepared once per pooled connection.
+
+    Planning the claim cost PostgreSQL more than running it (0.25 ms against 0.2 ms,
+    triggers included): prepared, it is planned once per connection. A connection that
+    lost its statements (replaced after a restart, or reset) has them prepared again.
+    Inside a transaction it runs unprepared: a failed EXECUTE would abort the transaction.
+    """
+    if db.in_transaction():
+        return db.execute_sql(sql, params)
+    if name not in _prepared.get(db.connection(), ()):
+        _prepare(name, sql)
+    execute = f"EXECUTE {name}({', '.join([db.param] * len(params))})"
+    try:
+        return db.execute_sql(execute, params)
+    except peewee.DatabaseError as error:
+        if _sqlstate(error) != _NO_SUCH_STATEMENT:
+            raise
+    _prepare(name, sql)
+    return db.execute_sql(execute, params)
+
+
+def _prepare(name: str, sql: str) -> None:
+    numbered = itertools.count(1)
+    statement = re.sub(re.escape(db.param), lambda _: f"${next(numbered)}", sql)
+    try:
+        db.execute_sql(f"PREPARE {name} AS {statement}")
+    except peewee.DatabaseError as error:
+        # Prepared already: the connection kept it, but this process lost track of it.
+        if _sqlstate(error) != _ALREADY_PREPARED:
+            raise
+    _prepared.setdefault(db.connection(), set()).add(name)
+
+
+def _sqlstate(error: peewee.DatabaseError) -> str | None:
+    return getattr(getattr(error, "orig", None), "pgcode", None)
 
 
 def _claim_and_count(claim_sql: str, params: list, now: datetime.datetime) -> ClaimedDrop | None:

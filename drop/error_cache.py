@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable
 
 import falcon
@@ -27,6 +28,40 @@ _CACHEABLE_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH",
 # hundred bytes, so the cache holds at most (cacheable requests per TTL) × ~300 bytes.
 
 
+# Tokens remembered by LiveTokens: a few hundred KiB at most.
+MAX_LIVE_TOKENS = 4096
+
+
+class LiveTokens:
+    """Tokens whose download this process served a moment ago, with downloads left.
+
+    A GET for one of them skips the 4XX cache: it is live, so no 4XX of it can be cached
+    unless it ended since, and then its claim fails and the answer is read from the
+    database once (and cached). Every download would otherwise wait on a Redis round trip
+    that misses. A claim that fails or takes the last download forgets the token.
+    """
+
+    def __init__(self, max_tokens: int = MAX_LIVE_TOKENS):
+        self._max = max_tokens
+        self._tokens: dict[str, None] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, token: str) -> bool:
+        return token in self._tokens
+
+    def served(self, token: str) -> None:
+        if token in self._tokens:
+            return
+        with self._lock:
+            self._tokens[token] = None
+            if len(self._tokens) > self._max:
+                del self._tokens[next(iter(self._tokens))]  # the oldest
+
+    def ended(self, token: str) -> None:
+        with self._lock:
+            self._tokens.pop(token, None)
+
+
 class ErrorCache:
     """Falcon middleware: a hit answers from Redis; a miss stores a cacheable answer with a TTL.
 
@@ -39,11 +74,13 @@ class ErrorCache:
         client: redis.Redis,
         ttl_seconds: int,
         names_grant: Callable[[str, str], bool] | None = None,
+        live: LiveTokens | None = None,
     ):
         self._redis = client
         self._ttl = ttl_seconds
         self._redis_down = False
         self._names_grant = names_grant
+        self._live = live
 
     def _resumes(self, req) -> bool:
         """Whether the request resumes a granted download (drop/grants.py): a one-time drop
@@ -56,9 +93,16 @@ class ErrorCache:
         match = _CACHEABLE_PATH.fullmatch(req.path)
         return bool(match and match[1] and self._names_grant(match[1], if_range))
 
+    def _served_live(self, req) -> bool:
+        """Whether the request downloads a drop this process just served (LiveTokens)."""
+        if self._live is None or req.method != "GET":
+            return False
+        match = _CACHEABLE_PATH.fullmatch(req.path)
+        return bool(match and match[1] and match[1] in self._live)
+
     def process_request(self, req, resp):
         key = cache_key(req.method, req.path)
-        if key is None or self._resumes(req):
+        if key is None or self._served_live(req) or self._resumes(req):
             return
         cached = self._call(self._redis.get, key)
         if cached is None:

@@ -111,6 +111,10 @@ class TokenQuota:
     def give_back(self, client: str) -> None:
         self._quota.give_back(self._key)
 
+    @property
+    def counted_with_rows(self) -> bool:
+        return self._quota.counted_with_rows
+
     def stored(self, client: str, size: int) -> None:
         self._quota.stored(self._key, size)
 

@@ -139,6 +139,9 @@ def record_upload(
     `password_hash` stands for `form.options.password` when only a hash was kept (a tus
     upload's); `on_insert` is a write committed in the same transaction as the row.
     """
+    counted_with_row = quota.counted_with_rows
+    if counted_with_row:
+        on_insert = _also(on_insert, lambda new: quota.stored(client, new.drop.size))
     try:
         refuse_blocked(req, sha256=form.temp.sha256)
         if scanning is not None:
@@ -163,11 +166,26 @@ def record_upload(
         # Not moved into place (a full disk, a failed commit): it must not stay behind.
         storage.discard(form.temp)
         raise
-    quota.stored(client, new.drop.size)
+    if not counted_with_row:
+        quota.stored(client, new.drop.size)
     if scanning is not None:
         scanning.stored(new.drop)
     req.context.uploaded = new.drop  # counted by the metrics middleware
     return new
+
+
+def _also(
+    first: Callable[[drops.NewDrop], None] | None, then: Callable[[drops.NewDrop], None]
+) -> Callable[[drops.NewDrop], None]:
+    """Both writes, for one `on_insert`."""
+    if first is None:
+        return then
+
+    def both(new: drops.NewDrop) -> None:
+        first(new)
+        then(new)
+
+    return both
 
 
 def refuse_blocked(

@@ -5,8 +5,9 @@ import dataclasses
 import falcon.testing
 import pytest
 
+from drop import drops
 from drop.app import create_app
-from drop.models import Drop
+from drop.models import Drop, db
 from tests.support import upload
 
 
@@ -138,3 +139,40 @@ def test_delete_with_a_wrong_or_missing_token_is_403(client, delete_token):
 def test_delete_of_an_unknown_drop_is_404(client):
     response = client.simulate_delete("/api/v1.0/file/" + "a" * 32, headers={"X-Delete-Token": "x"})
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # statements are prepared on PostgreSQL only
+def test_a_connection_that_lost_its_prepared_claim_prepares_it_again(client, monkeypatch):
+    token = upload(client, max_downloads=3).json["token"]
+    assert download(client, token).status_code == 200
+    # What a reset connection (DISCARD ALL) leaves: none of its prepared statements.
+    db.execute_sql("DEALLOCATE ALL")
+    db.close()  # back to the pool, where the next request takes it again
+    sent = []
+    real = db.obj.execute_sql
+    monkeypatch.setattr(
+        db.obj,
+        "execute_sql",
+        lambda sql, params=None: sent.append(sql.split()[0]) or real(sql, params),
+    )
+    response = download(client, token)
+    assert (response.status_code, response.content) == (200, b"hello drop\n")
+    assert sent == ["EXECUTE", "PREPARE", "EXECUTE"]
+    assert Drop.get(Drop.token == token).downloads == 2
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_claim_inside_a_transaction_runs_unprepared(client, monkeypatch):
+    token = upload(client, max_downloads=3).json["token"]
+    sent = []
+    real = db.obj.execute_sql
+    monkeypatch.setattr(
+        db.obj,
+        "execute_sql",
+        lambda sql, params=None: sent.append(sql.split()[0]) or real(sql, params),
+    )
+    with db.atomic():
+        claimed = drops.claim_download(token, drops.utcnow())
+    assert claimed.downloads == 1
+    assert sent == ["WITH"]  # the claim itself: no PREPARE, whose failure would abort it
+    assert Drop.get(Drop.token == token).downloads == 1

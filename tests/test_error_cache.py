@@ -115,6 +115,44 @@ def test_live_downloads_are_never_cached(client, redis_client):
     assert redis_client.keys("drop:4xx:*") == []
 
 
+def cache_lookups(redis_client) -> int:
+    """GETs Redis has answered so far (the 4XX cache's lookups)."""
+    return redis_client.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+
+
+def test_a_drop_just_served_with_downloads_left_is_downloaded_without_a_cache_lookup(
+    client, redis_client
+):
+    token = upload(client, max_downloads=3).json["token"]
+    assert client.simulate_get(f"/api/v1.0/file/{token}").status_code == 200
+    before = cache_lookups(redis_client)
+    second = client.simulate_get(f"/api/v1.0/file/{token}/any-name.txt")
+    assert (second.status_code, second.text) == (200, "hello drop\n")
+    assert cache_lookups(redis_client) == before
+    # Its last download is served too; from then on the cache is asked, and answers.
+    assert client.simulate_get(f"/api/v1.0/file/{token}").status_code == 200
+    gone = client.simulate_get(f"/api/v1.0/file/{token}")
+    assert (gone.status_code, gone.headers["X-Drop-Cache"]) == (410, "miss")
+    assert client.simulate_get(f"/api/v1.0/file/{token}").headers["X-Drop-Cache"] == "hit"
+
+
+def test_a_drop_served_then_deleted_answers_410_and_is_cached_again(client, redis_client):
+    uploaded = upload(client, max_downloads=5).json
+    token = uploaded["token"]
+    assert client.simulate_get(f"/api/v1.0/file/{token}").status_code == 200
+    deleted = client.simulate_delete(
+        f"/api/v1.0/file/{token}", headers={"X-Delete-Token": uploaded["delete_token"]}
+    )
+    assert deleted.status_code == 204
+    # Served a moment ago, so the cache is skipped: the failed claim reads the row.
+    first = client.simulate_get(f"/api/v1.0/file/{token}")
+    assert (first.status_code, first.headers["X-Drop-Cache"]) == (410, "miss")
+    # Only the cache can answer once the row is gone: it is asked again.
+    Drop.delete().where(Drop.token == token).execute()
+    second = client.simulate_get(f"/api/v1.0/file/{token}")
+    assert (second.status_code, second.headers["X-Drop-Cache"]) == (410, "hit")
+
+
 def test_redis_down_still_answers_and_warns_once(config, clock, immediate_huey, caplog):
     down = dataclasses.replace(config, redis_url="redis://127.0.0.1:1/0")
     client = falcon.testing.TestClient(create_app(down, clock=clock))

@@ -16,6 +16,7 @@ from drop.downloads import (
     refuse_withheld,
     request_password,
 )
+from drop.error_cache import LiveTokens
 from drop.errors import being_checked, found_malware
 from drop.grants import GrantSigner
 from drop.limits import GuessLimit, TooManyAttempts
@@ -89,6 +90,7 @@ class FileItem:
         *,
         guesses: GuessLimit,
         grants: GrantSigner | None = None,
+        live: LiveTokens | None = None,
     ):
         self._clock = clock
         self._guesses = guesses
@@ -103,6 +105,7 @@ class FileItem:
             grants,
             scanned_only=config.scan_holds,
             redirect_presigned=config.s3_redirect == "presigned",
+            live=live,
         )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 
 import falcon
@@ -30,6 +31,48 @@ _CACHEABLE_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH",
 
 # Tokens remembered by LiveTokens: a few hundred KiB at most.
 MAX_LIVE_TOKENS = 4096
+# Answers RecentAnswers keeps in a process: a few entries of ~300 bytes for a few seconds.
+MAX_RECENT_ANSWERS = 4096
+RECENT_SECONDS = 5
+
+
+class RecentAnswers:
+    """The cache's entries this process read or wrote a moment ago, in front of Redis.
+
+    Every cached answer is final (a 404 or 410 of a token, a 405 of a path: nothing makes
+    them right again), so a copy in memory is as true as Redis's; it is kept a few seconds
+    only so the cache's TTL still bounds how long an entry is used. A repeated bad request
+    then costs no Redis round trip, which was most of its time.
+    """
+
+    def __init__(
+        self,
+        max_entries: int = MAX_RECENT_ANSWERS,
+        seconds: float = RECENT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._max = max_entries
+        self._seconds = seconds
+        self._clock = clock
+        self._entries: dict[str, tuple[float, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        kept_until, entry = found
+        if self._clock() >= kept_until:
+            with self._lock:
+                self._entries.pop(key, None)
+            return None
+        return entry
+
+    def put(self, key: str, entry: bytes) -> None:
+        with self._lock:
+            self._entries[key] = (self._clock() + self._seconds, entry)
+            if len(self._entries) > self._max:
+                del self._entries[next(iter(self._entries))]  # the oldest
 
 
 class LiveTokens:
@@ -75,12 +118,14 @@ class ErrorCache:
         ttl_seconds: int,
         names_grant: Callable[[str, str], bool] | None = None,
         live: LiveTokens | None = None,
+        recent: RecentAnswers | None = None,
     ):
         self._redis = client
         self._ttl = ttl_seconds
         self._redis_down = False
         self._names_grant = names_grant
         self._live = live
+        self._recent = recent or RecentAnswers(seconds=min(RECENT_SECONDS, ttl_seconds))
 
     def _resumes(self, req) -> bool:
         """Whether the request resumes a granted download (drop/grants.py): a one-time drop
@@ -104,9 +149,12 @@ class ErrorCache:
         key = cache_key(req.method, req.path)
         if key is None or self._served_live(req) or self._resumes(req):
             return
-        cached = self._call(self._redis.get, key)
+        cached = self._recent.get(key)
         if cached is None:
-            return
+            cached = self._call(self._redis.get, key)
+            if cached is None:
+                return
+            self._recent.put(key, cached)
         # The entry is the answer as sent, so a hit parses and encodes nothing.
         version, status, allow, body = cached.split(b"|", 3)
         if version != ENTRY_VERSION:
@@ -132,6 +180,7 @@ class ErrorCache:
         allow = (resp.get_header("Allow") or "").encode()
         entry = b"|".join((ENTRY_VERSION, str(resp.status_code).encode(), allow, body))
         if self._call(self._redis.set, key, entry, ex=self._ttl) is not None:
+            self._recent.put(key, entry)
             resp.set_header(CACHE_HEADER, "miss")
 
     def _call(self, method, *args, **kwargs):

@@ -172,3 +172,13 @@ def test_redis_url_in_the_warning_never_shows_a_password(config, clock, immediat
     with caplog.at_level(logging.WARNING):
         client.simulate_get("/api/v1.0/file/" + "c" * 32)
     assert "hunter2" not in caplog.text
+
+
+def test_a_repeated_error_is_answered_from_memory_without_redis(client, redis_client):
+    path = "/api/v1.0/file/" + "b" * 32
+    assert client.simulate_get(path).headers["X-Drop-Cache"] == "miss"
+    # Gone from Redis: only the process's own copy can still answer it as a hit.
+    redis_client.delete(cache_key("GET", path))
+    again = client.simulate_get(path)
+    assert (again.status_code, again.headers["X-Drop-Cache"]) == (404, "hit")
+    assert again.json == {"error": "Not Found"}

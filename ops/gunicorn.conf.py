@@ -67,8 +67,9 @@ prepare_metrics_dir(drop_config)
 
 
 def post_fork(server, worker):
-    # Before the worker starts its threads: an upload's buffers go back to the OS once
-    # freed, so its peak memory does not creep with the upload's size (drop/allocator.py).
+    # Before the worker starts its threads: an upload's buffers come from one heap that
+    # keeps them for the next, so its peak memory does not creep with the upload's size
+    # (drop/allocator.py).
     keep_worker_memory_flat()
 
 

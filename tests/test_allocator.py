@@ -1,5 +1,5 @@
-"""drop/allocator.py: a worker's large buffers go back to the OS once freed, however many
-larger ones came and went before (glibc's adaptive threshold would keep them in a heap)."""
+"""drop/allocator.py: a worker's large buffers come from its heap, which keeps them for the
+next one, from the first buffer on (glibc alone maps the first ones, then switches)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import sys
 
 from tests.support import ROOT
 
-# In a child process: the settings are the process's own. Frees a 1 MiB block (botocore's
-# read of a part to sign it; left to glibc, that raises its mmap threshold to 1 MiB), then
-# allocates 256 KiB (a piece of the body) and asks glibc whether that block was mapped on
-# its own (hblkhd: bytes in mmapped blocks), to be unmapped when freed, or carved from a
-# heap, which keeps it.
+# In a child process: the settings are the process's own. Allocates, frees and allocates
+# again a 1 MiB block (botocore's read of a part to sign it) and prints whether the first
+# was mapped on its own (hblkhd: bytes in mmapped blocks), whether the heap kept it once
+# freed, and whether the second took its place.
 PROBE = """
 import ctypes, sys
 from drop.allocator import keep_worker_memory_flat
@@ -29,26 +28,28 @@ libc.malloc.argtypes = (ctypes.c_size_t,)
 libc.free.argtypes = (ctypes.c_void_p,)
 if sys.argv[1] == "tuned":
     assert keep_worker_memory_flat()
-libc.free(libc.malloc(1024 * 1024))
 mapped = libc.mallinfo2().hblkhd
-block = libc.malloc(256 * 1024)
-print(libc.mallinfo2().hblkhd - mapped >= 256 * 1024)
-libc.free(block)
+first = libc.malloc(1024 * 1024)
+was_mapped = libc.mallinfo2().hblkhd - mapped >= 1024 * 1024
+libc.free(first)
+kept = libc.mallinfo2().fordblks >= 1024 * 1024
+second = libc.malloc(1024 * 1024)
+print(was_mapped, kept, second == first)
+libc.free(second)
 """
 
 
-def block_mapped_on_its_own(mode: str) -> bool:
+def probe(mode: str) -> list[str]:
     result = subprocess.run(
         [sys.executable, "-c", PROBE, mode], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout.strip() == "True"
+    return result.stdout.split()
 
 
-def test_a_256_kib_buffer_is_mapped_after_a_1_mib_one_was_freed():
-    assert block_mapped_on_its_own("tuned")
+def test_a_1_mib_buffer_comes_from_the_heap_which_keeps_it_for_the_next():
+    assert probe("tuned") == ["False", "True", "True"]
 
 
-def test_left_to_glibc_it_would_come_from_the_heap():
-    # What the setting changes: without it the same buffer stays in the heap when freed.
-    assert not block_mapped_on_its_own("default")
+def test_left_to_glibc_the_first_is_mapped_and_given_back():
+    assert probe("default") == ["True", "False", "False"]

@@ -152,13 +152,12 @@ def test_uploads_to_s3_grow_the_worker_by_one_part_not_the_file(s3_store):
     # A 1 GiB upload in the same worker does not raise the peak the 16 MiB one set, but for
     # what a worker's first upload of many parts leaves behind once, whatever the file's
     # size: Python objects in caches of bounded size (urllib's 128 parsed URLs, one a part;
-    # botocore's models of the operations that end a multipart upload) and the heap around
-    # them; the rest is the body buffers' timing. Measured with /proc/<pid>/smaps after
-    # each upload: +280 KiB of Python objects, +130 KiB of heap. What grew with the parts
-    # was glibc's heap: its mmap threshold rose to 1 MiB once botocore's 1 MiB reads were
-    # freed, so later buffers stayed in per-thread heaps, a few KiB more every part
-    # (drop/allocator.py fixes the thresholds). Measured, 16 MiB / 1 GiB growth in KiB:
-    # before 14068/14708, 13160/14184; after 13144/13652, 12836/13524, 12984/13608,
-    # 13008/13640, 13084/13920, 13260/13660.
+    # botocore's models of the operations that end a multipart upload, about 280 KiB in
+    # /proc/<pid>/smaps) and the body buffers' timing. What grew with the parts was glibc's
+    # heap: once botocore's 1 MiB reads were freed its mmap threshold rose to 1 MiB, so the
+    # upload's buffers moved into per-thread heaps a few KiB larger every part; the
+    # workers now fix the thresholds (drop/allocator.py). Measured, 16 MiB / 1 GiB growth
+    # in KiB: before 14068/14708, 13160/14184, 11444/12592; after 10008/10136, 9876/10132,
+    # 10060/10316, 9968/10352, 10044/10044, 9840/10736.
     growth_16, growth_1g = figures["upload_growth_kib"], figures["growth_after_second_upload_kib"]
     assert growth_1g <= growth_16 + ONCE_AFTER_MANY_PARTS_KIB, figures

@@ -3,6 +3,7 @@
 import os
 import sys
 
+from drop.allocator import keep_worker_memory_flat
 from drop.config import Config, ConfigError
 from drop.logs import configure_logging
 from drop.multiprocess import mark_process_dead, prepare_metrics_dir
@@ -63,6 +64,13 @@ control_socket_disable = True
 # /metrics must add up every worker: prometheus-client's multiprocess mode, set up here
 # in the master so the workers inherit PROMETHEUS_MULTIPROC_DIR before they import it.
 prepare_metrics_dir(drop_config)
+
+
+def post_fork(server, worker):
+    # Before the worker starts its threads: an upload's buffers come from one heap that
+    # keeps them for the next, so its peak memory does not creep with the upload's size
+    # (drop/allocator.py).
+    keep_worker_memory_flat()
 
 
 def child_exit(server, worker):

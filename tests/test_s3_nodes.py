@@ -30,6 +30,8 @@ from tests.support import ROOT, LiveServer, wait_until
 
 MIB = 1024 * 1024
 SIMULTANEOUS = 32
+# What a worker's first upload of many parts adds for good (see the test that uses it).
+ONCE_AFTER_MANY_PARTS_KIB = 1024
 
 
 @pytest.fixture
@@ -147,10 +149,15 @@ def test_uploads_to_s3_grow_the_worker_by_one_part_not_the_file(s3_store):
     figures = upload_rss(s3_store, "--then-mib", "1024")
     assert figures["file_bytes"] == 16 * MIB
     assert figures["upload_growth_kib"] < 24 * 1024, figures
-    # A 1 GiB upload in the same worker: the peak stays about where the 16 MiB one put it.
-    # What still moves it, by up to a few MiB from run to run on a busy machine, is fixed
-    # in size: gunicorn's receive buffers (up to 1 MiB a read, as in test_live_server.py)
-    # and the HTTP client's send buffers. Buffering the file would add 1024 MiB. Measured:
-    # 11.5 to 13.1 MiB after the 16 MiB upload, 12.4 to 16.2 MiB after the 1 GiB one.
+    # A 1 GiB upload in the same worker does not raise the peak the 16 MiB one set, but for
+    # what a worker's first upload of many parts leaves behind once, whatever the file's
+    # size: Python objects in caches of bounded size (urllib's 128 parsed URLs, one a part;
+    # botocore's models of the operations that end a multipart upload, about 280 KiB in
+    # /proc/<pid>/smaps) and the body buffers' timing. What grew with the parts was glibc's
+    # heap: once botocore's 1 MiB reads were freed its mmap threshold rose to 1 MiB, so the
+    # upload's buffers moved into per-thread heaps a few KiB larger every part; the
+    # workers now fix the thresholds (drop/allocator.py). Measured, 16 MiB / 1 GiB growth
+    # in KiB: before 14068/14708, 13160/14184, 11444/12592; after 10008/10136, 9876/10132,
+    # 10060/10316, 9968/10352, 10044/10044, 9840/10736.
     growth_16, growth_1g = figures["upload_growth_kib"], figures["growth_after_second_upload_kib"]
-    assert growth_1g <= growth_16 + 4096, figures
+    assert growth_1g <= growth_16 + ONCE_AFTER_MANY_PARTS_KIB, figures

@@ -38,6 +38,42 @@ def _nothing() -> None:
     pass
 
 
+class ChunkBody:
+    """A PATCH's body in pieces of `chunk_bytes`, at most `limit` bytes in all, for both
+    backends to store as they go.
+
+    Past `limit` it raises UploadTooLarge. A read that fails (the client went away, or was
+    too slow) ends it quietly with the error kept: tus keeps what arrived. `keep_alive` is
+    called once each piece has been stored, so the caller can hold on to the upload.
+    """
+
+    def __init__(self, stream, limit: int, chunk_bytes: int, keep_alive: Callable[[], None]):
+        self._stream = stream
+        self._limit = limit
+        self._chunk_bytes = chunk_bytes
+        self._keep_alive = keep_alive
+        self.size = 0
+        self.interrupted_by: BaseException | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = self._stream.read(self._chunk_bytes)
+            except Exception as error:  # the client's side: keep what arrived
+                self.interrupted_by = error
+                return
+            if not chunk:
+                return
+            if self.size + len(chunk) > self._limit:
+                raise UploadTooLarge()
+            yield chunk
+            self.size += len(chunk)
+            self._keep_alive()
+
+    def appended(self) -> Appended:
+        return Appended(self.size, self.interrupted_by)
+
+
 @dataclass(frozen=True)
 class StagedFile:
     """A finished upload, hard-linked under tmp/ and hashed."""
@@ -130,25 +166,13 @@ class PartialUploads:
         stores nothing (UploadTooLarge). `keep_alive` is called for every piece written,
         so the caller can hold on to the upload while a long body arrives.
         """
-        size = 0
-        interrupted_by = None
+        body = ChunkBody(stream, limit, CHUNK_BYTES, keep_alive)
         with open(self._path(key), "r+b") as out:
             out.truncate(offset)
             out.seek(offset)
             try:
-                while True:
-                    try:
-                        chunk = stream.read(CHUNK_BYTES)
-                    except Exception as error:  # the client's side: keep what arrived
-                        interrupted_by = error
-                        break
-                    if not chunk:
-                        break
-                    if size + len(chunk) > limit:
-                        raise UploadTooLarge()
+                for chunk in body:
                     out.write(chunk)
-                    size += len(chunk)
-                    keep_alive()
                 out.flush()
                 os.fsync(out.fileno())
             except (UploadTooLarge, OSError):
@@ -157,7 +181,7 @@ class PartialUploads:
                 # whoever holds it now.)
                 out.truncate(offset)
                 raise
-        return Appended(size, interrupted_by)
+        return body.appended()
 
     def stage(self, key: str, keep_alive: Callable[[], None] = _nothing) -> StagedFile:
         """The finished upload as a file that BlobStorage.adopt makes a blob of.

@@ -35,8 +35,8 @@ from boto3.s3.transfer import TransferConfig
 from drop import crypto
 from drop.group_commit import durable_write
 from drop.models import TusPart
-from drop.partial_uploads import HASH_READ_BYTES, Appended
-from drop.storage import StorageUnavailable, TempBlob, UploadTooLarge
+from drop.partial_uploads import HASH_READ_BYTES, Appended, ChunkBody
+from drop.storage import StorageUnavailable, TempBlob
 from drop.storage.s3 import (
     CHUNK_BYTES,
     DELETE_BATCH,
@@ -138,19 +138,8 @@ class S3PartialUploads:
         try:
             filled = self._read_tail(upload_id, start, offset - start, buffer)
             self._forget_other_tails(upload_id, start)
-            size = 0
-            interrupted_by = None
-            while True:
-                try:
-                    chunk = stream.read(CHUNK_BYTES)
-                except Exception as error:  # the client's side: keep what arrived
-                    interrupted_by = error
-                    break
-                if not chunk:
-                    break
-                if size + len(chunk) > limit:
-                    raise UploadTooLarge()
-                size += len(chunk)
+            body = ChunkBody(stream, limit, CHUNK_BYTES, keep_alive)
+            for chunk in body:
                 taken = 0
                 while taken < len(chunk):
                     fits = min(len(chunk) - taken, PART_BYTES - filled)
@@ -162,15 +151,14 @@ class S3PartialUploads:
                         number += 1
                         start += filled
                         filled = 0
-                keep_alive()
-            if filled and size == limit and interrupted_by is None:
+            if filled and body.size == limit and body.interrupted_by is None:
                 self._send_part(upload_id, multipart_id, number, buffer, filled)  # the last
-            elif filled and size:
+            elif filled and body.size:
                 self._put_tail(upload_id, start, buffer, filled)
         finally:
             with suppress(BufferError):  # a traceback still holds a view: the GC unmaps it
                 buffer.close()
-        return Appended(size, interrupted_by)
+        return body.appended()
 
     def finish(
         self, key: str, storage: S3Storage, keep_alive: Callable[[], None] = _nothing
@@ -397,18 +385,10 @@ class S3PartialUploads:
 
 def _count_body(stream, limit: int, keep_alive: Callable[[], None]) -> Appended:
     """Read a body through without keeping it: its size, within `limit`."""
-    size = 0
-    while True:
-        try:
-            chunk = stream.read(CHUNK_BYTES)
-        except Exception as error:  # the client's side, as in an append
-            return Appended(size, error)
-        if not chunk:
-            return Appended(size)
-        if size + len(chunk) > limit:
-            raise UploadTooLarge()
-        size += len(chunk)
-        keep_alive()
+    body = ChunkBody(stream, limit, CHUNK_BYTES, keep_alive)
+    for _ in body:
+        pass
+    return body.appended()
 
 
 def receiving_upload_ids(upload_ids: list[str]) -> set[str]:

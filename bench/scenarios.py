@@ -120,7 +120,7 @@ def measure(scenario: Scenario, target: Target, fixtures: Fixtures, seconds: flo
     after = drop_counts(target)
     name = scenario.counted
     if name and name.startswith("cache_") and not target.has_error_cache:
-        name = None  # embedded mode has no 4XX cache
+        name = None  # not drop: no 4XX cache to count
     if name and before and after and name in before and name in after:
         counted = int(after[name] - before[name])
         result.checks[name] = counted

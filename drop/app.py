@@ -103,10 +103,10 @@ def create_app(
 
     # First in the list: their process_response runs last and sees the final answer.
     middleware = [RequestId(), RequestMetrics(hourly_counts), TusProtocol()]
-    live = None
-    if client is not None:
-        live = LiveTokens()
-        middleware.append(ErrorCache(client, config.error_cache_ttl, names_grant, live))
+    # With Redis, a download this process just served skips the shared cache's lookup;
+    # without it the cache is this process's memory, whose lookup costs nothing.
+    live = LiveTokens() if client is not None else None
+    middleware.append(ErrorCache(client, config.error_cache_ttl, names_grant, live))
     middleware.append(DatabaseConnection(db))
     counters = limits.open_counters(client)
     guesses = limits.GuessLimit(counters, limits.password_backoff(config), clock)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import peewee
 
 from drop import drops
-from drop.models import LIVE, Drop, db
+from drop.models import LIVE, Drop, db, first_row
 
 ADDRESS = "address"
 CONTENT = "content"
@@ -133,16 +133,21 @@ def address_block(address: str) -> Block | None:
     point = address_key(address)
     if point is None:
         return None
-    return (
-        Block.select()
-        .where((Block.kind == ADDRESS) & (Block.range_start <= point) & (Block.range_end >= point))
-        .first()
+    p = db.param
+    return first_row(
+        Block,
+        f'SELECT * FROM "block" WHERE "kind" = {p} AND "range_start" <= {p} '
+        f'AND "range_end" >= {p} LIMIT 1',
+        (ADDRESS, point, point),
     )
 
 
 def content_block(sha256: str) -> Block | None:
     """The block on this content, if any: one lookup in the unique (kind, value) index."""
-    return Block.get_or_none((Block.kind == CONTENT) & (Block.value == sha256))
+    p = db.param
+    return first_row(
+        Block, f'SELECT * FROM "block" WHERE "kind" = {p} AND "value" = {p}', (CONTENT, sha256)
+    )
 
 
 def blocked_contents(sha256s: set[str]) -> set[str]:

@@ -24,6 +24,7 @@ from drop.models import (
     SCAN_PENDING,
     Drop,
     db,
+    first_row,
 )
 from drop.storage import BlobStorage, StoredBlob, TempBlob
 from drop.timestamps import naive_utc_epoch
@@ -171,17 +172,9 @@ def _insert_row(drop: Drop, on_insert: Callable[[], None] | None = None) -> None
 
 
 def find_drop(token: str) -> Drop | None:
-    # Hand-written SQL and a row turned into a Drop by hand: this runs for every request
-    # the download fast path does not serve (404s, 410s, passwords), and building the
-    # statement or peewee's result wrapper costs more than the query.
-    cursor = db.execute_sql(f'SELECT * FROM "drop" WHERE "token" = {db.param}', (token,))
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    fields = [Drop._meta.columns[column[0]] for column in cursor.description]
-    return Drop(
-        **{field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)}
-    )
+    # Hand-written: this runs for every request the download fast path does not serve
+    # (404s, 410s, passwords).
+    return first_row(Drop, f'SELECT * FROM "drop" WHERE "token" = {db.param}', (token,))
 
 
 def claim_download(

@@ -1,4 +1,8 @@
-"""Caches the API's deterministic 4XX answers in Redis, so repeats never reach the database."""
+"""Caches the API's deterministic 4XX answers, so repeats never reach the database.
+
+With Redis, in Redis (shared by every worker and node), fronted by a few seconds' copy in
+each process; on the embedded default (no Redis), in each process's memory alone.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,9 @@ ENTRY_VERSION = b"2"  # entries are b"2|<status>|<Allow>|<JSON body>"
 # /file/<token>/<name> is ignored by the API, so it is not part of the key either.
 _CACHEABLE_PATH = re.compile(r"/api/v1\.0/file(?:/([0-9a-f]{32})(/[^/]+)?)?")
 _CACHEABLE_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"})
+# An upload (PUT or POST /api/v1.0/file) never answers 404, 405 or 410: looking it up
+# would cost every upload a Redis round trip that always misses.
+_UPLOAD_METHODS = frozenset({"PUT", "POST"})
 # Every key is at most len(KEY_PREFIX) + 7 + 1 + 34 characters and every entry a few
 # hundred bytes, so the cache holds at most (cacheable requests per TTL) × ~300 bytes.
 
@@ -106,15 +113,17 @@ class LiveTokens:
 
 
 class ErrorCache:
-    """Falcon middleware: a hit answers from Redis; a miss stores a cacheable answer with a TTL.
+    """Falcon middleware: a hit answers from the cache; a miss stores a cacheable answer
+    with a TTL.
 
-    Redis being down never fails a request: it is answered uncached, and the outage
-    is logged once until Redis answers again.
+    Without a Redis `client` the answers are kept in this process for the TTL (at most
+    MAX_RECENT_ANSWERS of them). Redis being down never fails a request: it is answered
+    uncached, and the outage is logged once until Redis answers again.
     """
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: redis.Redis | None,
         ttl_seconds: int,
         names_grant: Callable[[str, str], bool] | None = None,
         live: LiveTokens | None = None,
@@ -125,7 +134,9 @@ class ErrorCache:
         self._redis_down = False
         self._names_grant = names_grant
         self._live = live
-        self._recent = recent or RecentAnswers(seconds=min(RECENT_SECONDS, ttl_seconds))
+        # In front of Redis a few seconds' copy; without it, the cache itself.
+        seconds = ttl_seconds if client is None else min(RECENT_SECONDS, ttl_seconds)
+        self._recent = recent or RecentAnswers(seconds=seconds)
 
     def _resumes(self, req) -> bool:
         """Whether the request resumes a granted download (drop/grants.py): a one-time drop
@@ -151,6 +162,8 @@ class ErrorCache:
             return
         cached = self._recent.get(key)
         if cached is None:
+            if self._redis is None:
+                return
             cached = self._call(self._redis.get, key)
             if cached is None:
                 return
@@ -179,7 +192,7 @@ class ErrorCache:
             body = json.dumps(resp.media, ensure_ascii=False).encode()
         allow = (resp.get_header("Allow") or "").encode()
         entry = b"|".join((ENTRY_VERSION, str(resp.status_code).encode(), allow, body))
-        if self._call(self._redis.set, key, entry, ex=self._ttl) is not None:
+        if self._redis is None or self._call(self._redis.set, key, entry, ex=self._ttl):
             self._recent.put(key, entry)
             resp.set_header(CACHE_HEADER, "miss")
 
@@ -204,5 +217,5 @@ def cache_key(method: str, path: str) -> str | None:
         return None
     token, name = match.groups()
     if token is None:
-        return f"{KEY_PREFIX}{method}:file"
+        return None if method in _UPLOAD_METHODS else f"{KEY_PREFIX}{method}:file"
     return f"{KEY_PREFIX}{method}:{token}{'/n' if name else ''}"

@@ -102,6 +102,16 @@ class Counters(Protocol):
         self, key: str, amount: int, limit: int, now: int, window_seconds: int
     ) -> WindowCount: ...
 
+    def add_unless_full(
+        self,
+        full: tuple[str, int],
+        key: str,
+        amount: int,
+        limit: int,
+        now: int,
+        window_seconds: int,
+    ) -> tuple[WindowCount, WindowCount | None]: ...
+
 
 class TooManyAttempts(Exception):
     """Refused before the check ran; come back in `retry_after` seconds."""
@@ -169,25 +179,28 @@ class UploadQuota:
     def admit(self, client: str) -> None:
         """Take one of the client's uploads for this hour, or raise TooManyAttempts."""
         now = epoch_ms(self._clock())
-        if self._bytes:
-            stored = self._counters.add_to_window(
-                f"upload-bytes:{client}", 0, self._bytes, now, HOUR_SECONDS
+        bytes_key, uploads_key = f"upload-bytes:{client}", f"uploads:{client}"
+        stored = count = None
+        if self._bytes and self._uploads:
+            # Both in one change: one round trip to Redis on every upload, not two.
+            stored, count = self._counters.add_unless_full(
+                (bytes_key, self._bytes), uploads_key, 1, self._uploads, now, HOUR_SECONDS
             )
-            if not stored.allowed:
-                raise TooManyAttempts(
-                    _seconds_until(stored.resets_at, now),
-                    f"{self._subject} stored {file_size(self._bytes)} this hour, the most allowed",
-                )
-        if self._uploads:
-            count = self._counters.add_to_window(
-                f"uploads:{client}", 1, self._uploads, now, HOUR_SECONDS
+        elif self._bytes:
+            stored = self._counters.add_to_window(bytes_key, 0, self._bytes, now, HOUR_SECONDS)
+        elif self._uploads:
+            count = self._counters.add_to_window(uploads_key, 1, self._uploads, now, HOUR_SECONDS)
+        if stored is not None and not stored.allowed:
+            raise TooManyAttempts(
+                _seconds_until(stored.resets_at, now),
+                f"{self._subject} stored {file_size(self._bytes)} this hour, the most allowed",
             )
-            if not count.allowed:
-                uploads = plural(self._uploads, "upload")
-                raise TooManyAttempts(
-                    _seconds_until(count.resets_at, now),
-                    f"{self._subject} made {uploads} this hour, the most allowed",
-                )
+        if count is not None and not count.allowed:
+            uploads = plural(self._uploads, "upload")
+            raise TooManyAttempts(
+                _seconds_until(count.resets_at, now),
+                f"{self._subject} made {uploads} this hour, the most allowed",
+            )
 
     def give_back(self, client: str) -> None:
         """The admitted upload stored nothing (it was refused or failed)."""
@@ -357,6 +370,26 @@ class DatabaseCounters:
         )
         return WindowCount(row[2] == nonce, row[0], row[1])
 
+    def add_unless_full(
+        self,
+        full: tuple[str, int],
+        key: str,
+        amount: int,
+        limit: int,
+        now: int,
+        window_seconds: int,
+    ) -> tuple[WindowCount, WindowCount | None]:
+        """Add to `key`'s window unless the window `full` names has reached its limit.
+
+        Here the check is a read and the addition its own change: the check only turns
+        away uploads early, and nothing larger than one upload can slip between them.
+        """
+        full_key, full_limit = full
+        checked = self.add_to_window(full_key, 0, full_limit, now, window_seconds)
+        if not checked.allowed:
+            return checked, None
+        return checked, self.add_to_window(key, amount, limit, now, window_seconds)
+
 
 def _write(sql: str, params: tuple) -> tuple:
     # An upsert … RETURNING, durable before drop answers like the drop's own writes: on
@@ -425,6 +458,31 @@ return {1, hits, resets}
 """
 
 
+# KEYS[1] a window only checked, KEYS[2] the window added to, hashes as above; ARGV the
+# first's limit, then amount, limit, now, window (ms) as _ADD's. Returns the first's
+# {allowed, hits, resets}, then (if it allowed) the second's.
+_ADD_UNLESS_FULL = """
+local full_limit, amount, limit, now, window =
+  tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local function current(key)
+  local state = redis.call('HMGET', key, 'hits', 'expires_at')
+  local hits, resets = tonumber(state[1]) or 0, tonumber(state[2]) or 0
+  if resets <= now then hits, resets = 0, now + window end
+  return hits, resets
+end
+local full_hits, full_resets = current(KEYS[1])
+if full_limit > 0 and full_hits >= full_limit then return {0, full_hits, full_resets} end
+local hits, resets = current(KEYS[2])
+if limit > 0 and amount >= 0 and hits >= limit then
+  return {1, full_hits, full_resets, 0, hits, resets}
+end
+hits = math.max(hits + amount, 0)
+redis.call('HSET', KEYS[2], 'hits', hits, 'expires_at', resets)
+redis.call('PEXPIRE', KEYS[2], resets - now)
+return {1, full_hits, full_resets, 1, hits, resets}
+"""
+
+
 class RedisCounters:
     """Counters in Redis, one Lua script per change; the database stands in while Redis is down."""
 
@@ -432,6 +490,7 @@ class RedisCounters:
         self._reserve = client.register_script(_RESERVE)
         self._release = client.register_script(_RELEASE)
         self._add = client.register_script(_ADD)
+        self._add_unless_full = client.register_script(_ADD_UNLESS_FULL)
         self._fallback = fallback or DatabaseCounters()
         self._redis_down = False
 
@@ -454,9 +513,29 @@ class RedisCounters:
             return self._fallback.add_to_window(key, amount, limit, now, window_seconds)
         return WindowCount(bool(result[0]), int(result[1]), int(result[2]))
 
-    def _run(self, script, key: str, args: list[int]):
+    def add_unless_full(
+        self,
+        full: tuple[str, int],
+        key: str,
+        amount: int,
+        limit: int,
+        now: int,
+        window_seconds: int,
+    ) -> tuple[WindowCount, WindowCount | None]:
+        full_key, full_limit = full
+        args = [full_limit, amount, limit, now, window_seconds * 1000]
+        result = self._run(self._add_unless_full, [full_key, key], args)
+        if result is None:
+            return self._fallback.add_unless_full(full, key, amount, limit, now, window_seconds)
+        checked = WindowCount(bool(result[0]), int(result[1]), int(result[2]))
+        if len(result) == 3:
+            return checked, None
+        return checked, WindowCount(bool(result[3]), int(result[4]), int(result[5]))
+
+    def _run(self, script, key: str | list[str], args: list[int]):
+        keys = [key] if isinstance(key, str) else key
         try:
-            result = script(keys=[REDIS_PREFIX + _short(key)], args=args)
+            result = script(keys=[REDIS_PREFIX + _short(name) for name in keys], args=args)
         except (redis.ConnectionError, redis.TimeoutError) as error:
             if not self._redis_down:
                 log.warning("limits counted in the database while Redis does not answer: %s", error)

@@ -120,6 +120,15 @@ def cache_lookups(redis_client) -> int:
     return redis_client.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
 
 
+def test_an_upload_is_never_looked_up_in_the_cache(client, redis_client):
+    # An upload never answers 404, 405 or 410: the lookup would always miss.
+    before = cache_lookups(redis_client)
+    assert upload(client).status_code == 201
+    assert client.simulate_post("/api/v1.0/file").status_code == 400
+    assert cache_lookups(redis_client) == before
+    assert cache_key("PUT", "/api/v1.0/file/" + "a" * 32) is not None  # that one is a 405
+
+
 def test_a_drop_just_served_with_downloads_left_is_downloaded_without_a_cache_lookup(
     client, redis_client
 ):

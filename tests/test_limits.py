@@ -120,6 +120,26 @@ def test_a_window_adds_beyond_its_limit_only_without_one(counters):
     assert not counters.add_to_window("w", 0, 600, NOW, 60).allowed
 
 
+def test_adding_unless_full_adds_only_while_the_other_window_has_room(counters):
+    counters.add_to_window("bytes", 500, 0, NOW, 60)
+    checked, added = counters.add_unless_full(("bytes", 600), "count", 1, 2, NOW, 60)
+    assert checked == limits.WindowCount(True, 500, NOW + 60_000)
+    assert added == limits.WindowCount(True, 1, NOW + 60_000)
+    counters.add_to_window("bytes", 100, 0, NOW, 60)
+    checked, added = counters.add_unless_full(("bytes", 600), "count", 1, 2, NOW + 10, 60)
+    assert checked == limits.WindowCount(False, 600, NOW + 60_000)
+    assert added is None
+    assert counters.add_to_window("count", 0, 0, NOW + 10, 60).total == 1
+
+
+def test_adding_unless_full_refuses_at_its_own_limit(counters):
+    for _ in range(2):
+        counters.add_unless_full(("bytes", 600), "count", 1, 2, NOW, 60)
+    checked, added = counters.add_unless_full(("bytes", 600), "count", 1, 2, NOW, 60)
+    assert checked.allowed
+    assert added == limits.WindowCount(False, 2, NOW + 60_000)
+
+
 def test_a_window_never_counts_below_zero(counters):
     assert counters.add_to_window("w", -1, 0, NOW, 60).total == 0
     assert counters.add_to_window("w", 1, 0, NOW, 60).total == 1

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import peewee
 
-from drop import drops
-from drop.models import LIVE, Drop, db, first_row
+from drop import drops, statements
+from drop.models import LIVE, Drop, db
 
 ADDRESS = "address"
 CONTENT = "content"
@@ -134,10 +134,11 @@ def address_block(address: str) -> Block | None:
     if point is None:
         return None
     p = db.param
-    return first_row(
+    return statements.first_row(
         Block,
-        f'SELECT * FROM "block" WHERE "kind" = {p} AND "range_start" <= {p} '
-        f'AND "range_end" >= {p} LIMIT 1',
+        "block_address",
+        f'SELECT {statements.columns(Block)} FROM "block" WHERE "kind" = {p} '
+        f'AND "range_start" <= {p} AND "range_end" >= {p} LIMIT 1',
         (ADDRESS, point, point),
     )
 
@@ -145,8 +146,11 @@ def address_block(address: str) -> Block | None:
 def content_block(sha256: str) -> Block | None:
     """The block on this content, if any: one lookup in the unique (kind, value) index."""
     p = db.param
-    return first_row(
-        Block, f'SELECT * FROM "block" WHERE "kind" = {p} AND "value" = {p}', (CONTENT, sha256)
+    return statements.first_row(
+        Block,
+        "block_content",
+        f'SELECT {statements.columns(Block)} FROM "block" WHERE "kind" = {p} AND "value" = {p}',
+        (CONTENT, sha256),
     )
 
 

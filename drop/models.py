@@ -145,24 +145,6 @@ class TusPart(peewee.Model):
         primary_key = peewee.CompositeKey("tus_upload_id", "part_number")
 
 
-def first_row(model: type[peewee.Model], sql: str, params) -> peewee.Model | None:
-    """The first row of a hand-written `SELECT * FROM <model's table> ...`, as a `model`.
-
-    For the queries every request makes: peewee takes longer to build a statement and
-    wrap its result than the database takes to answer it (an upload's two block checks
-    cost a third of its time that way).
-    """
-    cursor = db.execute_sql(sql, params)
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    columns = model._meta.columns
-    fields = [columns[column[0]] for column in cursor.description]
-    return model(
-        **{field.name: field.python_value(value) for field, value in zip(fields, row, strict=True)}
-    )
-
-
 def init_database(url: str, *, pooled: bool = False) -> peewee.Database:
     """Point the shared proxy at the database behind `url` and return it."""
     database = open_database(url, pooled=pooled)

@@ -50,6 +50,19 @@ def upload(client, content: bytes = b"hello drop\n", **kwargs):
     return client.simulate_put(UPLOAD, body=body, headers=headers)
 
 
+def gone_then_its_row_deleted(client, delete_row):
+    """Use up a one-time drop, ask for it again (410), delete its row with `delete_row(token)`
+    and ask a third time: only a cached answer can still say 410 rather than 404.
+
+    Returns the second and third answers.
+    """
+    token = upload(client).json["token"]
+    client.simulate_get(f"/api/v1.0/file/{token}")
+    first = client.simulate_get(f"/api/v1.0/file/{token}")
+    delete_row(token)
+    return first, client.simulate_get(f"/api/v1.0/file/{token}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

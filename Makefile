@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test services lint bench bench-deps bench-profile bench-charts bench-scale
+.PHONY: setup run test services lint bench bench-deps bench-profile bench-charts bench-scale bench-round-trips
 
 # Python packages into .venv and front-end assets into node_modules; each step
 # re-runs only when its manifest changes.
@@ -38,6 +38,10 @@ lint: setup
 # drop against a bare WSGI app and nginx on this machine (README: Benchmarks); about 6 minutes.
 bench: setup bench-deps
 	$(BIN)/python -m bench.run
+
+# What one wait on another server (a Redis round trip) costs a gunicorn worker (README: Benchmarks).
+bench-round-trips: setup bench-deps
+	$(BIN)/python -m bench.round_trips
 
 # Sweep, stats, dashboard and downloads at 1,000,000 drops on PostgreSQL (README: Benchmarks).
 bench-scale: setup

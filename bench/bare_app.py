@@ -9,6 +9,10 @@ the same run tells how much drop adds on top of gunicorn itself:
   in 1 MiB reads, then fsync'd, then `201` with a small JSON body, like an upload;
 - anything else: `404 {"error": "Not Found"}`, like an unknown token.
 
+With BENCH_BARE_ROUND_TRIPS=N (bench/round_trips.py) every request first makes N round
+trips to Redis (a PING each, on a connection of the thread's own): what a request that
+waits on a database costs a gunicorn worker, apart from the database's own work.
+
 Serve it as `gunicorn -c ops/gunicorn.conf.py 'bench.bare_app:app_from_env()'`.
 """
 
@@ -16,6 +20,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
 import uuid
 from pathlib import Path
 
@@ -23,12 +29,16 @@ READ_SIZE = 1024 * 1024
 NOT_FOUND = json.dumps({"error": "Not Found"}).encode()
 
 
-def create_app(files_dir: Path, uploads_dir: Path):
-    """A WSGI callable serving `files_dir` and storing bodies in `uploads_dir`."""
+def create_app(files_dir: Path, uploads_dir: Path, round_trips: int = 0, redis_port: int = 6379):
+    """A WSGI callable serving `files_dir` and storing bodies in `uploads_dir`, each
+    request first making `round_trips` round trips to the Redis on `redis_port`."""
     files_dir = Path(files_dir)
     uploads_dir = Path(uploads_dir)
+    pinger = Pinger(redis_port) if round_trips else None
 
     def app(environ, start_response):
+        for _ in range(round_trips):
+            pinger.ping()
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
         if method in ("PUT", "POST"):
@@ -51,6 +61,22 @@ def create_app(files_dir: Path, uploads_dir: Path):
         return answer(start_response, "404 Not Found", NOT_FOUND)
 
     return app
+
+
+class Pinger:
+    """A Redis PING from each thread, on a connection of its own."""
+
+    def __init__(self, port: int):
+        self._port = port
+        self._local = threading.local()
+
+    def ping(self) -> None:
+        sock = getattr(self._local, "sock", None)
+        if sock is None:
+            sock = self._local.sock = socket.create_connection(("127.0.0.1", self._port))
+        sock.sendall(b"PING\r\n")
+        if sock.recv(64) != b"+PONG\r\n":
+            raise RuntimeError("Redis did not answer PONG")
 
 
 def store_body(environ, start_response, uploads_dir: Path):
@@ -84,4 +110,5 @@ def app_from_env():
     files = Path(os.environ.get("BENCH_BARE_FILES", "bench-files"))
     uploads = Path(os.environ.get("BENCH_BARE_UPLOADS", "bench-uploads"))
     uploads.mkdir(parents=True, exist_ok=True)
-    return create_app(files, uploads)
+    round_trips = int(os.environ.get("BENCH_BARE_ROUND_TRIPS", "0"))
+    return create_app(files, uploads, round_trips, int(os.environ.get("BENCH_REDIS_PORT", "6379")))

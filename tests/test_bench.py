@@ -60,6 +60,23 @@ def test_bare_app_stores_an_upload_body_byte_for_byte(bare):
     assert stored.read_bytes() == body
 
 
+def test_bare_app_makes_its_round_trips_to_redis_before_answering(tmp_path, redis_client):
+    (tmp_path / "1k.bin").write_bytes(b"x" * 1024)
+    port = redis_client.connection_pool.connection_kwargs["port"]
+    app = create_app(tmp_path, tmp_path, round_trips=3, redis_port=port)
+    server = make_server("127.0.0.1", 0, app, handler_class=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    pings = redis_client.info("commandstats").get("cmdstat_ping", {}).get("calls", 0)
+    try:
+        got = requests.get(f"http://127.0.0.1:{server.server_port}/files/1k.bin", timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (got.status_code, len(got.content)) == (200, 1024)
+    assert redis_client.info("commandstats")["cmdstat_ping"]["calls"] - pings == 3
+
+
 def wrk_result(requests_done=1000, status_errors=0, statuses=None, **socket_errors) -> dict:
     errors = {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": status_errors}
     errors.update(socket_errors)

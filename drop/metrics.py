@@ -38,7 +38,7 @@ BYTES_IN = Counter("drop_received_bytes", "Bytes of uploaded files stored.", reg
 BYTES_OUT = Counter("drop_sent_bytes", "Bytes of files handed out.", registry=REGISTRY)
 ERROR_CACHE = Counter(
     "drop_error_cache",
-    "4XX answers served from the Redis cache (hit) or computed and stored (miss).",
+    "4XX answers served from the 4XX cache (hit) or computed and stored (miss).",
     ["result"],
     registry=REGISTRY,
 )

@@ -8,7 +8,11 @@ requests a second and the CPU time the web workers spent per request, beside the
 time one PING costs in a single-threaded loop here. The gap between the two is the
 worker's cost of waiting (threads woken, the GIL handed over) rather than of the PING.
 
-    .venv/bin/python -m bench.round_trips [--rounds 3] [--seconds 5]
+    .venv/bin/python -m bench.round_trips [--rounds 3] [--seconds 5] [--worker-class gevent]
+
+`--worker-class` runs the bare app on another of gunicorn's workers instead of drop's own
+(`gevent` needs `.venv/bin/pip install gevent`, which drop does not depend on): what the
+same waits would cost there.
 
 Everything listens on 127.0.0.1; Redis is the one `make bench-deps` starts.
 """
@@ -50,9 +54,14 @@ def ping_cpu_microseconds(count: int = 5000) -> float:
         return (time.process_time() - started) / count * 1e6
 
 
-def start_bare(workdir: Path, files: Path, round_trips: int) -> Gunicorn:
+def start_bare(
+    workdir: Path, files: Path, round_trips: int, worker_class: str | None = None
+) -> Gunicorn:
     workdir.mkdir(parents=True)
+    # Command-line settings win over ops/gunicorn.conf.py's.
+    extra = {"GUNICORN_CMD_ARGS": f"--worker-class {worker_class}"} if worker_class else {}
     env = server_env(
+        **extra,
         DROP_DATA_DIR=str(workdir / "data"),
         BENCH_BARE_FILES=str(files),
         BENCH_BARE_UPLOADS=str(workdir / "uploads"),
@@ -79,6 +88,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--worker-class", help="another gunicorn worker class, e.g. gevent")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="drop-round-trips-"))
     files = workdir / "files"
@@ -89,7 +99,7 @@ def main(argv=None) -> None:
     servers = {}
     try:
         for count in ROUND_TRIPS:
-            servers[count] = start_bare(workdir / f"bare-{count}", files, count)
+            servers[count] = start_bare(workdir / f"bare-{count}", files, count, args.worker_class)
         figures = {count: [] for count in ROUND_TRIPS}
         for round_number in range(1, args.rounds + 1):
             for count, server in servers.items():
@@ -99,7 +109,8 @@ def main(argv=None) -> None:
     finally:
         for server in servers.values():
             server.stop()
-    print(f"\none PING in a single-threaded loop: {ping:.0f} us of CPU")
+    print(f"\nworker class: {args.worker_class or 'drop.serving.PacedThreadWorker'}")
+    print(f"one PING in a single-threaded loop: {ping:.0f} us of CPU")
     print("round trips a request   req/s   worker CPU ms/request   added per round trip")
     base_cpu = statistics.median(cpu for _, cpu in figures[0])
     for count in ROUND_TRIPS:

@@ -191,8 +191,14 @@ def test_parallel_ranges_with_a_stolen_wrong_etag_get_no_more_than_max_downloads
     assert len({a.headers["ETag"] for a in bodies}) == 3  # one grant each
 
 
-def finished(downloads) -> list:
-    return [path for path in downloads.iterdir() if path.suffix != ".crdownload"]
+def finished(downloads, size: int) -> list:
+    """The downloads Chromium has completed. It writes to <name>.crdownload and renames it once
+    complete, but it may also reserve the final name with an empty file before then, so a name
+    alone does not mean done: none may still be in progress and the file must be whole."""
+    paths = list(downloads.iterdir())
+    if any(path.suffix == ".crdownload" for path in paths):
+        return []
+    return [path for path in paths if path.stat().st_size >= size]
 
 
 def test_chromium_resumes_its_own_cut_download(config, tmp_path, mode):
@@ -228,9 +234,10 @@ def test_chromium_resumes_its_own_cut_download(config, tmp_path, mode):
                 item.locator("#more-actions").click()
                 item.locator("#pause-or-resume").click()
                 expect(item).not_to_contain_text("Failed", timeout=30_000)
-                # Chromium writes to <name>.crdownload and renames it once complete.
-                assert wait_until(lambda: finished(downloads), timeout=60)
-                (saved,) = finished(downloads)
+                assert wait_until(lambda: finished(downloads, len(CONTENT)), timeout=60), [
+                    (path.name, path.stat().st_size) for path in downloads.iterdir()
+                ]
+                (saved,) = finished(downloads, len(CONTENT))
                 resume = relay.request_heads[-1]
             assert f"\r\nRange: bytes={CUT}-" in resume
             etag = re.search(r"\r\nIf-Range: ([^\r\n]*)", resume)[1]

@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BATCH = 64
+# What drop.database opens SQLite with: every commit waits for the WAL's fsync.
+DURABLE_SYNCHRONOUS = "FULL"
+# Under WAL, NORMAL commits without an fsync (the WAL is synced at checkpoints): a power
+# cut may lose such a commit, never corrupt the database, and the next FULL commit's
+# fsync makes it durable along with its own.
+FORGETTABLE_SYNCHRONOUS = "NORMAL"
 
 
 class GroupCommit:
@@ -51,10 +57,14 @@ class GroupCommit:
         self._queue: queue.SimpleQueue | None = None
         self._pid: int | None = None
 
-    def run(self, write: Callable[[], T]) -> T:
-        """Run `write` in a shared transaction and return its result once it is committed."""
+    def run(self, write: Callable[[], T], *, durable: bool = True) -> T:
+        """Run `write` in a shared transaction and return its result once it is committed.
+
+        `durable=False`: a write that may be lost in a power cut (a rate counter) is
+        committed without waiting for an fsync, in a transaction of its own kind.
+        """
         future: Future = Future()
-        self._writer_queue().put((write, future))
+        self._writer_queue().put((write, future, durable))
         return future.result()
 
     def _writer_queue(self) -> queue.SimpleQueue:
@@ -93,23 +103,46 @@ class GroupCommit:
         turns: WriterTurns,
     ) -> None:
         batch = [first]
-        done = []
         try:
             with turns.held():
                 # Drained only once this process has its turn: the writes that arrived
                 # while another process committed join this transaction rather than wait
                 # for the next one (batches were about one write each under `make bench`).
                 batch.extend(self._waiting(pending))
+                # The writes that may be lost commit first and without an fsync: an
+                # upload's quota count waits neither for the disk nor for the rows.
+                forgettable = [entry for entry in batch if not entry[2]]
+                if forgettable:
+                    self._commit_batch(database, forgettable, FORGETTABLE_SYNCHRONOUS)
+                durable = [entry for entry in batch if entry[2]]
+                if durable:
+                    self._commit_batch(database, durable)
+        except BaseException as error:  # no turn to be had: nothing stored
+            for _, future, _ in batch:
+                if not future.done():
+                    future.set_exception(error)
+
+    def _commit_batch(
+        self, database: peewee.Database, batch: list, synchronous: str | None = None
+    ) -> None:
+        done = []
+        try:
+            if synchronous is not None:
+                database.execute_sql(f"PRAGMA synchronous = {synchronous}")
+            try:
                 with database.atomic("IMMEDIATE"):
                     if len(batch) == 1:
                         # Alone, a write needs no savepoint (two statements fewer): if it
                         # fails, the transaction rolls back and the failure is its own.
-                        write, future = first
+                        write, future, _ = batch[0]
                         done.append((future, write()))
                     else:
                         self._write_each(database, batch, done)
+            finally:
+                if synchronous is not None:
+                    database.execute_sql(f"PRAGMA synchronous = {DURABLE_SYNCHRONOUS}")
         except BaseException as error:  # the commit (or a lone write) failed: nothing stored
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(error)
             return
@@ -118,7 +151,7 @@ class GroupCommit:
 
     @staticmethod
     def _write_each(database: peewee.Database, batch: list, done: list) -> None:
-        for write, future in batch:
+        for write, future, _ in batch:
             try:
                 with database.atomic():  # a savepoint: a write that fails undoes only itself
                     done.append((future, write()))
@@ -180,4 +213,15 @@ def durable_write(write: Callable[[], T]) -> T:
     """
     if isinstance(db.obj, peewee.SqliteDatabase):
         return _sqlite_writes.run(write)
+    return write()
+
+
+def forgettable_write(write: Callable[[], T]) -> T:
+    """Run a small write that a power cut may lose (a rate counter), and return its result.
+
+    On SQLite it is committed with the other threads' such writes, without waiting for an
+    fsync; on PostgreSQL it runs at once on the caller's connection.
+    """
+    if isinstance(db.obj, peewee.SqliteDatabase):
+        return _sqlite_writes.run(write, durable=False)
     return write()

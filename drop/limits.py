@@ -30,7 +30,7 @@ import peewee
 import redis
 
 from drop.config import Config
-from drop.group_commit import durable_write
+from drop.group_commit import forgettable_write
 from drop.models import db
 from drop.wording import file_size, plural
 
@@ -337,7 +337,7 @@ class DatabaseCounters:
             f"locked_until = CASE WHEN locked_until = {int(locked_until)} THEN 0 "
             f"ELSE locked_until END WHERE name = {db.param}"
         )
-        durable_write(lambda: db.execute_sql(sql, (_short(key),)))
+        forgettable_write(lambda: db.execute_sql(sql, (_short(key),)))
 
     def add_to_window(
         self, key: str, amount: int, limit: int, now: int, window_seconds: int
@@ -392,13 +392,14 @@ class DatabaseCounters:
 
 
 def _write(sql: str, params: tuple) -> tuple:
-    # An upsert … RETURNING, durable before drop answers like the drop's own writes: on
-    # SQLite it shares a transaction and an fsync with them (drop.group_commit). Inside a
-    # transaction already (an upload's bytes, counted with its row) it commits with that.
+    # An upsert … RETURNING, committed before drop answers. A power cut may lose a few
+    # counts, which costs nothing, so on SQLite it does not wait for an fsync
+    # (drop.group_commit). Inside a transaction already (an upload's bytes, counted with
+    # its row) it commits with that.
     def write() -> tuple:
         return db.execute_sql(sql, params).fetchone()
 
-    return write() if db.in_transaction() else durable_write(write)
+    return write() if db.in_transaction() else forgettable_write(write)
 
 
 def forget_expired(now: int, batch: int = 1000) -> int:

@@ -24,7 +24,7 @@ from drop import drops, statements
 from drop.models import LIVE, Drop, db
 
 ADDRESS = "address"
-CONTENT = "content"
+CONTENT = drops.CONTENT_BLOCK
 KINDS = (ADDRESS, CONTENT)
 MAX_REASON_CHARS = 500
 SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -71,6 +71,14 @@ class ClaimedDrop:
 CLAIMED_COLUMNS = ", ".join(f'"{name}"' for name in ClaimedDrop.__dataclass_fields__)
 
 
+# The kind of a content block (drop.blocks.CONTENT; drop.blocks imports this module).
+CONTENT_BLOCK = "content"
+
+
+class ContentBlocked(Exception):
+    """The upload's content is blocked (drop.blocks): its row was not inserted."""
+
+
 @dataclass
 class SweepReport:
     """What one sweep did, as counts: the sweep holds one batch of tokens at a time."""
@@ -145,6 +153,8 @@ def create_drop(
 
 
 def _insert_row(drop: Drop, on_insert: Callable[[], None] | None = None) -> None:
+    """Insert the row unless its content is blocked (ContentBlocked): the content check
+    and the INSERT are one statement, one round trip to the database, not two."""
     # One statement, committed on its own (peewee runs in autocommit outside atomic()):
     # one round trip instead of BEGIN, INSERT and COMMIT, and no statement building
     # (prepared on PostgreSQL, drop.statements).
@@ -155,14 +165,23 @@ def _insert_row(drop: Drop, on_insert: Callable[[], None] | None = None) -> None
     }
     columns = ", ".join(f'"{name}"' for name in values)
     marks = ", ".join([db.param] * len(values))
-    sql = f'INSERT INTO "drop" ({columns}) VALUES ({marks})'
+    sql = (
+        f'INSERT INTO "drop" ({columns}) SELECT {marks} WHERE NOT EXISTS '
+        f'(SELECT 1 FROM "block" WHERE "kind" = {db.param} AND "value" = {db.param})'
+    )
+    params = [*values.values(), CONTENT_BLOCK, drop.sha256]
+
+    def insert() -> None:
+        if statements.execute("drop_insert_unblocked", sql, params).rowcount == 0:
+            raise ContentBlocked()
+
     if on_insert is None:
-        durable_write(lambda: statements.execute("drop_insert", sql, list(values.values())))
+        durable_write(insert)
         return
 
     def insert_with_companion() -> None:
         with db.atomic():  # a savepoint inside SQLite's group commit, a transaction on PG
-            db.execute_sql(sql, list(values.values()))
+            insert()  # unprepared inside the transaction (drop.statements)
             on_insert()
 
     durable_write(insert_with_companion)

@@ -108,7 +108,7 @@ def admit_upload(req: falcon.Request, config: Config, quota: UploadQuota) -> str
     this hour (429 when they are used up) and return the client's address, which the
     upload's stored bytes are counted to."""
     client = client_address(req, config.trusted_proxies)
-    refuse_blocked(req, address=client)
+    refuse_blocked(req, client)
     try:
         quota.admit(client)
     except TooManyAttempts as refused:
@@ -143,7 +143,6 @@ def record_upload(
     if counted_with_row:
         on_insert = _also(on_insert, lambda new: quota.stored(client, new.drop.size))
     try:
-        refuse_blocked(req, sha256=form.temp.sha256)
         if scanning is not None:
             scanning.admit(form.temp.size)
         new = drops.create_drop(
@@ -162,6 +161,9 @@ def record_upload(
             on_insert=on_insert,
             scan_status=scanning.status_for(form.temp.size) if scanning is not None else None,
         )
+    except drops.ContentBlocked:
+        storage.discard(form.temp)  # nothing of a refused upload is kept
+        raise content_blocked(req, form.temp.sha256) from None
     except BaseException:
         # Not moved into place (a full disk, a failed commit): it must not stay behind.
         storage.discard(form.temp)
@@ -188,23 +190,24 @@ def _also(
     return both
 
 
-def refuse_blocked(
-    req: falcon.Request, *, address: str | None = None, sha256: str | None = None
-) -> None:
-    """403, with the block's reason, for an upload from a blocked address or of blocked content.
-
-    Every upload path calls it twice: with the client's address before reading the body,
-    and with the body's sha256 once it has arrived (the caller then removes the temp
-    file: nothing of a refused upload is kept). The refusal is counted in /metrics.
-    """
-    if address is not None and (block := blocks.address_block(address)) is not None:
+def refuse_blocked(req: falcon.Request, address: str) -> None:
+    """403, with the block's reason, for an upload from a blocked address: checked before
+    the body is read. Blocked content is refused once it has arrived, by the row's INSERT
+    (drops.ContentBlocked). Both refusals are counted in /metrics."""
+    if (block := blocks.address_block(address)) is not None:
         req.context.blocked_upload = blocks.ADDRESS
         raise falcon.HTTPForbidden(
             description=f"uploads from this address are blocked: {block.reason}"
         )
-    if sha256 is not None and (block := blocks.content_block(sha256)) is not None:
-        req.context.blocked_upload = blocks.CONTENT
-        raise falcon.HTTPForbidden(description=f"this file is blocked here: {block.reason}")
+
+
+def content_blocked(req: falcon.Request, sha256: str) -> falcon.HTTPForbidden:
+    """The 403 for an upload of blocked content, with the block's reason."""
+    req.context.blocked_upload = blocks.CONTENT
+    block = blocks.content_block(sha256)
+    # None: the block was lifted between the INSERT that found it and this read.
+    reason = block.reason if block is not None else "its content is blocked"
+    return falcon.HTTPForbidden(description=f"this file is blocked here: {reason}")
 
 
 def admit_body(

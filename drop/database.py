@@ -93,7 +93,8 @@ def open_database(url: str, *, pooled: bool = False) -> peewee.Database:
         # WAL lets downloads read while an upload commits; busy_timeout makes concurrent
         # writers wait for the lock instead of failing. synchronous=full fsyncs the WAL at
         # every commit: a 201 or a granted one-time download must survive a power cut,
-        # which `normal` does not promise under WAL.
+        # which `normal` does not promise under WAL. (The group commit's writer commits
+        # with `normal` and fsyncs the WAL itself, after its turn: drop.group_commit.)
         return peewee.SqliteDatabase(
             path,
             pragmas={"journal_mode": "wal", "busy_timeout": 10_000, "synchronous": "full"},

@@ -15,6 +15,13 @@ process committing slept far longer than the commit took (72% of the writer's ti
 to waiting in BEGIN under `make bench`'s download claims). The kernel wakes a process
 waiting on `flock` the moment the lock is let go.
 
+A turn holds only the transaction, not the fsync that makes it durable: the writer
+commits with synchronous=normal (under WAL: no fsync in COMMIT), lets go of its turn, and
+only then fsyncs the WAL itself and answers its callers. The other process's transaction
+runs while this one waits for the disk, as PostgreSQL's backends do. A power cut between
+the COMMIT and that fsync may lose the batch, but nobody has been answered yet, and
+SQLite's WAL stays consistent (a frame is only valid once its whole commit is there).
+
 PostgreSQL needs none of this: it runs each write on the caller's own pooled connection.
 """
 
@@ -39,12 +46,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BATCH = 64
-# What drop.database opens SQLite with: every commit waits for the WAL's fsync.
-DURABLE_SYNCHRONOUS = "FULL"
-# Under WAL, NORMAL commits without an fsync (the WAL is synced at checkpoints): a power
-# cut may lose such a commit, never corrupt the database, and the next FULL commit's
-# fsync makes it durable along with its own.
-FORGETTABLE_SYNCHRONOUS = "NORMAL"
+# The writer's commits: under WAL, NORMAL writes the commit to the WAL without an fsync
+# (and still syncs at checkpoints); the writer then fsyncs the WAL after its turn.
+WRITER_SYNCHRONOUS = "NORMAL"
 
 
 class GroupCommit:
@@ -61,7 +65,7 @@ class GroupCommit:
         """Run `write` in a shared transaction and return its result once it is committed.
 
         `durable=False`: a write that may be lost in a power cut (a rate counter) is
-        committed without waiting for an fsync, in a transaction of its own kind.
+        answered without waiting for an fsync (unless a durable write shares its batch).
         """
         future: Future = Future()
         self._writer_queue().put((write, future, durable))
@@ -103,45 +107,27 @@ class GroupCommit:
         turns: WriterTurns,
     ) -> None:
         batch = [first]
+        done = []
         try:
             with turns.held():
                 # Drained only once this process has its turn: the writes that arrived
                 # while another process committed join this transaction rather than wait
                 # for the next one (batches were about one write each under `make bench`).
                 batch.extend(self._waiting(pending))
-                # The writes that may be lost commit first and without an fsync: an
-                # upload's quota count waits neither for the disk nor for the rows.
-                forgettable = [entry for entry in batch if not entry[2]]
-                if forgettable:
-                    self._commit_batch(database, forgettable, FORGETTABLE_SYNCHRONOUS)
-                durable = [entry for entry in batch if entry[2]]
-                if durable:
-                    self._commit_batch(database, durable)
-        except BaseException as error:  # no turn to be had: nothing stored
-            for _, future, _ in batch:
-                if not future.done():
-                    future.set_exception(error)
-
-    def _commit_batch(
-        self, database: peewee.Database, batch: list, synchronous: str | None = None
-    ) -> None:
-        done = []
-        try:
-            if synchronous is not None:
-                database.execute_sql(f"PRAGMA synchronous = {synchronous}")
-            try:
+                database.execute_sql(f"PRAGMA synchronous = {WRITER_SYNCHRONOUS}")
                 with database.atomic("IMMEDIATE"):
                     if len(batch) == 1:
                         # Alone, a write needs no savepoint (two statements fewer): if it
                         # fails, the transaction rolls back and the failure is its own.
-                        write, future, _ = batch[0]
+                        write, future, _ = first
                         done.append((future, write()))
                     else:
                         self._write_each(database, batch, done)
-            finally:
-                if synchronous is not None:
-                    database.execute_sql(f"PRAGMA synchronous = {DURABLE_SYNCHRONOUS}")
-        except BaseException as error:  # the commit (or a lone write) failed: nothing stored
+            # After the turn: the next writer's transaction runs while this one's fsync
+            # waits for the disk. Nobody is answered before it returns.
+            if any(durable for _, _, durable in batch):
+                sync_wal(database.database)
+        except BaseException as error:  # the commit, a lone write or the fsync failed
             for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(error)
@@ -177,7 +163,7 @@ class WriterTurns:
 
     def __init__(self, database_path: str):
         self._fd = None
-        if not database_path or database_path == ":memory:" or database_path.startswith("file:"):
+        if not on_disk(database_path):
             return
         try:
             self._fd = os.open(f"{database_path}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -202,6 +188,33 @@ class WriterTurns:
             self._fd = None
 
 
+def on_disk(database_path: str) -> bool:
+    """Whether the database is a plain file (not in memory, nor a `file:` URI)."""
+    return bool(database_path) and database_path != ":memory:" and not database_path.startswith(
+        "file:"
+    )
+
+
+def sync_wal(database_path: str) -> None:
+    """fsync the database's write-ahead log, as synchronous=full does inside each COMMIT.
+
+    An in-memory database has nothing to sync. Without a WAL file (the database is not in
+    WAL mode, or its WAL was checkpointed and removed) the database file itself is synced.
+    """
+    if not on_disk(database_path):
+        return
+    for path in (f"{database_path}-wal", database_path):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        return
+
+
 _sqlite_writes = GroupCommit(db)
 
 
@@ -219,8 +232,9 @@ def durable_write(write: Callable[[], T]) -> T:
 def forgettable_write(write: Callable[[], T]) -> T:
     """Run a small write that a power cut may lose (a rate counter), and return its result.
 
-    On SQLite it is committed with the other threads' such writes, without waiting for an
-    fsync; on PostgreSQL it runs at once on the caller's connection.
+    On SQLite it shares a transaction with the other threads' writes and, in a batch of
+    such writes alone, is answered without waiting for an fsync; on PostgreSQL it runs at
+    once on the caller's connection.
     """
     if isinstance(db.obj, peewee.SqliteDatabase):
         return _sqlite_writes.run(write, durable=False)

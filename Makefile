@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test services lint bench bench-deps bench-profile bench-charts bench-scale bench-round-trips
+.PHONY: setup run test services lint bench bench-deps bench-profile bench-charts bench-scale bench-round-trips bench-ab
 
 # Python packages into .venv and front-end assets into node_modules; each step
 # re-runs only when its manifest changes.
@@ -42,6 +42,10 @@ bench: setup bench-deps
 # What one wait on another server (a Redis round trip) costs a gunicorn worker (README: Benchmarks).
 bench-round-trips: setup bench-deps
 	$(BIN)/python -m bench.round_trips
+
+# Two revisions side by side on SQLite, wrk alternating: make bench-ab BEFORE=main~1 AFTER=main
+bench-ab: setup bench-deps
+	$(BIN)/python -m bench.ab $(or $(BEFORE),HEAD~1) $(or $(AFTER),HEAD) --measure $(or $(MEASURE),download_1k)
 
 # Sweep, stats, dashboard and downloads at 1,000,000 drops on PostgreSQL (README: Benchmarks).
 bench-scale: setup

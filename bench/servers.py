@@ -84,9 +84,12 @@ def gunicorn_settings(env: dict[str, str]) -> dict[str, str]:
 class Gunicorn:
     """gunicorn with ops/gunicorn.conf.py serving the WSGI `target`, as `drop-ops serve` does."""
 
-    def __init__(self, name: str, target: str, env: dict[str, str], workdir: Path):
+    def __init__(
+        self, name: str, target: str, env: dict[str, str], workdir: Path, root: Path = ROOT
+    ):
         self.name = name
         self.target = target
+        self.root = root  # the checkout whose code and ops/gunicorn.conf.py it runs
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = dict(env, DROP_BIND=f"127.0.0.1:{self.port}")
@@ -95,9 +98,12 @@ class Gunicorn:
         self.process: subprocess.Popen | None = None
 
     def start(self, ready_path: str) -> None:
-        command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), self.target]
+        conf = self.root / GUNICORN_CONF.relative_to(ROOT)
+        command = [sys.executable, "-m", "gunicorn", "-c", str(conf), self.target]
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=log)
+            self.process = subprocess.Popen(
+                command, env=self.env, cwd=self.root, stdout=log, stderr=log
+            )
         try:
             wait_for_http(self.url + ready_path)
         except BaseException:

@@ -91,8 +91,11 @@ class Target:
         self.server.stop()
 
 
-def start_drop(backend: str, fixtures: Fixtures, workdir: Path) -> Target:
-    """drop on `sqlite` (the embedded default) or `pg` (PostgreSQL + Redis), with its drops."""
+def start_drop(backend: str, fixtures: Fixtures, workdir: Path, root: Path = ROOT) -> Target:
+    """drop on `sqlite` (the embedded default) or `pg` (PostgreSQL + Redis), with its drops.
+
+    `root`: the checkout whose code runs (bench/ab.py starts another revision's).
+    """
     workdir.mkdir(parents=True)
     settings = {
         "DROP_DATA_DIR": str(workdir / "data"),
@@ -107,16 +110,19 @@ def start_drop(backend: str, fixtures: Fixtures, workdir: Path) -> Target:
         reset_postgres(DATABASE_URL)
         reset_redis(REDIS_URL)
         settings.update(DROP_DATABASE_URL=DATABASE_URL, DROP_REDIS_URL=REDIS_URL)
+    if root != ROOT:
+        # Ahead of this checkout's editable install: the other revision's `drop` is imported.
+        settings["PYTHONPATH"] = str(root)
     env = server_env(**settings)
     subprocess.run(
         [sys.executable, "-m", "drop.cli", "migrate"],
         env=env,
-        cwd=ROOT,
+        cwd=root,
         check=True,
         capture_output=True,
         timeout=120,
     )
-    server = Gunicorn(f"drop-{backend}", "drop.wsgi:app", env, workdir)
+    server = Gunicorn(f"drop-{backend}", "drop.wsgi:app", env, workdir, root)
     server.start("/healthz")
     try:
         small = make_drops(server.url, fixtures.small, "1k.bin", SMALL_DROPS)

@@ -190,8 +190,10 @@ class WriterTurns:
 
 def on_disk(database_path: str) -> bool:
     """Whether the database is a plain file (not in memory, nor a `file:` URI)."""
-    return bool(database_path) and database_path != ":memory:" and not database_path.startswith(
-        "file:"
+    return (
+        bool(database_path)
+        and database_path != ":memory:"
+        and not database_path.startswith("file:")
     )
 
 

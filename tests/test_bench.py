@@ -9,7 +9,9 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import pytest
 import requests
 
+from bench.ab import worktree
 from bench.bare_app import create_app
+from bench.targets import Fixtures, start_drop
 from bench.wrk import measure_from_wrk
 
 
@@ -117,3 +119,22 @@ def test_bench_trusts_a_clean_run():
     measure = measure_from_wrk(raw, expect_status=404)
     assert measure.trustworthy
     assert measure.unexpected == {}
+
+
+def test_bench_ab_runs_each_side_from_its_own_checkout(tmp_path):
+    """bench/ab.py's sides: a drop started with `root` runs that checkout's code and serves
+    the drops it made, and the checkout goes again afterwards."""
+    with worktree("HEAD", tmp_path / "tree") as root:
+        health = root / "drop" / "resources" / "health.py"
+        health.write_text(health.read_text().replace('OK = "ok"', 'OK = "ok from the worktree"'))
+        fixtures = Fixtures(tmp_path / "fixtures")
+        target = start_drop("sqlite", fixtures, tmp_path / "run", root)
+        try:
+            answer = requests.get(target.server.url + "/healthz", timeout=10).json()
+            first_drop = target.small_paths.read_text().split()[0]
+            served = requests.get(target.server.url + first_drop, timeout=10).content
+        finally:
+            target.server.stop()
+    assert answer["status"] == "ok from the worktree"
+    assert served == fixtures.small
+    assert not root.exists()

@@ -42,7 +42,7 @@ def worktree(revision: str, path: Path) -> Iterator[Path]:
         subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, check=False)
 
 
-def paired_ratios(
+def paired_figures(
     before: tuple[Target, Fixtures],
     after: tuple[Target, Fixtures],
     measure: str,
@@ -91,7 +91,7 @@ def main(argv=None) -> None:
                     target = start_drop("sqlite", fixtures, scratch / f"{name}-run", root)
                     target.name = name
                     sides.append((target, fixtures))
-                figures = paired_ratios(*sides, args.measure, args.pairs, args.seconds)
+                figures = paired_figures(*sides, args.measure, args.pairs, args.seconds)
             finally:
                 for target, _ in sides:
                     target.server.stop()

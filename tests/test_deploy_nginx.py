@@ -103,9 +103,15 @@ def test_nginx_serves_the_download_then_410_and_the_blob_goes(config, tmp_path):
         (answered,) = [e for e in access_lines(server) if e["path"] == logged_path]
         assert (answered["status"], answered["bytes"]) == (200, 0)
         assert answered["request_id"] == got.headers["X-Request-Id"]
+
         # nginx's line for it names the blob location it ended at, token cut short too.
-        wait_until(lambda: nginx.access_log.read_text())
-        (sent,) = [e for e in nginx.access_entries() if e["request_id"] == answered["request_id"]]
+        # nginx writes the line once the response is done, after the upload's line: wait
+        # for this request's own, not for any.
+        def nginx_lines_for_it() -> list:
+            return [e for e in nginx.access_entries() if e["request_id"] == answered["request_id"]]
+
+        assert wait_until(nginx_lines_for_it)
+        (sent,) = nginx_lines_for_it()
         assert sent["path"] == f"{ACCEL}/{token[:2]}/{token[:8]}..."
         assert (sent["status"], sent["bytes"]) == ("200", str(len(content)))
 

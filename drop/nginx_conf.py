@@ -1,4 +1,4 @@
-"""Fills in ops/nginx.conf: the site file that puts nginx in front of drop."""
+"""Fills in ops/nginx.conf (drop.bundled): the site file that puts nginx in front of drop."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import string
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from drop import bundled
 from drop.config import Config
-from drop.static import HTMX_DIR, ROOT, STATIC_DIR
 from drop.uploads import MULTIPART_OVERHEAD_BYTES
 
-TEMPLATE = ROOT / "ops" / "nginx.conf"
 ACCESS_LOG = "/var/log/nginx/drop.access.log"
 
 
@@ -55,8 +54,7 @@ def nginx_values(
         "DROP_MAX_UPLOAD_BYTES": str(largest),
         "DROP_ACCEL_REDIRECT": config.accel_redirect,
         "DROP_BLOB_DIR": str(config.blob_dir.resolve()),
-        "DROP_STATIC_DIR": str(STATIC_DIR),
-        "DROP_HTMX_DIR": str(HTMX_DIR),
+        "DROP_STATIC_DIR": str(bundled.directory("assets")),
         "DROP_ACCESS_LOG": access_log,
     }
     if config.storage == "s3":
@@ -71,12 +69,13 @@ def _aws_endpoint(config: Config) -> str:
     return f"https://s3.{config.s3_region or 'us-east-1'}.amazonaws.com"
 
 
-def render_nginx_conf(values: dict, template: Path = TEMPLATE) -> str:
+def render_nginx_conf(values: dict, template: Path | None = None) -> str:
     """The template with every placeholder filled; KeyError names one that has no value.
 
     The blob location is the file one (#local-begin … #local-end) or, for
     DROP_STORAGE=s3, the proxy to the object store (the lines marked `#s3 `).
     """
+    template = template or bundled.file("ops", "nginx.conf")
     text = _blob_location(template.read_text(), values.get("DROP_STORAGE", "local"))
     return NginxTemplate(text).substitute(values)
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import drop
 from drop.config import Config
 from drop.ops import snapshots
+from drop.ops.checks import redact_url
 from drop.ops.snapshots import POSTGRESQL, SQLITE, SnapshotError
 from drop.ops.stats import human_bytes
 from drop.server_key import KEY_FILE
@@ -270,7 +271,7 @@ def _require_empty_database(url: str, kind: str) -> None:
             where = str(path)
         else:
             tables = snapshots.postgres_tables(url)
-            where = snapshots.redact_url(url)
+            where = redact_url(url)
     except SnapshotError as error:
         raise BackupError(f"{error} (restore needs an existing, empty database)") from None
     if tables:

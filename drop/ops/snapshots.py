@@ -165,11 +165,15 @@ def postgres_tables(url: str) -> int:
 
 
 def sqlite_tables(path: Path) -> int:
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    """How many tables the SQLite file at `path` holds (0: an empty file)."""
     try:
-        return connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    finally:
-        connection.close()
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            connection.close()
+    except sqlite3.Error as error:
+        raise SnapshotError(f"{path} cannot be read as SQLite: {error}") from None
 
 
 def run_client_tool(tool: str, args: list[str], url: str) -> None:

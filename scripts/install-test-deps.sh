@@ -12,6 +12,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-li
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || missing+=(clamav-daemon)
+# pg_dump and pg_restore, for the tests of drop-ops backup and restore.
+command -v pg_dump >/dev/null 2>&1 || missing+=(postgresql-client)
 fonts=$(fc-list 2>/dev/null | wc -l || echo 0)
 [ "$fonts" -gt 0 ] || missing+=(fonts-dejavu-core)
 

@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test services lint bench bench-deps bench-profile bench-charts bench-scale bench-round-trips bench-ab
+.PHONY: setup run test services lint docs bench bench-deps bench-profile bench-charts bench-scale bench-round-trips bench-ab
 
 # Python packages into .venv and front-end assets into node_modules; each step
 # re-runs only when its manifest changes.
@@ -34,6 +34,15 @@ services:
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# The docs (docs/), offline, warnings as errors, into docs/_build/html. `make setup`
+# installs the [docs] extra with [test]; the stamp installs it too where it was left out.
+docs: setup $(VENV)/.docs-installed
+	$(BIN)/sphinx-build -E -W --keep-going -n -b html docs docs/_build/html
+
+$(VENV)/.docs-installed: pyproject.toml
+	$(BIN)/pip install --quiet -e '.[docs]'
+	touch $@
 
 # drop against a bare WSGI app and nginx on this machine (README: Benchmarks); about 6 minutes.
 bench: setup bench-deps

@@ -44,11 +44,11 @@ $(VENV)/.docs-installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[docs]'
 	touch $@
 
-# drop against a bare WSGI app and nginx on this machine (README: Benchmarks); about 6 minutes.
+# drop against a bare WSGI app and nginx on this machine (docs/benchmarks.md); about 6 minutes.
 bench: setup bench-deps
 	$(BIN)/python -m bench.run
 
-# What one wait on another server (a Redis round trip) costs a gunicorn worker (README: Benchmarks).
+# What one wait on another server (a Redis round trip) costs a gunicorn worker (docs/benchmarks.md).
 bench-round-trips: setup bench-deps
 	$(BIN)/python -m bench.round_trips
 
@@ -56,7 +56,7 @@ bench-round-trips: setup bench-deps
 bench-ab: setup bench-deps
 	$(BIN)/python -m bench.ab $(or $(BEFORE),HEAD~1) $(or $(AFTER),HEAD) --measure $(or $(MEASURE),download_1k)
 
-# Sweep, stats, dashboard and downloads at 1,000,000 drops on PostgreSQL (README: Benchmarks).
+# Sweep, stats, dashboard and downloads at 1,000,000 drops on PostgreSQL (docs/benchmarks.md).
 bench-scale: setup
 	bash scripts/test-services.sh
 	$(BIN)/python -m bench.scale
@@ -65,7 +65,7 @@ bench-scale: setup
 bench-profile: setup bench-deps
 	bash bench/profile.sh $(or $(MEASURE),download_1k) $(or $(BACKEND),pg) $(or $(FORMAT),raw)
 
-# The dashboard charts' data query with 1,000,000 drops, on PostgreSQL (README: Benchmarks).
+# The dashboard charts' data query with 1,000,000 drops, on PostgreSQL (docs/benchmarks.md).
 bench-charts: setup
 	bash scripts/test-services.sh
 	$(BIN)/python -m bench.charts

@@ -262,7 +262,8 @@ def _command_section(command, ctx, lines: list[str], level: int) -> None:
     lines += ["```text", f"{path} {usage}".rstrip(), "```", ""]
     lines += [_help_markdown(command.help or ""), ""]
     records = [param.get_help_record(ctx) for param in command.get_params(ctx)]
-    records = [record for record in records if record]
+    # Every command has --help; listing it each time says nothing.
+    records = [record for record in records if record and record[0] != "--help"]
     if records:
         lines += ["| option | meaning |", "|---|---|"]
         for opts, help_text in records:

@@ -5,17 +5,16 @@ errors; tests/test_docs.py runs the same build.
 """
 
 import sys
+from importlib.metadata import version as installed_version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
-from drop import __version__ as _version  # noqa: E402
-
 project = "drop"
 author = "drop's authors"
 copyright = "drop's authors"
-release = _version
-version = _version
+# The one version, pyproject.toml's, as installed (`make setup` installs drop editable).
+release = version = installed_version("drop")
 
 extensions = ["myst_parser", "drop_reference"]
 source_suffix = {".md": "markdown"}

@@ -8,7 +8,8 @@ drift from it:
   (from `Config.from_env({})`) and its meaning (`drop_settings.py` beside this file);
 - `cli`: every `drop-ops` command, from the Typer app's click commands (their usage,
   docstrings and options, as `--help` prints them);
-- `api`: every operation of `drop/openapi.json`, the document the server serves;
+- `api`: every operation of the OpenAPI document the server serves (`drop/openapi.json`
+  with the default limits filled in);
 - `bench-results`: the dated result files of `bench/results/`, newest first.
 
 Nothing is fetched from the network.
@@ -20,7 +21,6 @@ import ast
 import dataclasses
 import json
 import re
-from importlib import resources
 from pathlib import Path
 
 import drop_settings
@@ -291,8 +291,11 @@ METHODS = ("get", "head", "put", "post", "patch", "delete", "options")
 
 
 def openapi_document() -> dict:
-    """drop/openapi.json as shipped in the package (the server fills in its own limits)."""
-    return json.loads(resources.files("drop").joinpath("openapi.json").read_text("utf-8"))
+    """The document a server on the default settings serves at /api/v1.0/openapi.json."""
+    from drop.config import Config
+    from drop.resources.api_openapi import api_document
+
+    return api_document(Config.from_env({}))
 
 
 def render_api() -> str:

@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test services lint vendor wheel bench bench-deps bench-profile bench-charts bench-scale bench-round-trips bench-ab
+.PHONY: setup run test services lint vendor wheel docs bench bench-deps bench-profile bench-charts bench-scale bench-round-trips bench-ab
 
 # Python packages into .venv and front-end assets into node_modules; each step
 # re-runs only when its manifest changes.
@@ -47,11 +47,20 @@ services:
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-# drop against a bare WSGI app and nginx on this machine (README: Benchmarks); about 6 minutes.
+# The docs (docs/), offline, warnings as errors, into docs/_build/html. `make setup`
+# installs the [docs] extra with [test]; the stamp installs it too where it was left out.
+docs: setup $(VENV)/.docs-installed
+	$(BIN)/sphinx-build -E -W --keep-going -n -b html docs docs/_build/html
+
+$(VENV)/.docs-installed: pyproject.toml
+	$(BIN)/pip install --quiet -e '.[docs]'
+	touch $@
+
+# drop against a bare WSGI app and nginx on this machine (docs/benchmarks.md); about 6 minutes.
 bench: setup bench-deps
 	$(BIN)/python -m bench.run
 
-# What one wait on another server (a Redis round trip) costs a gunicorn worker (README: Benchmarks).
+# What one wait on another server (a Redis round trip) costs a gunicorn worker (docs/benchmarks.md).
 bench-round-trips: setup bench-deps
 	$(BIN)/python -m bench.round_trips
 
@@ -59,7 +68,7 @@ bench-round-trips: setup bench-deps
 bench-ab: setup bench-deps
 	$(BIN)/python -m bench.ab $(or $(BEFORE),HEAD~1) $(or $(AFTER),HEAD) --measure $(or $(MEASURE),download_1k)
 
-# Sweep, stats, dashboard and downloads at 1,000,000 drops on PostgreSQL (README: Benchmarks).
+# Sweep, stats, dashboard and downloads at 1,000,000 drops on PostgreSQL (docs/benchmarks.md).
 bench-scale: setup
 	bash scripts/test-services.sh
 	$(BIN)/python -m bench.scale
@@ -68,7 +77,7 @@ bench-scale: setup
 bench-profile: setup bench-deps
 	bash bench/profile.sh $(or $(MEASURE),download_1k) $(or $(BACKEND),pg) $(or $(FORMAT),raw)
 
-# The dashboard charts' data query with 1,000,000 drops, on PostgreSQL (README: Benchmarks).
+# The dashboard charts' data query with 1,000,000 drops, on PostgreSQL (docs/benchmarks.md).
 bench-charts: setup
 	bash scripts/test-services.sh
 	$(BIN)/python -m bench.charts

@@ -27,6 +27,28 @@ cli = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        # The installed distribution's metadata: pyproject.toml's `version`, the one source.
+        typer.echo(f"drop-ops {version('drop')}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print drop's version and exit.",
+    ),
+):
+    """Operate a drop service: migrate its database, run it, and look after what it stores."""
+
+
 def _add_subcommands() -> None:
     from drop.ops.block_command import block_cli
 

@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 
-import click
 import pytest
 import typer
 
@@ -68,8 +67,7 @@ def read_by_the_cli() -> set[str]:
     stack = [typer.main.get_command(cli)]
     while stack:
         command = stack.pop()
-        if isinstance(command, click.Group):
-            stack.extend(command.commands.values())
+        stack.extend(getattr(command, "commands", {}).values())  # a group's commands
         for param in command.params:
             envvars = param.envvar or ()
             names.update([envvars] if isinstance(envvars, str) else envvars)

@@ -257,3 +257,22 @@ def test_http2_is_turned_on_as_the_installed_nginx_expects(config, http2, listen
     site = render_nginx_conf(values)
     assert f"    {listen}\n" in site
     assert ("    http2 on;\n" in site) is directive
+
+
+def test_a_tls_listen_that_is_no_port_is_refused(config):
+    env = drop_env(config, DROP_ACCEL_REDIRECT=ACCEL)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "nginx-conf",
+            "--tls-certificate",
+            "/c.pem",
+            "--tls-certificate-key",
+            "/k.pem",
+            "--tls-listen",
+            "127.0.0.1:https",
+        ],  # fmt: skip
+        env=env,
+    )
+    assert result.exit_code == 1, result.output
+    assert "--tls-listen must be a port or address:port, got '127.0.0.1:https'" in result.output

@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test services lint bench bench-deps bench-profile bench-charts bench-scale bench-round-trips bench-ab
+.PHONY: setup run test services lint vendor wheel bench bench-deps bench-profile bench-charts bench-scale bench-round-trips bench-ab
 
 # Python packages into .venv and front-end assets into node_modules; each step
 # re-runs only when its manifest changes.
@@ -13,11 +13,23 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
+
+# Copy htmx and tus-js-client, as package-lock.json pins them, into the package
+# (drop/assets/vendor/, committed): an install needs no npm. Run after changing package.json.
+vendor: node_modules/.installed
+	cp node_modules/htmx.org/dist/htmx.min.js drop/assets/vendor/htmx.min.js
+	cp node_modules/tus-js-client/dist/tus.min.js drop/assets/vendor/tus/tus.min.js
+
+# The production install's wheel, in dist/ (docs/install.md): everything drop runs with is inside.
+wheel: setup
+	rm -rf dist
+	$(BIN)/pip wheel --no-deps --quiet --wheel-dir dist .
+	@ls dist/*.whl
 
 # Serve on 127.0.0.1:8000 on the embedded default: SQLite, local disk, worker beside it.
 run: setup

@@ -10,14 +10,11 @@ import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import peewee
 import typer
 
 from drop.config import Config, ConfigError
-
-GUNICORN_CONF = Path(__file__).resolve().parent.parent / "ops" / "gunicorn.conf.py"
 
 cli = typer.Typer(
     help="Operate a drop service: migrate its database, run it, and look after what it stores.",
@@ -83,6 +80,19 @@ def connected(config: Config):
         raise typer.Exit(1) from None
 
 
+@contextlib.contextmanager
+def installed():
+    """Exit 1 with one line when this install of drop lacks a file it needs."""
+    from drop.bundled import MissingResource
+    from drop.migrations import NoMigrations
+
+    try:
+        yield
+    except (MissingResource, NoMigrations) as error:
+        typer.echo(f"drop-ops: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
 @cli.command()
 def migrate(
     show_status: bool = typer.Option(
@@ -94,7 +104,7 @@ def migrate(
 
     config = load_config()
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    with connected(config) as database:
+    with installed(), connected(config) as database:
         if show_status:
             for entry in migrations.status(database):
                 state = (
@@ -504,15 +514,19 @@ def serve(
     ),
 ):
     """Run the web server (gunicorn with ops/gunicorn.conf.py)."""
+    from drop import bundled
     from drop.multiprocess import prepare_metrics_dir
 
+    with installed():
+        bundled.verify()
+        gunicorn_conf = bundled.file("ops", "gunicorn.conf.py")
     # Before the environment is copied: the web server and the worker count into
     # the same metrics directory.
     prepare_metrics_dir(load_config())
     env = dict(os.environ, DROP_BIND=bind)
     if workers:
         env["DROP_WEB_WORKERS"] = str(workers)
-    web = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "drop.wsgi:app"]
+    web = [sys.executable, "-m", "gunicorn", "-c", str(gunicorn_conf), "drop.wsgi:app"]
     background = [sys.executable, "-m", "drop.cli", "worker"] if with_worker else None
     raise typer.Exit(_run_together(web, background, env))
 
@@ -608,13 +622,13 @@ def nginx_conf(
         "DROP_MAX_UPLOAD_BYTES (e.g. 2GiB); drop still holds each upload to its own limit.",
         show_default="DROP_MAX_UPLOAD_BYTES",
     ),
-    tls_certificate: Path | None = typer.Option(
+    tls_certificate: str | None = typer.Option(
         None,
         metavar="PATH",
         help="Serve HTTPS with this certificate chain (certbot's fullchain.pem); "
         "--listen then redirects to it. Needs --tls-certificate-key.",
     ),
-    tls_certificate_key: Path | None = typer.Option(
+    tls_certificate_key: str | None = typer.Option(
         None, metavar="PATH", help="The certificate's private key (certbot's privkey.pem)."
     ),
     tls_listen: str = typer.Option("443", help="Where HTTPS is served: a port, or address:port."),
@@ -642,8 +656,8 @@ def nginx_conf(
     tls = None
     if tls_certificate and tls_certificate_key:
         tls = TlsSite(
-            certificate=str(tls_certificate.absolute()),
-            certificate_key=str(tls_certificate_key.absolute()),
+            certificate=os.path.abspath(tls_certificate),
+            certificate_key=os.path.abspath(tls_certificate_key),
             listen=tls_listen,
             acme_root=acme_root,
             http2=nginx_http2(),
@@ -846,8 +860,14 @@ def _token_limits(token, config: Config) -> str:
 
 
 def _run_together(main: list[str], companion: list[str] | None, env: dict) -> int:
-    """Run `main` in the foreground and `companion` beside it; stop both when either ends."""
-    helper = subprocess.Popen(companion, env=env) if companion else None
+    """Run `main` in the foreground and `companion` beside it; stop both when either ends.
+
+    Alone, `main` takes this process's place: under systemd (Type=notify) gunicorn is then
+    the unit's main process, and its signals (HUP to reload, TERM to stop) reach it directly.
+    """
+    if not companion:
+        os.execve(main[0], main, env)
+    helper = subprocess.Popen(companion, env=env)
     server = subprocess.Popen(main, env=env)
 
     def forward(signum, frame):

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import peewee
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+from drop import bundled
+
 # The key of the PostgreSQL advisory lock that migrations take: any constant will do,
 # as long as nothing else uses it ("drop" in ASCII).
 ADVISORY_LOCK_KEY = 0x64726F70
@@ -42,11 +43,20 @@ class MigrationStatus:
         return self.applied_at is not None
 
 
-def available(directory: Path = MIGRATIONS_DIR) -> list[Path]:
-    return sorted(p for p in directory.glob("[0-9]*.py"))
+class NoMigrations(RuntimeError):
+    """The migration scripts are missing: a broken install, never a database "up to date"."""
 
 
-def status(database: peewee.Database, directory: Path = MIGRATIONS_DIR) -> list[MigrationStatus]:
+def available(directory: Path | None = None) -> list[Path]:
+    """The numbered migration scripts in order; NoMigrations when there are none."""
+    directory = directory or bundled.directory("migrations")
+    scripts = sorted(p for p in directory.glob("[0-9]*.py"))
+    if not scripts:
+        raise NoMigrations(f"no migration scripts in {directory}: this install of drop is broken")
+    return scripts
+
+
+def status(database: peewee.Database, directory: Path | None = None) -> list[MigrationStatus]:
     """Every migration on disk, with when it was applied (None if pending)."""
     with database.bind_ctx([AppliedMigration]):
         with locked_transaction(database):
@@ -55,8 +65,9 @@ def status(database: peewee.Database, directory: Path = MIGRATIONS_DIR) -> list[
     return [MigrationStatus(p.stem, applied.get(p.stem)) for p in available(directory)]
 
 
-def migrate(database: peewee.Database, directory: Path = MIGRATIONS_DIR) -> list[str]:
+def migrate(database: peewee.Database, directory: Path | None = None) -> list[str]:
     """Apply pending migrations in order; return the names applied (empty when up to date)."""
+    directory = directory or bundled.directory("migrations")
     done = []
     with database.bind_ctx([AppliedMigration]):
         for entry in status(database, directory):

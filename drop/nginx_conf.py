@@ -1,4 +1,4 @@
-"""Fills in ops/nginx.conf: the site file that puts nginx in front of drop."""
+"""Fills in ops/nginx.conf (drop.bundled): the site file that puts nginx in front of drop."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from drop import bundled
 from drop.config import Config
-from drop.static import HTMX_DIR, ROOT, STATIC_DIR
 from drop.uploads import MULTIPART_OVERHEAD_BYTES
 
-TEMPLATE = ROOT / "ops" / "nginx.conf"
 ACCESS_LOG = "/var/log/nginx/drop.access.log"
 
 
@@ -99,8 +98,7 @@ def nginx_values(
         "DROP_MAX_UPLOAD_BYTES": str(largest),
         "DROP_ACCEL_REDIRECT": config.accel_redirect,
         "DROP_BLOB_DIR": str(config.blob_dir.resolve()),
-        "DROP_STATIC_DIR": str(STATIC_DIR),
-        "DROP_HTMX_DIR": str(HTMX_DIR),
+        "DROP_STATIC_DIR": str(bundled.directory("assets")),
         "DROP_ACCESS_LOG": access_log,
     }
     if config.storage == "s3":
@@ -134,7 +132,7 @@ def _aws_endpoint(config: Config) -> str:
     return f"https://s3.{config.s3_region or 'us-east-1'}.amazonaws.com"
 
 
-def render_nginx_conf(values: dict, template: Path = TEMPLATE) -> str:
+def render_nginx_conf(values: dict, template: Path | None = None) -> str:
     """The template with every placeholder filled; KeyError names one that has no value.
 
     The blob location is the file one (#local-begin … #local-end) or, for
@@ -150,6 +148,7 @@ def render_nginx_conf(values: dict, template: Path = TEMPLATE) -> str:
         "tls": tls,
         "http2": tls and bool(values.get("DROP_HTTP2")),
     }
+    template = template or bundled.file("ops", "nginx.conf")
     return NginxTemplate(_variant(template.read_text(), variants)).substitute(values)
 
 

@@ -1,4 +1,4 @@
-"""Jinja2 rendering for the web pages: autoescaped, templates from `templates/`."""
+"""Jinja2 rendering for the web pages: autoescaped, templates from `templates/` (drop.bundled)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from pathlib import Path
 import falcon
 import jinja2
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+from drop import bundled
 
 
 class Templates:
     """Renders templates into Falcon responses; `globals` are visible to every template."""
 
-    def __init__(self, directory: Path = TEMPLATE_DIR, **globals):
+    def __init__(self, directory: Path | None = None, **globals):
         self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(directory),
+            loader=jinja2.FileSystemLoader(directory or bundled.directory("templates")),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,

@@ -56,11 +56,13 @@ class Nginx:
             DROP_ACCESS_LOG=str(self.access_log),
         )
         self.process: subprocess.Popen | None = None
+        # A site file made elsewhere (an installed `drop-ops nginx-conf`) instead of `values`.
+        self.site: str | None = None
 
     def write_config(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)
         site = self.workdir / "drop.conf"
-        site.write_text(render_nginx_conf(self.values))
+        site.write_text(self.site or render_nginx_conf(self.values))
         temp = {name: self.workdir / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
         for path in temp.values():
             path.mkdir(exist_ok=True)

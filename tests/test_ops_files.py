@@ -116,7 +116,7 @@ def test_systemd_units_verify(tmp_path):
     assert analyze, "systemd-analyze is installed by scripts/install-test-deps.sh"
     paths = []
     for unit in UNITS:
-        text = unit.read_text().replace("/opt/drop", str(ROOT))
+        text = unit.read_text().replace("/opt/drop/venv", str(ROOT / ".venv"))
         text = text.replace("/etc/drop/drop.env", str(OPS / "drop.env.example"))
         (tmp_path / unit.name).write_text(text)
         paths.append(str(tmp_path / unit.name))

@@ -25,7 +25,8 @@ from tests.support import UPLOAD, LiveServer, drop_env, free_port, multipart
 
 ACCEL = "/_drop_blobs"
 HSTS = "max-age=63072000"
-MAX_UPLOAD = 256 * 1024
+# Above nginx's default client_max_body_size (1 MiB), which the redirect must not apply.
+MAX_UPLOAD = 2 * 1024 * 1024
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 
@@ -145,6 +146,10 @@ def test_plain_http_redirects_to_https_but_serves_certbots_challenges(config, tm
     challenge.write_text("tok-3n.thumbprint")
     with tls_deployment(config, tmp_path) as nginx:
         moved = requests.get(nginx.http_url + "/d/abc?x=1", allow_redirects=False, timeout=10)
+        body, headers = multipart(os.urandom(MAX_UPLOAD))
+        upload = requests.put(
+            nginx.http_url + UPLOAD, data=body, headers=headers, allow_redirects=False
+        )
         followed = requests.get(nginx.http_url + "/healthz", verify=nginx.ca, timeout=10)
         answer = requests.get(
             nginx.http_url + "/.well-known/acme-challenge/tok-3n", allow_redirects=False
@@ -157,6 +162,7 @@ def test_plain_http_redirects_to_https_but_serves_certbots_challenges(config, tm
     # HSTS means nothing over plain HTTP (RFC 6797, 8.1): it is not sent there.
     assert "Strict-Transport-Security" not in moved.headers
     assert followed.status_code == 200 and followed.url == nginx.url + "/healthz"
+    assert upload.status_code == 301 and upload.headers["Location"] == nginx.url + UPLOAD
     assert answer.status_code == 200 and answer.text == "tok-3n.thumbprint"
     assert missing.status_code == 404
 

@@ -1,3 +1,1 @@
 """drop: a self-hosted, account-free file drop."""
-
-__version__ = "1.0.0"

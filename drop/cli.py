@@ -25,6 +25,28 @@ cli = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        # The installed distribution's metadata: pyproject.toml's `version`, the one source.
+        typer.echo(f"drop-ops {version('drop')}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print drop's version and exit.",
+    ),
+):
+    """Operate a drop service: migrate its database, run it, and look after what it stores."""
+
+
 def _add_subcommands() -> None:
     from drop.ops.block_command import block_cli
 
@@ -601,10 +623,46 @@ def nginx_conf(
         "DROP_MAX_UPLOAD_BYTES (e.g. 2GiB); drop still holds each upload to its own limit.",
         show_default="DROP_MAX_UPLOAD_BYTES",
     ),
+    tls_certificate: str | None = typer.Option(
+        None,
+        metavar="PATH",
+        help="Serve HTTPS with this certificate chain (certbot's fullchain.pem); "
+        "--listen then redirects to it. Needs --tls-certificate-key.",
+    ),
+    tls_certificate_key: str | None = typer.Option(
+        None, metavar="PATH", help="The certificate's private key (certbot's privkey.pem)."
+    ),
+    tls_listen: str = typer.Option("443", help="Where HTTPS is served: a port, or address:port."),
+    acme_root: str = typer.Option(
+        "/var/www/letsencrypt",
+        metavar="DIR",
+        help="With TLS: the webroot plain HTTP still serves /.well-known/acme-challenge/ "
+        "from (certbot --webroot -w DIR).",
+    ),
 ):
-    """Print ops/nginx.conf filled in (DROP_ACCEL_REDIRECT must be set)."""
-    from drop.nginx_conf import ACCESS_LOG, nginx_values, render_nginx_conf
+    """Print ops/nginx.conf filled in (DROP_ACCEL_REDIRECT must be set).
 
+    With --tls-certificate and --tls-certificate-key, the site serves HTTPS
+    (TLS 1.2 and 1.3, HTTP/2 when this machine's nginx has it, and
+    Strict-Transport-Security); plain HTTP answers 301 to it, but for
+    certbot's challenges under /.well-known/acme-challenge/.
+    """
+    from drop.nginx_conf import ACCESS_LOG, TlsSite, nginx_http2, nginx_values, render_nginx_conf
+
+    if bool(tls_certificate) != bool(tls_certificate_key):
+        needed = "--tls-certificate-key" if tls_certificate else "--tls-certificate"
+        given = "--tls-certificate" if tls_certificate else "--tls-certificate-key"
+        typer.echo(f"drop-ops: {needed} is needed with {given}", err=True)
+        raise typer.Exit(2)
+    tls = None
+    if tls_certificate and tls_certificate_key:
+        tls = TlsSite(
+            certificate=os.path.abspath(tls_certificate),
+            certificate_key=os.path.abspath(tls_certificate_key),
+            listen=tls_listen,
+            acme_root=acme_root,
+            http2=nginx_http2(),
+        )
     try:
         values = nginx_values(
             load_config(),
@@ -613,6 +671,7 @@ def nginx_conf(
             upstream=upstream,
             access_log=access_log or ACCESS_LOG,
             max_upload_bytes=parse_size(max_upload_bytes) if max_upload_bytes else None,
+            tls=tls,
         )
     except ValueError as error:
         typer.echo(f"drop-ops: {error}", err=True)

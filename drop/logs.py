@@ -21,6 +21,7 @@ import sys
 
 import falcon
 from gunicorn.glogging import Logger as GunicornLogger
+from huey.api import PeriodicTask
 
 REQUEST_ID_HEADER = "X-Request-Id"
 # An id from the proxy (nginx's $request_id) is kept so both logs share it; anything
@@ -113,13 +114,41 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class RoutinePeriodicTasksAtDebug(logging.Filter):
+    """A handler filter: Huey's INFO lines about a periodic task are DEBUG lines.
+
+    Each minute the consumer says it enqueued, is executing and executed the sweep and
+    the heartbeat: six lines a minute from a worker with nothing to do. A periodic task
+    that does something says so itself (drop.tasks logs what the sweep expired or
+    deleted); Huey's warnings and errors, its start and stop, and its lines about tasks
+    a request queued (a blob's deletion, a scan) keep their level.
+    """
+
+    def __init__(self, level: int):
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.name.startswith("huey")
+            and record.levelno == logging.INFO
+            and isinstance(record.args, tuple)
+            and any(isinstance(arg, PeriodicTask) for arg in record.args)
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return self.level <= logging.DEBUG
+        return True
+
+
 def configure_logging(log_format: str, level: int = logging.INFO) -> None:
-    """Route drop's own loggers (and Huey's) to stderr as text or JSON lines."""
+    """Route drop's own loggers (and Huey's) to stderr as text or JSON lines; Huey's
+    routine lines about periodic tasks are DEBUG."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RoutinePeriodicTasksAtDebug(level))
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import string
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,6 +30,43 @@ class NginxTemplate(string.Template):
     """
 
 
+# Where certbot's --webroot writes HTTP-01 challenges for the plain-HTTP server to serve.
+ACME_ROOT = "/var/www/letsencrypt"
+# `http2 on;` replaced `listen ... http2` in nginx 1.25.1.
+HTTP2_DIRECTIVE_SINCE = (1, 25, 1)
+
+
+@dataclass(frozen=True)
+class TlsSite:
+    """HTTPS for the site: where it listens, its certificate and key, and HTTP/2.
+
+    `http2`: "directive" (`http2 on;`, nginx 1.25.1+), "listen" (`listen ... ssl http2`,
+    older nginx) or None (an nginx without HTTP/2); `nginx_http2()` says which.
+    """
+
+    certificate: str
+    certificate_key: str
+    listen: str = "443"
+    acme_root: str = ACME_ROOT
+    http2: str | None = None
+
+
+def nginx_http2(nginx: str | None = None) -> str | None:
+    """How the installed nginx turns HTTP/2 on: "directive", "listen", or None when it
+    has no HTTP/2 module or no nginx is installed here (plain HTTP/1.1 over TLS then)."""
+    binary = nginx or shutil.which("nginx") or "/usr/sbin/nginx"
+    try:
+        built = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=10)
+    except OSError:
+        return None
+    # nginx -V writes to stderr: "nginx version: nginx/1.22.1 ... --with-http_v2_module".
+    found = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", built.stderr)
+    if not found or "--with-http_v2_module" not in built.stderr:
+        return None
+    version = tuple(int(part) for part in found.groups())
+    return "directive" if version >= HTTP2_DIRECTIVE_SINCE else "listen"
+
+
 def nginx_values(
     config: Config,
     *,
@@ -34,12 +75,15 @@ def nginx_values(
     upstream: str,
     access_log: str = ACCESS_LOG,
     max_upload_bytes: int | None = None,
+    tls: TlsSite | None = None,
 ) -> dict:
     """The placeholders' values for a drop running with `config` behind nginx.
 
     `max_upload_bytes`: the largest file nginx lets through when API tokens allow more
     than DROP_MAX_UPLOAD_BYTES (never less). drop itself still holds each upload to its
     own limit, the anonymous one or its token's, before and while the body is read.
+
+    `tls`: serve HTTPS on `tls.listen`; `listen` then redirects to it.
     """
     if not config.accel_redirect:
         raise ValueError("set DROP_ACCEL_REDIRECT (for example /_drop_blobs): nginx sends blobs")
@@ -61,7 +105,26 @@ def nginx_values(
         endpoint = urlsplit(config.s3_endpoint_url or _aws_endpoint(config))
         values["DROP_S3_ORIGIN"] = f"{endpoint.scheme}://{endpoint.netloc}"
         values["DROP_S3_HOST"] = endpoint.netloc
+    if tls is not None:
+        values.update(_tls_values(tls))
     return values
+
+
+def _tls_values(tls: TlsSite) -> dict:
+    port = tls.listen.rpartition(":")[2]
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--tls-listen must be a port or address:port, got {tls.listen!r}")
+    return {
+        "DROP_TLS": "on",
+        "DROP_TLS_LISTEN": tls.listen,
+        "DROP_TLS_LISTEN_OPTIONS": "ssl http2" if tls.http2 == "listen" else "ssl",
+        "DROP_HTTP2": "on" if tls.http2 == "directive" else "",
+        "DROP_TLS_CERTIFICATE": tls.certificate,
+        "DROP_TLS_CERTIFICATE_KEY": tls.certificate_key,
+        # $host has no port: a redirect to another port than 443 names it.
+        "DROP_HTTPS_ORIGIN": "https://$host" + ("" if port == "443" else f":{port}"),
+        "DROP_ACME_ROOT": tls.acme_root,
+    }
 
 
 def _aws_endpoint(config: Config) -> str:
@@ -73,24 +136,44 @@ def render_nginx_conf(values: dict, template: Path | None = None) -> str:
     """The template with every placeholder filled; KeyError names one that has no value.
 
     The blob location is the file one (#local-begin … #local-end) or, for
-    DROP_STORAGE=s3, the proxy to the object store (the lines marked `#s3 `).
+    DROP_STORAGE=s3, the proxy to the object store (the lines marked `#s3 `). With
+    DROP_TLS, the lines marked `#tls ` (and `#http2 ` with DROP_HTTP2) replace the
+    #plain-begin … #plain-end block.
     """
+    tls = bool(values.get("DROP_TLS"))
+    variants = {
+        "local": values.get("DROP_STORAGE", "local") != "s3",
+        "s3": values.get("DROP_STORAGE", "local") == "s3",
+        "plain": not tls,
+        "tls": tls,
+        "http2": tls and bool(values.get("DROP_HTTP2")),
+    }
     template = template or bundled.file("ops", "nginx.conf")
-    text = _blob_location(template.read_text(), values.get("DROP_STORAGE", "local"))
-    return NginxTemplate(text).substitute(values)
+    return NginxTemplate(_variant(template.read_text(), variants)).substitute(values)
 
 
-def _blob_location(text: str, storage: str) -> str:
+# `#name-begin` … `#name-end` blocks, and `#name ` line prefixes (they may be stacked:
+# `#s3 #tls `), for the variants `_variant` knows.
+_MARK = re.compile(r"#(local|s3|plain|tls|http2)(-begin|-end| |$)")
+
+
+def _variant(text: str, variants: dict[str, bool]) -> str:
+    """The template's lines for one variant: a marked line or block is kept (unmarked)
+    when its variant is on, and left out when it is off."""
     lines = []
-    in_local = False
+    outside = []  # the blocks being left out
     for line in text.splitlines(keepends=True):
-        if line.startswith("#local-begin"):
-            in_local = True
-        elif line.startswith("#local-end"):
-            in_local = False
-        elif line.startswith("#s3 "):
-            if storage == "s3":
-                lines.append(line[len("#s3 ") :])
-        elif not (in_local and storage == "s3"):
+        mark = _MARK.match(line)
+        if mark and mark[2] in ("-begin", "-end"):
+            if not variants[mark[1]]:
+                if mark[2] == "-begin":
+                    outside.append(mark[1])
+                else:
+                    outside.remove(mark[1])
+            continue
+        while mark and variants[mark[1]]:
+            line = line[mark.end() :] or "\n"
+            mark = _MARK.match(line)
+        if not mark and not outside:
             lines.append(line)
     return "".join(lines)

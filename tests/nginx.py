@@ -107,11 +107,14 @@ http {{
             stderr=open(self.workdir / "stderr.log", "wb"),
         )
         try:
-            wait_for_http(self.url + "/healthz")
+            self.wait_until_serving()
         except BaseException:
             self.__exit__()  # an nginx that never answered must not outlive the test
             raise
         return self
+
+    def wait_until_serving(self) -> None:
+        wait_for_http(self.url + "/healthz")
 
     def __exit__(self, *exc):
         self.process.terminate()

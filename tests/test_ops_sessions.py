@@ -118,6 +118,20 @@ def test_sessions_live_in_the_database_and_end_with_their_lifetime(ops, redis_cl
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
+@pytest.mark.parametrize("rotated", ["admin_token", "secret_key"])
+def test_rotating_the_admin_token_or_the_secret_key_ends_every_session(
+    ops_config, clock, immediate_huey, rotated
+):
+    before = dataclasses.replace(ops_config, secret_key="k" * MIN_SECRET_KEY_CHARS)
+    client = falcon.testing.TestClient(create_app(before, clock=clock))
+    cookies, _ = session_of(client)
+    assert client.simulate_get("/ops", cookies=cookies).status_code == 200
+
+    after = dataclasses.replace(before, **{rotated: "r" * MIN_SECRET_KEY_CHARS})
+    rotated_client = falcon.testing.TestClient(create_app(after, clock=clock))
+    assert rotated_client.simulate_get("/ops", cookies=cookies).status_code == 303
+
+
 def test_the_dashboard_needs_no_redis(ops_config, clock, immediate_huey):
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     client = falcon.testing.TestClient(create_app(ops_config, clock=clock, redis_client=dead))

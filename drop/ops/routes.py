@@ -51,8 +51,10 @@ def add_ops_routes(
     """Add the dashboard to `app`; without DROP_ADMIN_TOKEN add nothing, so /ops stays 404."""
     if not config.admin_token:
         return
+    # Both secrets sign the cookie, so rotating either one ends every session: a new admin
+    # token shuts out whoever logged in with a leaked one, even when DROP_SECRET_KEY stays.
     signer = SessionSigner(
-        config.secret_key or config.admin_token,
+        "\0".join(filter(None, (config.secret_key, config.admin_token))),
         config.admin_session_idle,
         config.admin_session_max,
     )

@@ -42,7 +42,14 @@ test: setup services
 
 services:
 	bash scripts/install-test-deps.sh
+	bash scripts/install-image-deps.sh
 	bash scripts/test-services.sh
+
+# The container image drop:latest (Containerfile), on python:3.11-slim, or on a Debian base
+# bootstrapped here where no registry answers (IMAGE_BASE=local forces it; ENGINE=docker).
+.PHONY: image
+image:
+	bash scripts/build-image.sh
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

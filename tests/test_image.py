@@ -9,7 +9,9 @@ podman, runc and the containers.conf they need here come from `make services`
 
 from __future__ import annotations
 
+import contextlib
 import re
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -39,6 +41,7 @@ def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def image() -> str:
     """drop:latest, built by `make image` (layers cached from the last build)."""
+    assert shutil.which("podman"), "podman is missing: `make services` installs it"
     result = subprocess.run(
         ["make", "image"], cwd=ROOT, capture_output=True, text=True, timeout=1800
     )
@@ -177,23 +180,37 @@ def test_an_upload_downloads_after_the_container_is_replaced(image, containers, 
 
 
 @pytest.fixture
-def own_database():
-    """A PostgreSQL database of the test's own on the suite's server, dropped after it."""
-    server, name = POSTGRES_URL.rsplit("/", 1)[0], f"drop_image_{uuid.uuid4().hex[:12]}"
+def own_database() -> str:
+    """A database of the image tests' own on the suite's PostgreSQL, created on first use
+    and emptied before each test (dropping a database waits for a checkpoint: seconds)."""
+    server, name = POSTGRES_URL.rsplit("/", 1)
+    name = f"{name}_image"
     admin = psycopg2.connect(server + "/postgres")
     admin.autocommit = True  # CREATE DATABASE refuses to run inside a transaction
     with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    yield f"{server}/{name}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{name}"')
     admin.close()
+    url = f"{server}/{name}"
+    execute(url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    return url
+
+
+def execute(database_url: str, sql: str, params: tuple = ()) -> list[tuple]:
+    """Run one statement in its own connection and transaction; its rows, if any."""
+    with (
+        contextlib.closing(psycopg2.connect(database_url)) as connection,
+        connection,  # the transaction: committed on the way out
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
 
 
 def blob_deleted(database_url: str, token: str) -> bool:
-    with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
-        cursor.execute('SELECT "blob_deleted_at" FROM "drop" WHERE "token" = %s', (token,))
-        return cursor.fetchone()[0] is not None
+    sql = 'SELECT "blob_deleted_at" FROM "drop" WHERE "token" = %s'
+    return execute(database_url, sql, (token,))[0][0] is not None
 
 
 def test_web_and_worker_containers_on_postgres_and_redis(

@@ -4,7 +4,7 @@
 # The base is python:3.11-slim from the registry. Where no registry answers (this CI
 # machine), or with IMAGE_BASE=local, it is a Debian bookworm base bootstrapped from the
 # Debian mirror (scripts/build-base-image.sh); IMAGE_BASE=<image> names any other base.
-# ENGINE=docker builds with docker instead of podman.
+# ENGINE=docker builds with docker instead of podman; IMAGE_TAG=<name> tags it otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -10,6 +10,8 @@ podman, runc and the containers.conf they need here come from `make services`
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -26,7 +28,9 @@ from tests.conftest import POSTGRES_URL, REDIS_URL
 from tests.support import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGE = "localhost/drop:latest"
+# `make image`'s drop:latest under a tag of this checkout's own: two checkouts' suites can
+# run side by side without one starting the other's image. The layers are shared.
+IMAGE = f"localhost/drop:test-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}"
 # The UID the Containerfile runs drop as.
 DROP_UID = "10001"
 
@@ -40,10 +44,15 @@ def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def image() -> str:
-    """drop:latest, built by `make image` (layers cached from the last build)."""
+    """The image `make image` builds (layers cached from the last build)."""
     assert shutil.which("podman"), "podman is missing: `make services` installs it"
     result = subprocess.run(
-        ["make", "image"], cwd=ROOT, capture_output=True, text=True, timeout=1800
+        ["make", "image"],
+        cwd=ROOT,
+        env={**os.environ, "IMAGE_TAG": IMAGE},
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return IMAGE
@@ -254,6 +263,8 @@ def test_compose_runs_web_worker_postgres_and_redis(compose):
     commands = {name: service["command"] for name, service in drop_services(compose).items()}
 
     assert commands == {"web": ["drop-ops", "serve"], "worker": ["drop-ops", "worker"]}
+    for service in drop_services(compose).values():
+        assert (ROOT / service["build"]["context"] / service["build"]["dockerfile"]).is_file()
     assert "postgres" in services["postgres"]["image"]
     assert "redis" in services["redis"]["image"]
     for service in drop_services(compose).values():

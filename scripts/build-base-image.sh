@@ -11,13 +11,13 @@ set -euo pipefail
 image="${1:-localhost/drop-base:bookworm}"
 engine="${ENGINE:-podman}"
 
-if "$engine" image exists "$image" 2>/dev/null; then
+if "$engine" image inspect "$image" >/dev/null 2>&1; then
   exit 0
 fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-echo "bootstrapping $image with mmdebstrap (about 30 s)"
+echo "bootstrapping $image with mmdebstrap (a minute or so)"
 # minbase: only Essential and apt; the image needs no more than Python with venv and pip
 # (the Containerfile builds drop's wheel and its venv with them) and CA certificates,
 # with this machine's own CAs added: where a TLS-inspecting proxy stands between the
@@ -29,7 +29,7 @@ mmdebstrap --quiet --variant=minbase \
   --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
-  --customize-hook='cp -r /usr/local/share/ca-certificates/. "$1"/usr/local/share/ca-certificates/' \
+  --customize-hook='[ ! -d /usr/local/share/ca-certificates ] || cp -r /usr/local/share/ca-certificates/. "$1"/usr/local/share/ca-certificates/' \
   --customize-hook='chroot "$1" update-ca-certificates >/dev/null 2>&1' \
   bookworm "$work/rootfs.tar"
 # python:3.11-slim's own settings, so the Containerfile sees the same on either base.

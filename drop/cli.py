@@ -27,10 +27,9 @@ cli = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        import drop
 
-        # The installed distribution's metadata: pyproject.toml's `version`, the one source.
-        typer.echo(f"drop-ops {version('drop')}")
+        typer.echo(f"drop-ops {drop.__version__}")
         raise typer.Exit()
 
 

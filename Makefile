@@ -37,8 +37,10 @@ run: setup
 	$(BIN)/drop-ops serve --with-worker
 
 # The whole suite, on SQLite and on real PostgreSQL + Redis (started here if down).
+# Three processes on two cores: most tests wait on servers, not on the CPU.
+TEST_WORKERS ?= 3
 test: setup services
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 services:
 	bash scripts/install-test-deps.sh

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -34,10 +35,24 @@ from tests.nginx import Nginx  # noqa: E402
 from tests.seaweedfs import start_seaweedfs  # noqa: E402
 from tests.support import FakeClock, LiveServer  # noqa: E402
 
+# pytest-xdist runs the suite in several processes (gw0, gw1, …): each has a PostgreSQL
+# database and a Redis database of its own, so no test sees another's rows or keys.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_WORKER_INDEX = int(XDIST_WORKER[2:] or 0) if XDIST_WORKER.startswith("gw") else 0
 POSTGRES_URL = os.environ.get(
     "DROP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/drop_test"
+) + (f"_{XDIST_WORKER}" if XDIST_WORKER else "")
+
+
+def _redis_url_of_this_worker(url: str) -> str:
+    # Databases counted down from the configured one: gw0 keeps it, gw1 takes the next.
+    base, number = url.rsplit("/", 1)
+    return f"{base}/{int(number) - _WORKER_INDEX}"
+
+
+REDIS_URL = _redis_url_of_this_worker(
+    os.environ.get("DROP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 )
-REDIS_URL = os.environ.get("DROP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 BACKENDS = ["sqlite", "postgres"]
 # Test modules that run once per blob store too: local disk and S3 (SeaweedFS).
 S3_SUITE = {
@@ -49,6 +64,31 @@ S3_SUITE = {
     "test_tus_protocol",
     "test_tus_gates",
 }
+
+
+# The tests that take longest, started first: a long test started last would leave the other
+# pytest-xdist workers idle at the end of the run (`--durations` in `make test` shows them).
+SLOWEST_FIRST = (
+    "test_large_uploads.py",
+    "test_schemathesis.py",
+    "test_uploader.py",
+    "test_storage_migrate.py",
+    "test_s3_nodes.py",
+    "test_tus_memory.py",
+    "test_slow_clients.py",
+    "test_image.py",
+    "test_wheel_install.py",
+    "test_page_resumable.py",
+    "test_browser.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def slowness(item) -> int:
+        module = item.path.name
+        return SLOWEST_FIRST.index(module) if module in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=slowness)  # stable: within a module, tests keep their order
 
 
 def pytest_generate_tests(metafunc):
@@ -86,7 +126,7 @@ def s3_store(seaweedfs, monkeypatch):
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    """The test database, created on first use."""
+    """The test database, created on first use and migrated once per session."""
     name = POSTGRES_URL.rsplit("/", 1)[1]
     admin = psycopg2.connect(POSTGRES_URL.rsplit("/", 1)[0] + "/postgres")
     admin.autocommit = True  # CREATE DATABASE refuses to run inside a transaction
@@ -95,7 +135,74 @@ def postgres_url() -> str:
         if cursor.fetchone() is None:
             cursor.execute(f'CREATE DATABASE "{name}"')
     admin.close()
+    reset_postgres(POSTGRES_URL)
+    database = open_database(POSTGRES_URL)
+    with database:
+        migrations.migrate(database)
+        MIGRATED_SCHEMA.append(schema_fingerprint(database))
     return POSTGRES_URL
+
+
+# What a full `migrate` makes, as the session's first migration left it.
+MIGRATED_SCHEMA: list[str] = []
+_SCHEMA_PARTS = """
+    SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type
+      FROM information_schema.columns WHERE table_schema = 'public'
+    UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+    UNION ALL SELECT 'trigger ' || t.tgname || ' ' || c.relname FROM pg_trigger t
+      JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'public' AND NOT t.tgisinternal
+    UNION ALL SELECT 'function ' || p.proname FROM pg_proc p
+      JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'
+    UNION ALL SELECT 'constraint ' || co.conname FROM pg_constraint co
+      JOIN pg_namespace n ON n.oid = co.connamespace WHERE n.nspname = 'public'
+    UNION ALL SELECT 'rule ' || rulename FROM pg_rules WHERE schemaname = 'public'
+    UNION ALL SELECT 'migration ' || name FROM schema_migrations
+"""
+
+
+def schema_fingerprint(database) -> str:
+    """Every column, index, trigger, function, constraint, rule and applied migration."""
+    if "schema_migrations" not in database.get_tables():
+        return ""
+    rows = database.execute_sql(f"SELECT part FROM ({_SCHEMA_PARTS}) AS parts(part) ORDER BY 1")
+    return "\n".join(part for (part,) in rows)
+
+
+def empty_postgres(url: str) -> None:
+    """The migrated schema with no rows, as a fresh `migrate` leaves it.
+
+    Deleting the rows of a few dozen tiny tables costs a few milliseconds, where dropping
+    the schema and running every migration again costs about 400 (once per test, it was
+    minutes of the suite). A test that changed the schema (dropped it, migrated only part
+    of it, added a trigger) leaves another fingerprint behind: then the schema is rebuilt.
+    """
+    database = open_database(url)
+    with database:
+        if schema_fingerprint(database) == MIGRATED_SCHEMA[0]:
+            tables = set(database.get_tables()) - {"schema_migrations"}
+            with database.atomic():
+                # No triggers: the tallies they keep are rows to empty like any other.
+                database.execute_sql("SET LOCAL session_replication_role = replica")
+                for table in sorted(tables):
+                    database.execute_sql(f'DELETE FROM "{table}"')
+            return
+    reset_postgres(url)
+    database = open_database(url)
+    with database:
+        migrations.migrate(database)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """A migrated, empty SQLite file, made once per session; each test gets a copy."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "drop.sqlite3"
+    database = open_database(f"sqlite:///{path}")
+    with database:
+        migrations.migrate(database)
+    # Closing the last connection checkpointed the write-ahead log: one file to copy.
+    assert not path.with_name("drop.sqlite3-wal").exists()
+    return path
 
 
 def reset_postgres(url: str) -> None:
@@ -129,7 +236,7 @@ def config(backend, blob_store, tmp_path, request) -> Config:
     if backend == "postgres":
         url = request.getfixturevalue("postgres_url")
         request.getfixturevalue("redis_client")
-        reset_postgres(url)
+        empty_postgres(url)
         config = Config(
             data_dir=tmp_path / "data", database_url=url, redis_url=REDIS_URL, min_free_bytes=0
         )
@@ -145,9 +252,10 @@ def config(backend, blob_store, tmp_path, request) -> Config:
             s3_region="us-east-1",
         )
     config.data_dir.mkdir(parents=True)
-    database = open_database(config.effective_database_url)
-    with database:
-        migrations.migrate(database)
+    if backend == "sqlite":
+        shutil.copyfile(
+            request.getfixturevalue("migrated_sqlite"), config.data_dir / "drop.sqlite3"
+        )
     return config
 
 

@@ -14,15 +14,20 @@ cd "$(dirname "$0")/.."
 VENV=.venv-lowest
 UV=.venv/bin/uv # installed by `make setup` (the [test] extra)
 export UV_PYTHON_DOWNLOADS=never # the machine's python3.11, never a downloaded one
+if [ ! -x $UV ]; then
+  echo "error: $UV is missing: run make setup (uv comes with the [test] extra)" >&2
+  exit 1
+fi
 
 # The tests that run on the floors: in-process tests (falcon.testing clients, the CLI through
 # Typer's runner, Huey inline), on SQLite and on PostgreSQL + Redis, chosen so each direct
 # dependency's use in drop/ is exercised: Falcon (API, pages, operator sessions), peewee +
 # psycopg2 (both backends, prepared statements, group commit), Redis (Lua limits, breaker,
 # 4xx cache), Huey (tasks), Jinja2 + MarkupSafe + segno (share page, QR code), Typer
-# (drop-ops), boto3 (the S3 parametrisations, on SeaweedFS) and prometheus-client. The two
-# live tests in test_metrics.py boot gunicorn with drop's worker class (drop/serving.py),
-# which reaches into gunicorn's internals, and the Huey consumer.
+# (drop-ops), boto3 (the S3 parametrisations, on SeaweedFS) and prometheus-client. Three
+# live tests boot gunicorn with drop's worker class (drop/serving.py), which reaches into
+# gunicorn's internals: test_metrics.py's two (with the Huey consumer), and the RSS test,
+# which also needs the worker to stop promptly on SIGTERM (it did not before gunicorn 27).
 TESTS=(
   tests/test_api_upload.py
   tests/test_api_download.py
@@ -37,6 +42,7 @@ TESTS=(
   tests/test_group_commit.py
   tests/test_health.py
   tests/test_metrics.py
+  tests/test_live_server.py::test_a_16_mib_upload_grows_the_worker_peak_rss_by_less_than_8_mib
   tests/test_openapi.py
   tests/test_lock.py
 )

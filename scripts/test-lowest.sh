@@ -22,8 +22,8 @@ fi
 # The tests that run on the floors: in-process tests (falcon.testing clients, the CLI through
 # Typer's runner, Huey inline), on SQLite and on PostgreSQL + Redis, chosen so each direct
 # dependency's use in drop/ is exercised: Falcon (API, pages, operator sessions), peewee +
-# psycopg2 (both backends, prepared statements, group commit), Redis (Lua limits, breaker,
-# 4xx cache), Huey (tasks), Jinja2 + MarkupSafe + segno (share page, QR code), Typer
+# psycopg2 (both backends, prepared statements, group commit), Redis (Lua limits, breaker),
+# Huey (tasks), Jinja2 + MarkupSafe + segno (share page, QR code), Typer
 # (drop-ops), boto3 (the S3 parametrisations, on SeaweedFS) and prometheus-client. Three
 # live tests boot gunicorn with drop's worker class (drop/serving.py), which reaches into
 # gunicorn's internals: test_metrics.py's two (with the Huey consumer), and the RSS test,
@@ -37,7 +37,6 @@ TESTS=(
   tests/test_task_results.py
   tests/test_limits.py
   tests/test_breaker.py
-  tests/test_error_cache.py
   tests/test_statements.py
   tests/test_group_commit.py
   tests/test_health.py

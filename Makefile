@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test services lint vendor wheel docs bench bench-deps bench-profile bench-charts bench-scale bench-round-trips bench-ab
+.PHONY: setup run test test-lowest lock services lint vendor wheel docs bench bench-deps bench-profile bench-charts bench-scale bench-round-trips bench-ab
 
 # Python packages into .venv and front-end assets into node_modules; each step
 # re-runs only when its manifest changes.
@@ -36,11 +36,21 @@ run: setup
 	$(BIN)/drop-ops migrate
 	$(BIN)/drop-ops serve --with-worker
 
-# The whole suite, on SQLite and on real PostgreSQL + Redis (started here if down).
+# The whole suite, on SQLite and on real PostgreSQL + Redis (started here if down), then the
+# in-process tests on the lowest allowed versions (skipped when PYTEST_ARGS picks tests).
 # Three processes on two cores: most tests wait on servers, not on the CPU.
 TEST_WORKERS ?= 3
 test: setup services
 	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(if $(PYTEST_ARGS),,bash scripts/test-lowest.sh)
+
+# pyproject.toml's floors, tested: a .venv-lowest at the floors runs the in-process tests.
+test-lowest: setup services
+	bash scripts/test-lowest.sh
+
+# Regenerate requirements.lock, the hashed deployment lock, from pyproject.toml.
+lock: setup
+	bash scripts/lock.sh
 
 services:
 	bash scripts/install-test-deps.sh

@@ -259,8 +259,9 @@ def sweep_in_a_child(env: dict, rounds: int) -> dict:
 def sweep_in_this_process(rounds: int) -> int:
     """Run the worker's sweep (drops.sweep with the task's arguments) over the backlog, then
     `rounds` x 5 times with nothing to do; print the figures as one JSON line."""
-    from drop import drops, tasks
-    from drop.models import Drop, db, init_database
+    from drop import tasks
+    from drop.db.models import Drop, db, init_database
+    from drop.drops import lifecycle as drops
     from drop.storage import open_storage
 
     config = tasks.config
@@ -366,10 +367,10 @@ def cards_rounds(url: str, rounds: int) -> dict:
 
 def explain_stats_queries(env: dict) -> list[dict]:
     """EXPLAIN ANALYZE every statement collect_stats runs, captured from peewee's log."""
-    from drop import drops
-    from drop.heartbeat import WorkerHealth
-    from drop.models import db, init_database
+    from drop.db.models import db, init_database
+    from drop.drops import lifecycle as drops
     from drop.ops.stats import collect_stats
+    from drop.runtime.heartbeat import WorkerHealth
 
     captured: list[tuple[str, tuple]] = []
 

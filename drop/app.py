@@ -9,27 +9,18 @@ import falcon
 import redis
 from falcon.media.multipart import MultipartFormHandler
 
-from drop import drops, limits
-from drop.blob_deletion import BlobDeletion
-from drop.breaker import guarded_pool, redis_breaker
 from drop.config import Config
-from drop.database import UNAVAILABLE_ERRORS
-from drop.disk import disk_full_error
-from drop.error_cache import ErrorCache, LiveTokens
-from drop.errors import (
-    client_too_slow,
-    database_unavailable,
-    error_serializer,
-    storage_unavailable,
-)
-from drop.grants import GrantSigner
-from drop.hourly_counts import HourlyCounts
-from drop.logs import RequestId, log_unexpected_error
-from drop.metrics import MetricsResource, RequestMetrics
-from drop.middleware import DatabaseConnection
-from drop.models import db, init_database
-from drop.ops.routes import add_ops_routes
-from drop.partial_uploads import open_partial_uploads
+from drop.db.database import UNAVAILABLE_ERRORS
+from drop.db.models import db, init_database
+from drop.drops import lifecycle as drops
+from drop.drops.blob_deletion import BlobDeletion
+from drop.drops.grants import GrantSigner
+from drop.drops.server_key import ServerKey
+from drop.ops.hourly_counts import HourlyCounts
+from drop.protection import limits
+from drop.protection.scanning import Clamd
+from drop.protection.scans import UploadScanning
+from drop.protection.uploaders import UploaderCheck
 from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
 from drop.resources.api_openapi import OpenAPIDocument
 from drop.resources.api_uploads import (
@@ -40,18 +31,28 @@ from drop.resources.api_uploads import (
     UploadItem,
 )
 from drop.resources.health import Liveness, Readiness
+from drop.resources.ops.routes import add_ops_routes
 from drop.resources.page_home import HomePage, UploadedPage
 from drop.resources.page_report import REPORTS_PER_HOUR, ReportPage, SecurityTxt
 from drop.resources.page_share import DeletePage, SharePage
 from drop.resources.raw_upload import RawUpload
-from drop.scanning import Clamd
-from drop.scans import UploadScanning
-from drop.server_key import ServerKey
-from drop.serving import ClientTooSlow
-from drop.static import add_static_routes
+from drop.runtime.breaker import guarded_pool, redis_breaker
+from drop.runtime.logs import RequestId, log_unexpected_error
+from drop.runtime.metrics import MetricsResource, RequestMetrics
+from drop.runtime.serving import ClientTooSlow
 from drop.storage import StorageUnavailable, open_storage, task_s3_settings
-from drop.templates import Templates
-from drop.uploaders import UploaderCheck
+from drop.storage.disk import disk_full_error
+from drop.tus.partials import open_partial_uploads
+from drop.web.connections import DatabaseConnection
+from drop.web.error_cache import ErrorCache, LiveTokens
+from drop.web.errors import (
+    client_too_slow,
+    database_unavailable,
+    error_serializer,
+    storage_unavailable,
+)
+from drop.web.static import add_static_routes
+from drop.web.templates import Templates
 
 # Text fields (password, expires_in, max_downloads) are tiny; the file part is streamed
 # and never buffered, so nothing else needs room in memory.

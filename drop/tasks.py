@@ -15,14 +15,17 @@ from huey import RedisHuey, SqliteHuey, crontab, signals
 from huey.exceptions import CancelExecution
 from huey.storage import BaseStorage
 
-from drop import drops, hourly_counts, limits, metrics, scans, tus
 from drop.config import Config
-from drop.heartbeat import write_heartbeat
-from drop.models import db, init_database
-from drop.ops import audit, purge
-from drop.partial_uploads import PartialStore, open_partial_uploads
-from drop.scanning import ScannerUnavailable
+from drop.db.models import db, init_database
+from drop.drops import lifecycle as drops
+from drop.ops import hourly_counts, purge
+from drop.protection import audit, limits, scans
+from drop.protection.scanning import ScannerUnavailable
+from drop.runtime import metrics
+from drop.runtime.heartbeat import write_heartbeat
 from drop.storage import BlobStorage, open_storage, open_storage_for_task
+from drop.tus import records as tus
+from drop.tus.partials import PartialStore, open_partial_uploads
 
 log = logging.getLogger(__name__)
 

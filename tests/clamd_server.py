@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from drop.scanning import Clamd, ScannerUnavailable
+from drop.protection.scanning import Clamd, ScannerUnavailable
 
 # A file no real scanner knows, made "malware" by the hash signature below.
 MALWARE = b"drop test sample: this file is flagged by a signature the tests write\n" * 3

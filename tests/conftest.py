@@ -23,10 +23,10 @@ import psycopg2  # noqa: E402
 import pytest  # noqa: E402
 import redis  # noqa: E402
 
-from drop import migrations  # noqa: E402
 from drop.app import create_app  # noqa: E402
 from drop.config import Config  # noqa: E402
-from drop.models import db, open_database  # noqa: E402
+from drop.db import migrations  # noqa: E402
+from drop.db.models import db, open_database  # noqa: E402
 from drop.storage import open_storage  # noqa: E402
 from drop.tasks import huey  # noqa: E402
 from tests.clamd_server import ClamdServer  # noqa: E402

@@ -6,7 +6,7 @@ import re
 
 # A password or delete key in a query string, a secret header with its value, a whole
 # download token or tus upload id in a link's path (logs show its first 8 characters), or
-# an API token's secret (drop/api_tokens.py), wherever it appears.
+# an API token's secret (drop/protection/api_tokens.py), wherever it appears.
 _LEAKS = [
     re.compile(r"[?&](password|key)=", re.IGNORECASE),
     re.compile(r"x-(drop-password|delete-token)\W+\w", re.IGNORECASE),

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from drop.nginx_conf import render_nginx_conf
+from drop.ops.nginx_conf import render_nginx_conf
 from tests.support import free_port, wait_for_http, wait_until
 from tests.tcp_listener import ThreadedListener, pipe
 

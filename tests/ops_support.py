@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from drop import crypto
 from drop.cli import cli
-from drop.models import LIVE, Drop
+from drop.db.models import LIVE, Drop
 from drop.storage.local import LocalStorage
 from tests.support import drop_env
 

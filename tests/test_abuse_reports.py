@@ -11,13 +11,12 @@ from urllib.parse import urlencode
 import falcon.testing
 import pytest
 
-from drop import blocks
 from drop.app import create_app
 from drop.config import Config, ConfigError
-from drop.models import LIVE, REVOKED, Drop, db
-from drop.ops import audit
-from drop.ops.audit import AuditEvent
-from drop.reports import DISMISSED, OPEN, RESOLVED, AbuseReport
+from drop.db.models import LIVE, REVOKED, Drop, db
+from drop.protection import audit, blocks
+from drop.protection.audit import AuditEvent
+from drop.protection.reports import DISMISSED, OPEN, RESOLVED, AbuseReport
 from drop.resources.page_report import FORM_COOKIE, REPORTS_PER_HOUR
 from tests.html_checks import foreign_urls, unlabelled_controls
 from tests.ops_support import blob_exists

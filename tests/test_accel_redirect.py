@@ -8,7 +8,7 @@ import pytest
 
 from drop.app import create_app
 from drop.config import ACCEL_DELETE_GRACE_SECONDS, Config
-from drop.models import Drop
+from drop.db.models import Drop
 from tests.page_support import press_download
 from tests.support import upload
 

@@ -1,4 +1,4 @@
-"""drop/allocator.py: a worker's large buffers come from its heap, which keeps them for the
+"""drop/runtime/allocator.py: a worker's large buffers come from its heap, which keeps them for the
 next one, from the first buffer on (glibc alone maps the first ones, then switches)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tests.support import ROOT
 # freed, and whether the second took its place.
 PROBE = """
 import ctypes, sys
-from drop.allocator import keep_worker_memory_flat
+from drop.runtime.allocator import keep_worker_memory_flat
 
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (

@@ -5,9 +5,9 @@ import dataclasses
 import falcon.testing
 import pytest
 
-from drop import drops
 from drop.app import create_app
-from drop.models import Drop, db
+from drop.db.models import Drop, db
+from drop.drops import lifecycle as drops
 from tests.support import upload
 
 

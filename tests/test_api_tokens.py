@@ -11,10 +11,10 @@ import hashlib
 import falcon.testing
 import pytest
 
-from drop import api_tokens
-from drop.api_tokens import ApiToken
 from drop.app import create_app
-from drop.models import Drop, db, init_database
+from drop.db.models import Drop, db, init_database
+from drop.protection import api_tokens
+from drop.protection.api_tokens import ApiToken
 from tests.page_support import page_upload
 from tests.support import UPLOAD, multipart, upload
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from drop.config import Config
-from drop.nginx_conf import nginx_values
+from drop.ops.nginx_conf import nginx_values
 from tests.log_checks import leaking_lines
 from tests.nginx import Nginx
 from tests.ops_support import run_cli

@@ -3,7 +3,7 @@
 import hashlib
 import re
 
-from drop.models import Drop
+from drop.db.models import Drop
 from tests.support import UPLOAD, multipart, upload
 
 

@@ -9,8 +9,8 @@ import falcon.testing
 import pytest
 
 from drop.app import create_app
-from drop.filenames import sanitize_content_type
-from drop.models import Drop, db
+from drop.db.models import Drop, db
+from drop.drops.filenames import sanitize_content_type
 from drop.ops.listing import MAX_PAGE
 from drop.ops.session import COOKIE_NAME
 from tests.page_support import page_upload

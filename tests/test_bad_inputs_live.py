@@ -11,7 +11,7 @@ import socket
 import pytest
 import requests
 
-from drop.models import Drop, init_database
+from drop.db.models import Drop, init_database
 from tests.support import UPLOAD, LiveServer, multipart
 
 BOUNDARY = b"drop-test-boundary"

@@ -10,11 +10,12 @@ import re
 import falcon.testing
 import pytest
 
-from drop import blocks, drops
 from drop.app import create_app
-from drop.models import LIVE, REVOKED, Drop, db
-from drop.ops import audit, blocking
-from drop.ops.audit import AuditEvent
+from drop.db.models import LIVE, REVOKED, Drop, db
+from drop.drops import lifecycle as drops
+from drop.ops import blocking
+from drop.protection import audit, blocks
+from drop.protection.audit import AuditEvent
 from drop.storage.local import LocalStorage
 from tests.html_checks import foreign_urls, unlabelled_controls
 from tests.ops_support import blob_exists

@@ -1,4 +1,4 @@
-"""drop.breaker: after a few Redis failures in a row, Redis is skipped for a while.
+"""drop.runtime.breaker: after a few Redis failures in a row, Redis is skipped for a while.
 
 Against real sockets: a hung server (accepts, never answers), a closed port, the real Redis.
 """
@@ -13,14 +13,14 @@ import pytest
 import redis
 
 from drop.app import create_app
-from drop.breaker import (
+from drop.db.models import db
+from drop.runtime.breaker import (
     FAILURES_TO_OPEN,
     CircuitBreaker,
     RedisSkipped,
     guarded_pool,
     quick_ping,
 )
-from drop.models import db
 from tests.conftest import REDIS_URL
 from tests.redis_server import HungRedis
 from tests.support import free_port

@@ -9,9 +9,9 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-from drop import migrations
 from drop.config import Config
-from drop.models import Drop, open_database
+from drop.db import migrations
+from drop.db.models import Drop, open_database
 from tests.browser_support import (
     DESKTOP,
     Valve,

@@ -10,9 +10,9 @@ import pytest
 
 from drop import tasks
 from drop.config import Config, ConfigError
-from drop.models import EXPIRED, Drop, db, init_database
-from drop.ops import audit
-from drop.ops.audit import AuditEvent
+from drop.db.models import EXPIRED, Drop, db, init_database
+from drop.protection import audit
+from drop.protection.audit import AuditEvent
 from tests.ops_support import DAY, now, plant_drop, refuse_audit_inserts, run_cli
 
 RETENTION = datetime.timedelta(days=90)
@@ -131,13 +131,13 @@ def test_a_failing_record_leaves_the_purge_as_it_was(store, caplog):
     plant_drop(store, b"x", status=EXPIRED, age=20 * DAY, gone_ago=8 * DAY)
     refuse_audit_inserts(db.obj)
     db.close()
-    caplog.set_level(logging.WARNING, logger="drop.ops.audit")
+    caplog.set_level(logging.WARNING, logger="drop.protection.audit")
     result = run_cli(store, "purge", "--yes")
     assert result.exit_code == 0, result.output
     assert "purged 1 drops" in result.output
     assert Drop.select().count() == 0
     assert AuditEvent.select().count() == 0
-    [warning] = [r for r in caplog.records if r.name == "drop.ops.audit"]
+    [warning] = [r for r in caplog.records if r.name == "drop.protection.audit"]
     assert warning.levelno == logging.WARNING
     assert warning.getMessage() == "audit trail: could not record purge: audit inserts refused"
 

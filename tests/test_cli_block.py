@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-from drop import blocks
-from drop.models import LIVE, REVOKED, Drop, db, init_database
-from drop.ops import audit
-from drop.ops.audit import AuditEvent
+from drop.db.models import LIVE, REVOKED, Drop, db, init_database
+from drop.protection import audit, blocks
+from drop.protection.audit import AuditEvent
 from tests.ops_support import blob_exists, plant_drop, run_cli
 
 SHA = "ab" * 32

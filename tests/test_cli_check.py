@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from drop.heartbeat import write_heartbeat
+from drop.runtime.heartbeat import write_heartbeat
 from tests.ops_support import now, run_cli
 
 

@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from drop import drops, migrations
-from drop.models import DOWNLOADED, EXPIRED, LIVE, REVOKED, Drop, db, init_database
+from drop.db import migrations
+from drop.db.models import DOWNLOADED, EXPIRED, LIVE, REVOKED, Drop, db, init_database
+from drop.drops import lifecycle as drops
 from drop.storage.local import LocalStorage
 from tests.conftest import reset_postgres
 from tests.ops_support import (
@@ -231,7 +232,7 @@ def test_purge_asks_first_and_a_no_keeps_everything(store):
 
 
 def test_purge_forgets_downloads_older_than_a_week(store):
-    from drop.models import DownloadEvent
+    from drop.db.models import DownloadEvent
 
     DownloadEvent.create(downloaded_at=drops.utcnow() - 8 * DAY)
     DownloadEvent.create(downloaded_at=drops.utcnow() - DAY)

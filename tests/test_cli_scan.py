@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from drop.models import Drop, db, init_database
-from drop.ops.audit import AuditEvent
+from drop.db.models import Drop, db, init_database
+from drop.protection.audit import AuditEvent
 from tests.clamd_server import MALWARE, MALWARE_SIGNATURE, UNOFFICIAL
 from tests.ops_support import plant_drop, run_cli
 

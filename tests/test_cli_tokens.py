@@ -8,12 +8,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from drop import api_tokens
-from drop.api_tokens import ApiToken
 from drop.cli import cli, parse_size
-from drop.models import db, init_database
-from drop.ops import audit
-from drop.ops.audit import AuditEvent
+from drop.db.models import db, init_database
+from drop.protection import api_tokens, audit
+from drop.protection.api_tokens import ApiToken
+from drop.protection.audit import AuditEvent
 from tests.ops_support import run_cli
 
 SECRET_LINE = api_tokens.SECRET_SHAPE

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import requests
 
-from drop import migrations
 from drop.config import Config
-from drop.database import open_database
+from drop.db import migrations
+from drop.db.database import open_database
 from tests.conftest import REDIS_URL
 from tests.postgres_server import OwnPostgres
 from tests.support import UPLOAD, LiveServer, multipart

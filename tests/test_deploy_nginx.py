@@ -14,7 +14,7 @@ import requests
 from huey import RedisHuey
 
 from drop.config import Config
-from drop.nginx_conf import nginx_values
+from drop.ops.nginx_conf import nginx_values
 from tests.conftest import REDIS_URL
 from tests.nginx import HoldingRelay, Nginx, wait_for_file_gone
 from tests.support import UPLOAD, LiveServer, free_port, multipart, wait_until

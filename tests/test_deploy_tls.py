@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from drop.cli import cli
 from drop.config import Config
-from drop.nginx_conf import TlsSite, nginx_http2, nginx_values, render_nginx_conf
+from drop.ops.nginx_conf import TlsSite, nginx_http2, nginx_values, render_nginx_conf
 from tests.nginx import NGINX, Nginx
 from tests.support import UPLOAD, LiveServer, drop_env, free_port, multipart
 

@@ -17,9 +17,9 @@ import falcon.testing
 import pytest
 import requests
 
-from drop import migrations
 from drop.app import create_app
-from drop.models import open_database
+from drop.db import migrations
+from drop.db.models import open_database
 from tests.ops_support import run_cli
 from tests.page_support import page_upload
 from tests.support import UPLOAD, LiveServer, multipart, upload

@@ -7,8 +7,8 @@ import falcon.testing
 import pytest
 
 from drop.app import create_app
-from drop.error_cache import cache_key
-from drop.models import Drop
+from drop.db.models import Drop
+from drop.web.error_cache import cache_key
 from tests.support import gone_then_its_row_deleted, upload
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"])  # the backend with Redis
@@ -163,7 +163,7 @@ def test_redis_down_still_answers_and_warns_once(config, clock, immediate_huey, 
     down = dataclasses.replace(config, redis_url="redis://127.0.0.1:1/0")
     client = falcon.testing.TestClient(create_app(down, clock=clock))
     path = "/api/v1.0/file/" + "d" * 32
-    with caplog.at_level(logging.WARNING, logger="drop.error_cache"):
+    with caplog.at_level(logging.WARNING, logger="drop.web.error_cache"):
         answers = [client.simulate_get(path) for _ in range(3)]
     assert [a.status_code for a in answers] == [404, 404, 404]
     assert all("X-Drop-Cache" not in a.headers for a in answers)

@@ -7,7 +7,7 @@ import falcon.testing
 import pytest
 
 from drop.app import create_app
-from drop.models import Drop
+from drop.db.models import Drop
 from tests.support import gone_then_its_row_deleted, upload
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])

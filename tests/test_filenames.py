@@ -4,8 +4,8 @@ from urllib.parse import quote
 
 import pytest
 
-from drop.filenames import content_disposition, sanitize_filename
-from drop.models import Drop
+from drop.db.models import Drop
+from drop.drops.filenames import content_disposition, sanitize_filename
 from tests.support import UPLOAD, upload
 
 

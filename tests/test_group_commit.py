@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import peewee
 import pytest
 
-from drop.database import open_database
-from drop.group_commit import GroupCommit, WriterTurns
+from drop.db.database import open_database
+from drop.db.group_commit import GroupCommit, WriterTurns
 from tests.support import wait_until
 
 

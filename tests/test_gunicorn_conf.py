@@ -41,7 +41,7 @@ def test_workers_follow_the_cores(config):
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_requests_run_in_threads_of_the_paced_worker(config):
     found = settings(config)
-    assert found["worker_class"] == "drop.serving.PacedThreadWorker"
+    assert found["worker_class"] == "drop.runtime.serving.PacedThreadWorker"
     assert found["threads"] >= 32
     assert settings(config, DROP_WEB_THREADS=8)["threads"] == 8
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import threading
 
-from drop.heartbeat import FILENAME, read_heartbeat, write_heartbeat
+from drop.runtime.heartbeat import FILENAME, read_heartbeat, write_heartbeat
 
 
 def test_threads_beating_at_once_never_fail_and_leave_one_readable_file(tmp_path):

@@ -9,10 +9,10 @@ import falcon
 import falcon.testing
 import pytest
 
-from drop import hourly_counts
 from drop.app import create_app
-from drop.hourly_counts import HourlyCounts, HourlyStat, count_blocked, hour_of
-from drop.models import db
+from drop.db.models import db
+from drop.ops import hourly_counts
+from drop.ops.hourly_counts import HourlyCounts, HourlyStat, count_blocked, hour_of
 from tests.support import upload
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import requests
 
-from drop.hourly_counts import HourlyStat
-from drop.models import open_database
+from drop.db.models import open_database
+from drop.ops.hourly_counts import HourlyStat
 from tests.support import UPLOAD, LiveServer, wait_until
 
 UPLOADS = 6

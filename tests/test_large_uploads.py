@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from drop.config import Config
-from drop.nginx_conf import nginx_values
+from drop.ops.nginx_conf import nginx_values
 from tests.nginx import Nginx
 from tests.support import UPLOAD, LiveServer
 

@@ -1,4 +1,4 @@
-"""drop/limits.py's counters, on every store: SQLite, PostgreSQL and Redis."""
+"""drop/protection/limits.py's counters, on every store: SQLite, PostgreSQL and Redis."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from drop import drops, limits, tasks
+from drop import tasks
 from drop.config import Config, ConfigError
-from drop.limits import Backoff, DatabaseCounters, RedisCounters
-from drop.models import db, init_database
+from drop.db.models import db, init_database
+from drop.drops import lifecycle as drops
+from drop.protection import limits
+from drop.protection.limits import Backoff, DatabaseCounters, RedisCounters
 from tests.conftest import REDIS_URL
 from tests.redis_server import OwnRedis
 from tests.support import free_port
@@ -223,7 +225,7 @@ def test_redis_counters_use_only_commands_redis_6_knows():
 def test_while_redis_is_down_the_database_counts(counters, caplog):
     gone = redis.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
     down = RedisCounters(gone)
-    with caplog.at_level(logging.WARNING, logger="drop.limits"):
+    with caplog.at_level(logging.WARNING, logger="drop.protection.limits"):
         for _ in range(3):
             assert reserve(down).granted
         assert not reserve(down).granted

@@ -13,7 +13,7 @@ import pytest
 import requests
 from gunicorn.config import Config as GunicornConfig
 
-from drop.logs import JsonAccessLogger, RedactingLogger, redact
+from drop.runtime.logs import JsonAccessLogger, RedactingLogger, redact
 from tests.log_checks import leaking_lines
 from tests.page_support import FORM, delete_key, share_token
 from tests.support import UPLOAD, LiveServer, multipart, wait_until
@@ -204,7 +204,7 @@ def test_gunicorn_error_and_access_lines_are_redacted_whatever_the_format(logger
 
 
 def test_drop_loggers_redact_through_configure_logging(capsys):
-    from drop.logs import configure_logging
+    from drop.runtime.logs import configure_logging
 
     root = logging.getLogger()
     saved = root.handlers[:], root.level

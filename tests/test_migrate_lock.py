@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from drop import migrations
-from drop.models import open_database
+from drop.db import migrations
+from drop.db.models import open_database
 from tests.conftest import reset_postgres
 from tests.support import ROOT, drop_env
 

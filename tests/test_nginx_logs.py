@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from drop.config import Config
-from drop.nginx_conf import nginx_values
+from drop.ops.nginx_conf import nginx_values
 from tests.log_checks import leaking_lines
 from tests.nginx import HoldingRelay, Nginx
 from tests.page_support import FORM, delete_key, share_token

@@ -14,10 +14,10 @@ import falcon.testing
 import pytest
 
 from drop.app import create_app
-from drop.models import db
-from drop.ops import audit
-from drop.ops.audit import AuditEvent
+from drop.db.models import db
 from drop.ops.session import COOKIE_NAME
+from drop.protection import audit
+from drop.protection.audit import AuditEvent
 from tests.html_checks import foreign_urls, unlabelled_controls
 from tests.ops_support import refuse_audit_inserts
 from tests.support import upload
@@ -168,14 +168,14 @@ def test_no_stored_field_holds_a_secret(ops):
 def test_a_failing_record_leaves_every_answer_as_it_was(ops, caplog):
     token = upload(ops).json["token"]
     refuse_audit_inserts(db.obj)
-    caplog.set_level(logging.WARNING, logger="drop.ops.audit")
+    caplog.set_level(logging.WARNING, logger="drop.protection.audit")
     assert login(ops, WRONG).status_code == 403
     cookies, csrf = session_of(ops)
     assert act(ops, f"/ops/drops/{drop_id(token)}/revoke", cookies, csrf).status_code == 200
     assert ops.simulate_get(f"/api/v1.0/file/{token}").status_code == 410
     assert act(ops, "/ops/logout", cookies, csrf).status_code == 303
     assert AuditEvent.select().count() == 0
-    records = [r for r in caplog.records if r.name == "drop.ops.audit"]
+    records = [r for r in caplog.records if r.name == "drop.protection.audit"]
     assert {r.levelno for r in records} == {logging.WARNING}
     recorded = [re.match(r"audit trail: could not record (\w+): ", r.getMessage()) for r in records]
     assert [match.group(1) for match in recorded] == [

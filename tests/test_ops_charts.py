@@ -10,9 +10,9 @@ import falcon.testing
 import pytest
 
 from drop.app import create_app
-from drop.hourly_counts import HourlyCounts, HourlyStat, hour_of
-from drop.models import db
+from drop.db.models import db
 from drop.ops import trends
+from drop.ops.hourly_counts import HourlyCounts, HourlyStat, hour_of
 from tests.support import upload
 from tests.test_ops_dashboard import ADMIN_TOKEN, session_of
 

@@ -17,8 +17,8 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-from drop.hourly_counts import HourlyStat, hour_of
-from drop.models import Drop, open_database
+from drop.db.models import Drop, open_database
+from drop.ops.hourly_counts import HourlyStat, hour_of
 from tests.browser_support import DESKTOP, SCREENSHOTS, launch_chromium, screenshot
 from tests.support import UPLOAD, LiveServer, wait_until
 

@@ -9,9 +9,9 @@ import falcon.testing
 import pytest
 
 from drop.app import create_app
-from drop.heartbeat import write_heartbeat
-from drop.models import REVOKED, Drop, db
+from drop.db.models import REVOKED, Drop, db
 from drop.ops.session import COOKIE_NAME
+from drop.runtime.heartbeat import write_heartbeat
 from tests.ops_support import DAY, blob_exists, plant_drop
 from tests.support import upload
 

@@ -10,9 +10,9 @@ import falcon.testing
 import pytest
 
 from drop.app import create_app
-from drop.hourly_counts import HourlyCounts
-from drop.models import DownloadEvent, Drop, db
-from drop.ops.audit import AuditEvent
+from drop.db.models import DownloadEvent, Drop, db
+from drop.ops.hourly_counts import HourlyCounts
+from drop.protection.audit import AuditEvent
 from tests.ops_support import blob_exists, plant_drop
 from tests.support import upload
 from tests.test_ops_dashboard import ADMIN_TOKEN, drop_id, session_of
@@ -172,7 +172,7 @@ def test_an_uncounted_download_serves_the_bytes_and_counts_nothing(ops, session,
     assert response.headers["Content-Security-Policy"] == "sandbox"
     assert response.headers["Cache-Control"] == "no-store"
     drop = Drop.get(Drop.token == token)
-    assert (drop.downloads, drop.status) == (0, "live")
+    assert (drop.drops.downloads, drop.status) == (0, "live")
     assert DownloadEvent.select().count() == 0
     assert not any(metric == "downloads" for _, metric in counts.pending())
     (event,) = audit_events("download_uncounted")

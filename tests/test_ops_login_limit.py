@@ -8,7 +8,7 @@ import falcon.testing
 import pytest
 
 from drop.app import create_app
-from drop.models import db
+from drop.db.models import db
 
 ADMIN_TOKEN = "correct-horse-battery-staple"
 WRONG = "wrong-token-wrong-token"

@@ -13,10 +13,10 @@ import redis
 
 from drop.app import create_app
 from drop.config import MIN_SECRET_KEY_CHARS, Config, ConfigError
-from drop.models import Drop, db, init_database
+from drop.db.models import Drop, db, init_database
 from drop.ops.session import COOKIE_NAME
 from drop.ops.session_store import DatabaseSessionStore, OpsSession
-from drop.pages import CONTENT_SECURITY_POLICY
+from drop.web.pages import CONTENT_SECURITY_POLICY
 from tests.support import LiveServer, upload
 from tests.test_ops_dashboard import ADMIN_TOKEN, login, session_of
 

@@ -8,12 +8,11 @@ import dataclasses
 import falcon.testing
 import pytest
 
-from drop import api_tokens
-from drop.api_tokens import ApiToken
 from drop.app import create_app
-from drop.models import db
-from drop.ops import audit
-from drop.ops.audit import AuditEvent
+from drop.db.models import db
+from drop.protection import api_tokens, audit
+from drop.protection.api_tokens import ApiToken
+from drop.protection.audit import AuditEvent
 from tests.html_checks import unlabelled_controls
 from tests.support import multipart
 from tests.test_ops_dashboard import ADMIN_TOKEN, session_of

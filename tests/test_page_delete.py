@@ -1,6 +1,6 @@
 """/d/<token>/delete?key=…: the uploader deletes from the browser; a GET never deletes."""
 
-from drop.models import Drop
+from drop.db.models import Drop
 from tests.page_support import FORM, delete_key, page_upload, share_token
 
 

@@ -15,9 +15,9 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-from drop import migrations
 from drop.config import Config
-from drop.models import open_database
+from drop.db import migrations
+from drop.db.models import open_database
 from tests.browser_support import Valve, launch_chromium, screenshot
 from tests.support import LiveServer
 from tests.test_browser import Visitor

@@ -2,7 +2,7 @@
 
 import pytest
 
-from drop.models import Drop
+from drop.db.models import Drop
 from tests.page_support import FORM, HTMX, page_upload, press_download, share_token
 
 

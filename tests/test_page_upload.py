@@ -7,7 +7,7 @@ import pytest
 
 from drop.app import create_app
 from drop.config import DAY
-from drop.models import Drop
+from drop.db.models import Drop
 from drop.resources.page_home import expiry_choices
 from tests.page_support import HTMX, page_upload, share_token
 from tests.support import UPLOAD, multipart

@@ -9,7 +9,7 @@ import pytest
 
 from drop import crypto
 from drop.app import create_app
-from drop.models import Drop, db
+from drop.db.models import Drop, db
 from tests.page_support import press_download
 from tests.support import upload
 

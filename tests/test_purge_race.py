@@ -47,7 +47,7 @@ def purge_fix(config) -> subprocess.CompletedProcess:
 
 
 def test_purge_fix_while_uploads_commit_loses_none(config):
-    from drop.models import db, init_database
+    from drop.db.models import db, init_database
 
     init_database(config.effective_database_url)
     with db.connection_context():

@@ -16,9 +16,9 @@ import falcon.testing
 import pytest
 import redis
 
-from drop import drops
 from drop.app import create_app
-from drop.models import DELETED, DOWNLOADED, Drop, db
+from drop.db.models import DELETED, DOWNLOADED, Drop, db
+from drop.drops import lifecycle as drops
 from drop.storage.local import LocalStorage
 from tests.page_support import FORM, delete_key, page_upload, press_download, share_token
 from tests.support import upload

@@ -15,11 +15,11 @@ from contextlib import ExitStack
 import pytest
 import requests
 
-from drop import drops
-from drop.breaker import FAILURES_TO_OPEN
 from drop.config import Config
-from drop.models import DOWNLOADED, Drop, db, init_database
-from drop.nginx_conf import nginx_values
+from drop.db.models import DOWNLOADED, Drop, db, init_database
+from drop.drops import lifecycle as drops
+from drop.ops.nginx_conf import nginx_values
+from drop.runtime.breaker import FAILURES_TO_OPEN
 from drop.storage.local import LocalStorage
 from tests.nginx import Nginx
 from tests.redis_server import HungRedis, OwnRedis

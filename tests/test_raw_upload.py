@@ -15,7 +15,7 @@ import falcon.testing
 import pytest
 
 from drop.app import create_app
-from drop.models import Drop, db
+from drop.db.models import Drop, db
 from tests.page_support import press_download
 from tests.support import upload
 from tests.test_metrics import scrape, value

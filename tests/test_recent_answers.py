@@ -1,6 +1,6 @@
 """The 4XX cache's copy in each process (RecentAnswers): kept a few seconds, bounded."""
 
-from drop.error_cache import RecentAnswers
+from drop.web.error_cache import RecentAnswers
 
 
 def test_the_copy_in_memory_is_kept_a_few_seconds_then_redis_is_asked_again():

@@ -12,12 +12,12 @@ import stat
 import falcon.testing
 import pytest
 
-from drop import drops
 from drop.app import create_app
 from drop.config import DAY, Config, ConfigError
-from drop.grants import GrantSigner
-from drop.models import DELETED, Drop, db
-from drop.server_key import ServerKey
+from drop.db.models import DELETED, Drop, db
+from drop.drops import lifecycle as drops
+from drop.drops.grants import GrantSigner
+from drop.drops.server_key import ServerKey
 from drop.storage.local import LocalStorage
 from drop.tasks import huey
 from tests.page_support import FORM, press_download

@@ -18,7 +18,7 @@ import requests
 from playwright.sync_api import expect, sync_playwright
 
 from drop.config import Config
-from drop.nginx_conf import nginx_values
+from drop.ops.nginx_conf import nginx_values
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS
 from tests.cutting_relay import CuttingRelay
 from tests.nginx import Nginx, wait_for_file_gone

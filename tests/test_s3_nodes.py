@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from drop import drops
-from drop.models import Drop, MultipartUpload, init_database
+from drop.db.models import Drop, MultipartUpload, init_database
+from drop.drops import lifecycle as drops
 from drop.ops import purge
 from drop.storage import open_storage
 from drop.storage.s3 import PART_BYTES
@@ -156,7 +156,7 @@ def test_uploads_to_s3_grow_the_worker_by_one_part_not_the_file(s3_store):
     # /proc/<pid>/smaps) and the body buffers' timing. What grew with the parts was glibc's
     # heap: once botocore's 1 MiB reads were freed its mmap threshold rose to 1 MiB, so the
     # upload's buffers moved into per-thread heaps a few KiB larger every part; the
-    # workers now fix the thresholds (drop/allocator.py). Measured, 16 MiB / 1 GiB growth
+    # workers now fix the thresholds (drop/runtime/allocator.py). Measured, 16 MiB / 1 GiB growth
     # in KiB: before 14068/14708, 13160/14184, 11444/12592; after 10008/10136, 9876/10132,
     # 10060/10316, 9968/10352, 10044/10044, 9840/10736.
     growth_16, growth_1g = figures["upload_growth_kib"], figures["growth_after_second_upload_kib"]

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from drop.models import Drop
+from drop.db.models import Drop
 from tests.support import upload
 
 CONTENT = os.urandom(300 * 1024)

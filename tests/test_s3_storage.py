@@ -13,13 +13,14 @@ import os
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from drop import api_tokens, drops
 from drop.app import create_app
 from drop.config import DAY
-from drop.heartbeat import write_heartbeat
-from drop.models import Drop, MultipartUpload
+from drop.db.models import Drop, MultipartUpload
+from drop.drops import lifecycle as drops
 from drop.ops import purge
 from drop.ops.checks import lifecycle_expire_days
+from drop.protection import api_tokens
+from drop.runtime.heartbeat import write_heartbeat
 from drop.storage import open_storage
 from drop.storage.s3 import PART_BYTES
 from tests.clamd_server import MALWARE

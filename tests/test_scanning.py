@@ -1,4 +1,4 @@
-"""The clamd client (drop/scanning.py) against a real clamd with the tests' own signatures."""
+"""The clamd client (drop/protection/scanning.py) against a real clamd and our signatures."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 import pytest
 
 from drop.config import Config
-from drop.scanning import Clamd, ScannerUnavailable, ScanTooLarge
+from drop.protection.scanning import Clamd, ScannerUnavailable, ScanTooLarge
 from tests.clamd_server import (
     EICAR,
     EICAR_SIGNATURE,

@@ -9,11 +9,14 @@ import datetime
 import falcon.testing
 import pytest
 
-from drop import drops, metrics, scans, tasks
+from drop import tasks
 from drop.app import create_app
-from drop.models import Drop, db
-from drop.ops.audit import AuditEvent
-from drop.scanning import Clamd
+from drop.db.models import Drop, db
+from drop.drops import lifecycle as drops
+from drop.protection import scans
+from drop.protection.audit import AuditEvent
+from drop.protection.scanning import Clamd
+from drop.runtime import metrics
 from drop.storage.local import LocalStorage
 from tests.clamd_server import EICAR, MALWARE, MALWARE_SIGNATURE, UNOFFICIAL
 from tests.support import multipart, upload

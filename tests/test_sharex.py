@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import falcon.testing
 import pytest
 
-from drop import api_tokens
 from drop.app import create_app
-from drop.models import db
+from drop.db.models import db
+from drop.protection import api_tokens
 from tests.support import ROOT, multipart
 
 SXCU = ROOT / "ops" / "sharex.sxcu"

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from drop.config import Config
-from drop.nginx_conf import nginx_values
+from drop.ops.nginx_conf import nginx_values
 from tests.nginx import Nginx
 from tests.slow_clients import IdleConnection, SlowHead, SlowUpload, join_all, start_all
 from tests.support import UPLOAD, LiveServer, multipart

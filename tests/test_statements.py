@@ -1,9 +1,10 @@
-"""Hand-written statements of the hot paths (drop/statements.py): prepared on PostgreSQL."""
+"""Hand-written statements of the hot paths (drop/db/statements.py): prepared on PostgreSQL."""
 
 import pytest
 
-from drop import blocks, drops
-from drop.models import db
+from drop.db.models import db
+from drop.drops import lifecycle as drops
+from drop.protection import blocks
 from tests.support import upload
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"])  # SQLite prepares nothing

@@ -20,7 +20,7 @@ import pytest
 
 from drop import crypto
 from drop.app import create_app
-from drop.models import LIVE, Drop, init_database
+from drop.db.models import LIVE, Drop, init_database
 from drop.storage.local import LocalStorage
 from tests.ops_support import now, run_cli
 from tests.support import ROOT, drop_env, wait_until

@@ -9,9 +9,10 @@ import time
 import falcon.testing
 import pytest
 
-from drop import drops, tasks
+from drop import tasks
 from drop.app import create_app
-from drop.models import EXPIRED, LIVE, Drop
+from drop.db.models import EXPIRED, LIVE, Drop
+from drop.drops import lifecycle as drops
 from drop.ops.stats import tally
 from drop.storage.local import LocalStorage
 from tests.ops_support import plant_drop, plant_orphan_blob

@@ -6,8 +6,9 @@ import shutil
 
 import peewee
 
-from drop import drops, migrations
-from drop.models import Drop, HourlyTally, init_database
+from drop.db import migrations
+from drop.db.models import Drop, HourlyTally, init_database
+from drop.drops import lifecycle as drops
 from drop.ops import purge
 from drop.ops.stats import tally
 from drop.storage.local import LocalStorage
@@ -103,7 +104,7 @@ def test_upload_windows_are_exact_at_their_edges_and_survive_folding(app, config
 
 
 def collect_windows(now):
-    from drop.heartbeat import WorkerHealth
     from drop.ops.stats import collect_stats
+    from drop.runtime.heartbeat import WorkerHealth
 
     return collect_stats(now, queue_length=0, worker=WorkerHealth(None, None, False)).uploads

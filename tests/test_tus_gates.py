@@ -12,9 +12,10 @@ import re
 import falcon.testing
 import pytest
 
-from drop import api_tokens, blocks, drops, scans
 from drop.app import create_app
-from drop.models import Drop, db, init_database
+from drop.db.models import Drop, db, init_database
+from drop.drops import lifecycle as drops
+from drop.protection import api_tokens, blocks, scans
 from tests.clamd_server import MALWARE
 from tests.tus_support import create, created_path, patch, path_of
 

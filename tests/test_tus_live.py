@@ -18,8 +18,8 @@ import requests
 from tusclient.client import TusClient
 
 from drop.config import Config
-from drop.models import open_database
-from drop.nginx_conf import nginx_values
+from drop.db.models import open_database
+from drop.ops.nginx_conf import nginx_values
 from tests.nginx import Nginx
 from tests.support import ROOT, LiveServer, wait_until
 from tests.tus_support import CHUNK, TUS, UPLOADS

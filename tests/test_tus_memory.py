@@ -17,7 +17,7 @@ import pytest
 import requests
 from tusclient.client import TusClient
 
-from drop.models import open_database
+from drop.db.models import open_database
 from tests.support import LiveServer
 from tests.tus_support import UPLOADS
 

@@ -13,11 +13,12 @@ import time
 import falcon.testing
 import pytest
 
-from drop import drops, tus
 from drop.app import create_app
-from drop.models import Drop, db
-from drop.partial_uploads import PartialUploads, open_partial_uploads
+from drop.db.models import Drop, db
+from drop.drops import lifecycle as drops
 from drop.storage import open_storage
+from drop.tus import records as tus
+from drop.tus.partials import PartialUploads, open_partial_uploads
 from tests.support import upload
 from tests.tus_support import (
     CHUNK,

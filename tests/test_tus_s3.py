@@ -15,13 +15,15 @@ import falcon.testing
 import peewee
 import pytest
 
-from drop import drops, tus, uploads
 from drop.app import create_app
-from drop.models import Drop, TusPart, db
+from drop.db.models import Drop, TusPart, db
+from drop.drops import lifecycle as drops
+from drop.drops import uploads
 from drop.ops import purge
-from drop.partial_uploads import open_partial_uploads
 from drop.storage import open_storage
 from drop.storage.s3 import PART_BYTES
+from drop.tus import records as tus
+from drop.tus.partials import open_partial_uploads
 from tests.tus_support import TUS, created_path, patch, path_of
 
 MIB = 1024 * 1024

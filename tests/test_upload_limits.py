@@ -9,7 +9,7 @@ import pytest
 
 from drop.app import create_app
 from drop.config import Config
-from drop.models import Drop, db
+from drop.db.models import Drop, db
 from tests.page_support import page_upload
 from tests.support import UPLOAD, multipart, upload
 

@@ -14,9 +14,9 @@ import falcon.testing
 import pytest
 import requests
 
-from drop import drops
 from drop.app import create_app
-from drop.models import Drop, db, init_database
+from drop.db.models import Drop, db, init_database
+from drop.drops import lifecycle as drops
 from drop.storage.local import LocalStorage
 from tests.page_support import press_download, share_token
 from tests.support import UPLOAD, LiveServer, multipart, wait_until

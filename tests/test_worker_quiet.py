@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from drop import tasks
-from drop.logs import configure_logging
-from drop.models import EXPIRED, Drop, init_database
+from drop.db.models import EXPIRED, Drop, init_database
+from drop.runtime.logs import configure_logging
 from tests.ops_support import plant_drop
 from tests.support import drop_env, wait_until
 

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import drop
 from drop.config import Config
+from drop.drops.server_key import KEY_FILE
 from drop.ops import snapshots
 from drop.ops.checks import redact_url
 from drop.ops.snapshots import POSTGRESQL, SQLITE, SnapshotError
 from drop.ops.stats import human_bytes
-from drop.server_key import KEY_FILE
 from drop.storage import LOCAL, blob_key
 
 MANIFEST = "manifest.json"
@@ -330,7 +330,7 @@ def _settle(config: Config) -> tuple[int, int]:
     without their blob, and unfinished resumable uploads on local disk."""
     if config.storage != LOCAL:
         return 0, 0  # the bucket holds both: it is restored, or not, on its own
-    from drop.models import init_database
+    from drop.db.models import init_database
 
     now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     database = init_database(config.effective_database_url)
@@ -341,7 +341,7 @@ def _settle(config: Config) -> tuple[int, int]:
 def end_unbacked_drops(blob_dir: Path, now: datetime.datetime, batch: int = PROGRESS_EVERY) -> int:
     """Mark the blob of each drop deleted when `blob_dir` lacks it, and revoke the live ones
     among them (as `drop-ops purge --fix` does), a batch of rows at a time; how many."""
-    from drop.models import LIVE, REVOKED, Drop, db
+    from drop.db.models import LIVE, REVOKED, Drop, db
 
     ended = 0
     last = 0
@@ -372,7 +372,7 @@ def end_unbacked_drops(blob_dir: Path, now: datetime.datetime, batch: int = PROG
 def end_unfinished_uploads() -> int:
     """Terminate the resumable uploads still receiving: their bytes are not in a backup.
     A client resuming one is told it is gone and starts over."""
-    from drop.tus import RECEIVING, TERMINATED, TusUpload
+    from drop.tus.records import RECEIVING, TERMINATED, TusUpload
 
     return (
         TusUpload.update(status=TERMINATED, lease_owner=None, lease_until=None)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from drop import blocks
-from drop.blocks import Block, BlockTarget
-from drop.models import Drop
-from drop.ops import audit
+from drop.db.models import Drop
+from drop.protection import audit, blocks
+from drop.protection.blocks import Block, BlockTarget
 from drop.storage import BlobStorage
 
 SHA256_SHOWN = 12  # characters of a content block's sha256 in the trail's "target"

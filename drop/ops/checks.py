@@ -11,12 +11,13 @@ from urllib.parse import urlparse, urlunparse
 import peewee
 import redis
 
-from drop import drops, migrations
 from drop.config import DAY, Config
-from drop.heartbeat import worker_health
-from drop.models import open_database
+from drop.db import migrations
+from drop.db.models import open_database
+from drop.drops import lifecycle as drops
 from drop.ops.stats import human_bytes
-from drop.scanning import Clamd, ScannerUnavailable
+from drop.protection.scanning import Clamd, ScannerUnavailable
+from drop.runtime.heartbeat import worker_health
 from drop.storage import S3, StorageUnavailable, open_storage
 from drop.storage.s3 import ABORT_INCOMPLETE_DAYS
 
@@ -109,7 +110,7 @@ def lifecycle_expire_days(config: Config, longest_token_expiry: int | None) -> i
 def fix_object_store_lifecycle(config: Config) -> CheckResult:
     """`drop-ops check --fix` on S3: the bucket aborts abandoned multipart uploads and
     expires objects every deletion missed (the caller holds a database connection)."""
-    from drop.api_tokens import ApiToken
+    from drop.protection.api_tokens import ApiToken
 
     longest_token_expiry = ApiToken.select(peewee.fn.MAX(ApiToken.max_expires_in)).scalar()
     days = lifecycle_expire_days(config, longest_token_expiry)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import falcon
 
-from drop.models import LIVE, Drop, db
+from drop.db.models import LIVE, Drop, db
 from drop.ops.listing import drop_or_404
 from drop.wording import plural
 
@@ -87,7 +87,7 @@ def set_download_limit(drop_id: int, max_downloads: str | None, most_allowed: in
             raise _not_live(drop_id)
         raise EditRefused(
             falcon.HTTP_400,
-            f"it has been downloaded {plural(drop.downloads, 'time')} already: the limit "
+            f"it has been downloaded {plural(drop.drops.downloads, 'time')} already: the limit "
             "must be more than that (revoke it to end it now)",
         )
     return Edit(drop_or_404(drop_id), before.max_downloads, limit)

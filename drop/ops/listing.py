@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import falcon
 
-from drop.models import STATUSES, Drop
+from drop.db.models import STATUSES, Drop
 
 PER_PAGE = 20
 MAX_QUERY_CHARS = 200

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import peewee
 
-from drop import drops
-from drop.models import LIVE, REVOKED, DownloadEvent, Drop, db
+from drop.db.models import LIVE, REVOKED, DownloadEvent, Drop, db
+from drop.drops import lifecycle as drops
 from drop.ops.stats import WINDOWS
 from drop.storage import BlobStorage, StaleUpload, StoredBlob
 

@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass
 import peewee
 import redis
 
-from drop.heartbeat import WorkerHealth
-from drop.models import (
+from drop.db.models import (
     DOWNLOADS,
     LIVE,
     STATUSES,
@@ -25,6 +24,7 @@ from drop.models import (
     DropTally,
     HourlyTally,
 )
+from drop.runtime.heartbeat import WorkerHealth
 
 WINDOWS = {
     "hour": datetime.timedelta(hours=1),

@@ -14,8 +14,8 @@ from functools import cached_property
 
 from markupsafe import Markup, escape
 
-from drop import hourly_counts as counts
-from drop.hourly_counts import hour_of, read_hours
+from drop.ops import hourly_counts as counts
+from drop.ops.hourly_counts import hour_of, read_hours
 from drop.ops.stats import human_bytes
 
 HOURS = 7 * 24

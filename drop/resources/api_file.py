@@ -6,26 +6,27 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import crypto, drops
-from drop.clients import client_address
+from drop import crypto
 from drop.config import Config
-from drop.downloads import (
+from drop.db.models import DELETED, INFECTED, SCAN_PENDING, Drop
+from drop.drops import lifecycle as drops
+from drop.drops.downloads import (
     DownloadSender,
     download_headers,
     password_opens,
     refuse_withheld,
     request_password,
 )
-from drop.error_cache import LiveTokens
-from drop.errors import being_checked, found_malware
-from drop.grants import GrantSigner
-from drop.limits import GuessLimit, TooManyAttempts
-from drop.models import DELETED, INFECTED, SCAN_PENDING, Drop
+from drop.drops.grants import GrantSigner
+from drop.drops.uploads import receive_drop
+from drop.protection.clients import client_address
+from drop.protection.limits import GuessLimit, TooManyAttempts
+from drop.protection.scans import UploadScanning
+from drop.protection.uploaders import UploaderCheck
 from drop.resources.page_home import share_path
-from drop.scans import UploadScanning
 from drop.storage import BlobStorage
-from drop.uploaders import UploaderCheck
-from drop.uploads import receive_drop
+from drop.web.error_cache import LiveTokens
+from drop.web.errors import being_checked, found_malware
 
 API_PREFIX = "/api/v1.0"
 

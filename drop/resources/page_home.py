@@ -7,15 +7,18 @@ from dataclasses import dataclass
 
 import falcon
 
-from drop import crypto, drops, pages, tus, wording
+from drop import crypto, wording
 from drop.config import Config
-from drop.qr import qr_svg
-from drop.raw_uploads import NAMELESS
-from drop.scans import UploadScanning
+from drop.drops import lifecycle as drops
+from drop.drops.raw_uploads import NAMELESS
+from drop.drops.uploads import MAX_PASSWORD_CHARS, receive_drop
+from drop.protection.scans import UploadScanning
+from drop.protection.uploaders import UploaderCheck
 from drop.storage import BlobStorage
-from drop.templates import Templates
-from drop.uploaders import UploaderCheck
-from drop.uploads import MAX_PASSWORD_CHARS, receive_drop
+from drop.tus import records as tus
+from drop.web import pages
+from drop.web.qr import qr_svg
+from drop.web.templates import Templates
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -49,7 +52,7 @@ def delete_path(token: str) -> str:
 class HomePage:
     """GET /: the upload form. POST /: store the upload and show its share link.
 
-    PUT / is a `curl -T` upload without a name (drop.raw_uploads): a 400 saying so.
+    PUT / is a `curl -T` upload without a name (drop.drops.raw_uploads): a 400 saying so.
     """
 
     def __init__(

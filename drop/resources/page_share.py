@@ -6,17 +6,19 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import crypto, drops, pages, wording
-from drop.clients import client_address
+from drop import crypto, wording
 from drop.config import Config
-from drop.downloads import DownloadSender, password_opens, refuse_withheld
-from drop.errors import SCAN_RETRY_AFTER_SECONDS, found_malware
-from drop.grants import GrantSigner
-from drop.limits import GuessLimit, TooManyAttempts
-from drop.models import DELETED, INFECTED, SCAN_PENDING, Drop
+from drop.db.models import DELETED, INFECTED, SCAN_PENDING, Drop
+from drop.drops import lifecycle as drops
+from drop.drops.downloads import DownloadSender, password_opens, refuse_withheld
+from drop.drops.grants import GrantSigner
+from drop.protection.clients import client_address
+from drop.protection.limits import GuessLimit, TooManyAttempts
 from drop.resources.page_home import delete_path, share_path
 from drop.storage import BlobStorage
-from drop.templates import Templates
+from drop.web import pages
+from drop.web.errors import SCAN_RETRY_AFTER_SECONDS, found_malware
+from drop.web.templates import Templates
 
 FORM = "application/x-www-form-urlencoded"
 # These forms carry one password or key; Falcon reads a url-encoded body whole, so cap it.

@@ -6,16 +6,16 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import drops
 from drop.config import Config
-from drop.errors import prefers_json_to_text
-from drop.raw_uploads import read_raw_upload
+from drop.drops import lifecycle as drops
+from drop.drops.raw_uploads import read_raw_upload
+from drop.drops.uploads import store_upload
+from drop.protection.scans import UploadScanning
+from drop.protection.uploaders import UploaderCheck
 from drop.resources.api_file import drop_api_url, upload_answer
 from drop.resources.page_home import share_path
-from drop.scans import UploadScanning
 from drop.storage import BlobStorage
-from drop.uploaders import UploaderCheck
-from drop.uploads import store_upload
+from drop.web.errors import prefers_json_to_text
 
 
 class RawUpload:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from drop.models import LIVE, Drop
+from drop.db.models import LIVE, Drop
 from drop.storage import BlobStorage, UploadTooLarge
 
 BATCH = 500

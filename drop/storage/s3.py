@@ -29,11 +29,11 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drop import crypto
-from drop.metrics import STORAGE_ERRORS, STORAGE_LATENCY
-from drop.models import MultipartUpload
+from drop.clock import naive_utc_epoch
+from drop.db.models import MultipartUpload
+from drop.runtime.metrics import STORAGE_ERRORS, STORAGE_LATENCY
 from drop.storage import S3, StaleUpload, StorageUnavailable, StoredBlob, TempBlob, UploadTooLarge
 from drop.storage import blob_key as token_key
-from drop.timestamps import naive_utc_epoch
 
 # Parts of 8 MiB: above S3's 5 MiB minimum, and a 1 GiB upload is 128 parts of S3's 10,000.
 PART_BYTES = 8 * 1024 * 1024
@@ -407,11 +407,11 @@ class S3Storage:
         """Multipart uploads with no sign of life (a part sent, per their row; without a
         row, their start) for `older_than_seconds`: their node died or gave up.
 
-        A resumable upload's multipart upload (drop.storage.s3_partials) lives as long as
+        A resumable upload's multipart upload (drop.tus.s3_partials) lives as long as
         its tus upload is receiving, however long it waits for its next PATCH; once its
         row is gone it is stale like any other.
         """
-        from drop.storage.s3_partials import receiving_upload_ids, tus_upload_id
+        from drop.tus.s3_partials import receiving_upload_ids, tus_upload_id
 
         cutoff = naive_utc_epoch(now) - older_than_seconds
         stale = []

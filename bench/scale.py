@@ -40,6 +40,7 @@ import psycopg2
 import requests
 
 from bench.servers import ROOT, Gunicorn, server_env
+from drop import clock
 
 DATABASE_URL = os.environ.get(
     "BENCH_SCALE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/drop_bench_scale"
@@ -272,7 +273,7 @@ def sweep_in_this_process(rounds: int) -> int:
         with db.connection_context():
             return drops.sweep(
                 storage,
-                drops.utcnow(),
+                clock.utcnow(),
                 config.delete_grace_seconds,
                 uploader_retention=config.uploader_retention,
             )
@@ -368,7 +369,6 @@ def cards_rounds(url: str, rounds: int) -> dict:
 def explain_stats_queries(env: dict) -> list[dict]:
     """EXPLAIN ANALYZE every statement collect_stats runs, captured from peewee's log."""
     from drop.db.models import db, init_database
-    from drop.drops import lifecycle as drops
     from drop.ops.stats import collect_stats
     from drop.runtime.heartbeat import WorkerHealth
 
@@ -389,7 +389,7 @@ def explain_stats_queries(env: dict) -> list[dict]:
     try:
         with database.connection_context():
             collect_stats(
-                drops.utcnow(),
+                clock.utcnow(),
                 queue_length=None,
                 worker=WorkerHealth(None, None, False),
             )

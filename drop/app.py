@@ -9,11 +9,12 @@ import falcon
 import redis
 from falcon.media.multipart import MultipartFormHandler
 
+from drop import clock
 from drop.config import Config
 from drop.db.database import UNAVAILABLE_ERRORS
 from drop.db.models import db, init_database
-from drop.drops import lifecycle as drops
 from drop.drops.blob_deletion import BlobDeletion
+from drop.drops.downloads import LiveTokens
 from drop.drops.grants import GrantSigner
 from drop.drops.server_key import ServerKey
 from drop.ops.hourly_counts import HourlyCounts
@@ -21,6 +22,7 @@ from drop.protection import limits
 from drop.protection.scanning import Clamd
 from drop.protection.scans import UploadScanning
 from drop.protection.uploaders import UploaderCheck
+from drop.refusals import Refused
 from drop.resources.api_file import API_PREFIX, FileCollection, FileItem
 from drop.resources.api_openapi import OpenAPIDocument
 from drop.resources.api_uploads import (
@@ -38,19 +40,20 @@ from drop.resources.page_share import DeletePage, SharePage
 from drop.resources.raw_upload import RawUpload
 from drop.runtime.breaker import guarded_pool, redis_breaker
 from drop.runtime.logs import RequestId, log_unexpected_error
-from drop.runtime.metrics import MetricsResource, RequestMetrics
 from drop.runtime.serving import ClientTooSlow
 from drop.storage import StorageUnavailable, open_storage, task_s3_settings
 from drop.storage.disk import disk_full_error
-from drop.tus.partials import open_partial_uploads
+from drop.tus import open_partial_uploads
 from drop.web.connections import DatabaseConnection
-from drop.web.error_cache import ErrorCache, LiveTokens
+from drop.web.error_cache import ErrorCache
 from drop.web.errors import (
     client_too_slow,
     database_unavailable,
     error_serializer,
+    refused,
     storage_unavailable,
 )
+from drop.web.metrics import MetricsResource, RequestMetrics
 from drop.web.static import add_static_routes
 from drop.web.templates import Templates
 
@@ -62,7 +65,7 @@ MAX_TEXT_FIELD_BYTES = 64 * 1024
 def create_app(
     config: Config | None = None,
     *,
-    clock: Callable = drops.utcnow,
+    clock: Callable = clock.utcnow,
     schedule_blob_deletion: Callable[..., None] | None = None,
     schedule_scan: Callable[[str], None] | None = None,
     redis_client: redis.Redis | None = None,
@@ -126,6 +129,7 @@ def create_app(
     app.add_error_handler(UNAVAILABLE_ERRORS, database_unavailable)
     app.add_error_handler(ClientTooSlow, client_too_slow)
     app.add_error_handler(StorageUnavailable, storage_unavailable)
+    app.add_error_handler(Refused, refused)
     multipart = MultipartFormHandler()
     multipart.parse_options.max_body_part_buffer_size = MAX_TEXT_FIELD_BYTES
     app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = multipart

@@ -109,18 +109,6 @@ class Config:
     # 302 to it ("presigned", for a CDN in front of the bucket).
     s3_redirect: str | None = None
 
-    @property
-    def s3_settings(self):
-        from drop.storage.s3 import S3Settings
-
-        return S3Settings(
-            bucket=self.s3_bucket or "",
-            endpoint_url=self.s3_endpoint_url,
-            region=self.s3_region,
-            prefix=self.s3_prefix,
-            addressing_style=self.s3_addressing_style,
-        )
-
     # The page's resumable uploads send the file in requests of this size: below any
     # proxy's body cap (Cloudflare's is 100 MB), large enough to keep requests few.
     upload_chunk_bytes: int = 8 * MIB

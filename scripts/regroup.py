@@ -75,6 +75,8 @@ MOVES = dict(line.split() for line in MOVES_TEXT.strip().splitlines())
 NEW_NAMES = set(MOVES.values())
 # Modules that become a package of the same name: their file moves, their name stays.
 SAME_NAME = {"drop.drops", "drop.tus", "drop.cli"}
+# Old module names that are also a Drop's fields (`drop.downloads`): never rewritten in code.
+DROP_FIELDS = ("drop.downloads",)
 IMPORT_LINE = re.compile(r"\s*from drop(\.\w+)* import ")
 
 PACKAGES = {
@@ -186,9 +188,11 @@ def rewrite_from_imports(text: str) -> str:
     return pattern.sub(fix, text)
 
 
-def rewrite_names(text: str) -> str:
+def rewrite_names(text: str, keep=()) -> str:
     """Dotted module names and their file paths, in strings, comments and docs."""
     for old in sorted(MOVES, key=len, reverse=True):
+        if old in keep:
+            continue
         new = MOVES[old]
         skip = children_of(old) | children_of(new) | {new.rpartition(".")[2]}
         guard = "".join(rf"(?!\.{c}\b)" for c in sorted(skip))
@@ -224,9 +228,12 @@ def main() -> None:
             continue
         if f.suffix == ".py":
             # Import statements are rewritten whole; names in the rest of the file one by one.
+            # `drop.downloads` in code is a Drop's field, not the old module: left alone.
             new = rewrite_from_imports(text)
             new = "".join(
-                line if IMPORT_LINE.match(line) else rewrite_names(line)
+                line
+                if IMPORT_LINE.match(line)
+                else rewrite_names(line, keep=DROP_FIELDS if "drop.downloads" in line else ())
                 for line in new.splitlines(keepends=True)
             )
         else:

@@ -8,7 +8,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from drop.cli import cli, parse_size
+from drop.cli import cli
+from drop.cli.common import parse_size
 from drop.db.models import db, init_database
 from drop.protection import api_tokens, audit
 from drop.protection.api_tokens import ApiToken

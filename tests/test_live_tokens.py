@@ -1,6 +1,6 @@
 """LiveTokens: the drops a web process just served, whose downloads skip the 4XX cache."""
 
-from drop.web.error_cache import LiveTokens
+from drop.drops.downloads import LiveTokens
 
 
 def test_live_tokens_forget_the_oldest_past_their_size_and_an_ended_one():

@@ -172,7 +172,7 @@ def test_an_uncounted_download_serves_the_bytes_and_counts_nothing(ops, session,
     assert response.headers["Content-Security-Policy"] == "sandbox"
     assert response.headers["Cache-Control"] == "no-store"
     drop = Drop.get(Drop.token == token)
-    assert (drop.drops.downloads, drop.status) == (0, "live")
+    assert (drop.downloads, drop.status) == (0, "live")
     assert DownloadEvent.select().count() == 0
     assert not any(metric == "downloads" for _, metric in counts.pending())
     (event,) = audit_events("download_uncounted")

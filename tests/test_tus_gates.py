@@ -12,9 +12,9 @@ import re
 import falcon.testing
 import pytest
 
+from drop import clock
 from drop.app import create_app
 from drop.db.models import Drop, db, init_database
-from drop.drops import lifecycle as drops
 from drop.protection import api_tokens, blocks, scans
 from tests.clamd_server import MALWARE
 from tests.tus_support import create, created_path, patch, path_of
@@ -51,7 +51,7 @@ def issue(config, clock, **limits) -> str:
 
 def add_block(kind: str, value: str, reason: str) -> None:
     with db.connection_context():
-        blocks.add_block(blocks.target(kind, value), reason, actor="cli", now=drops.utcnow())
+        blocks.add_block(blocks.target(kind, value), reason, actor="cli", now=clock.utcnow())
 
 
 def from_address(address: str) -> dict[str, str]:

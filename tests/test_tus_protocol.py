@@ -17,8 +17,9 @@ from drop.app import create_app
 from drop.db.models import Drop, db
 from drop.drops import lifecycle as drops
 from drop.storage import open_storage
+from drop.tus import open_partial_uploads
 from drop.tus import records as tus
-from drop.tus.partials import PartialUploads, open_partial_uploads
+from drop.tus.partials import PartialUploads
 from tests.support import upload
 from tests.tus_support import (
     CHUNK,

@@ -22,8 +22,8 @@ from drop.drops import uploads
 from drop.ops import purge
 from drop.storage import open_storage
 from drop.storage.s3 import PART_BYTES
+from drop.tus import open_partial_uploads
 from drop.tus import records as tus
-from drop.tus.partials import open_partial_uploads
 from tests.tus_support import TUS, created_path, patch, path_of
 
 MIB = 1024 * 1024

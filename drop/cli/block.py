@@ -6,6 +6,7 @@ import json
 
 import typer
 
+from drop import clock
 from drop.protection import audit
 
 block_cli = typer.Typer(
@@ -48,8 +49,7 @@ def add(
     Exactly one of --address and --sha256. Blocking what is already
     blocked keeps the existing block. Recorded in the audit trail.
     """
-    from drop.cli import connected, load_config
-    from drop.drops import lifecycle as drops
+    from drop.cli.common import connected, load_config
     from drop.ops import blocking
     from drop.protection import blocks
     from drop.storage import open_storage
@@ -69,7 +69,7 @@ def add(
                 reason,
                 actor=audit.CLI_ACTOR,
                 address=None,
-                now=drops.utcnow(),
+                now=clock.utcnow(),
                 storage=open_storage(config),
                 revoke_drops=revoke_drops,
             )
@@ -90,7 +90,7 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array, for scripts."),
 ):
     """List every block, newest first: id, kind, value, reason, when, by whom."""
-    from drop.cli import connected, load_config
+    from drop.cli.common import connected, load_config
     from drop.protection import blocks
 
     config = load_config()
@@ -121,8 +121,7 @@ def remove(
     Uploads are accepted again at once; drops of unblocked content
     serve again if they are still live.
     """
-    from drop.cli import connected, load_config
-    from drop.drops import lifecycle as drops
+    from drop.cli.common import connected, load_config
     from drop.ops import blocking
     from drop.protection import blocks
 
@@ -145,7 +144,7 @@ def remove(
         removed = None
         if block_id is not None:
             removed = blocking.unblock(
-                block_id, actor=audit.CLI_ACTOR, address=None, now=drops.utcnow()
+                block_id, actor=audit.CLI_ACTOR, address=None, now=clock.utcnow()
             )
     if removed is None:
         typer.echo("drop-ops: no such block", err=True)

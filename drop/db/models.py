@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+
 import peewee
 
-from drop.db.database import open_database  # noqa: F401  (re-exported for callers)
+from drop.db.database import (
+    is_pooled,
+    open_database,  # noqa: F401  (re-exported for callers)
+)
 
 db = peewee.DatabaseProxy()
 
@@ -143,6 +148,53 @@ class TusPart(peewee.Model):
         database = db
         table_name = "tus_part"
         primary_key = peewee.CompositeKey("tus_upload_id", "part_number")
+
+
+# A tus upload's status (drop/tus/records.py).
+RECEIVING = "receiving"
+COMPLETE = "complete"  # the drop exists: `drop_token`
+TERMINATED = "terminated"  # the client's DELETE
+
+
+class TusUpload(peewee.Model):
+    """One resumable upload (migration 0007); drop/tus/records.py is what happens to it."""
+
+    id = peewee.FixedCharField(max_length=32, primary_key=True)  # 128 random bits, hex
+    upload_length = peewee.BigIntegerField()
+    upload_offset = peewee.BigIntegerField()
+    metadata = peewee.TextField()  # Upload-Metadata as sent, less SECRET_KEYS
+    filename = peewee.TextField()
+    content_type = peewee.CharField(max_length=255)
+    password_hash = peewee.TextField(null=True)
+    expires_in = peewee.IntegerField()  # the drop's, once it exists
+    max_downloads = peewee.IntegerField()
+    storage_key = peewee.TextField()  # where drop.tus.partials keeps the bytes
+    status = peewee.CharField(max_length=16)
+    created_at = peewee.DateTimeField()
+    expires_at = peewee.DateTimeField(index=True)  # of this record
+    lease_owner = peewee.FixedCharField(max_length=32, null=True)
+    lease_until = peewee.DateTimeField(null=True)
+    drop_token = peewee.FixedCharField(max_length=32, null=True)
+    # The drop's delete token, so that GET can repeat the upload's answer until this
+    # record expires (the drop keeps only its hash).
+    delete_token = peewee.FixedCharField(max_length=32, null=True)
+    # The API token (drop/protection/uploaders.py) the upload was admitted with; None: anonymous.
+    # Not a foreign key: a token is never deleted, and its completion needs only its id.
+    api_token_id = peewee.IntegerField(null=True)
+
+    class Meta:
+        database = db
+        table_name = "tus_upload"
+
+    def is_gone(self, now: datetime.datetime) -> bool:
+        return self.status == TERMINATED or self.expires_at <= now
+
+
+def give_back_connection() -> None:
+    """Return a pooled (PostgreSQL) connection while a request's bytes arrive, for as long
+    as the client takes; the next query takes one again. (SQLite keeps one per thread.)"""
+    if is_pooled(db.obj) and not db.is_closed():
+        db.close()
 
 
 def init_database(url: str, *, pooled: bool = False) -> peewee.Database:

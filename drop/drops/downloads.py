@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import falcon
@@ -15,9 +16,8 @@ from drop.drops.grants import Grant, GrantSigner
 from drop.protection import blocks
 from drop.protection.clients import header_text
 from drop.protection.limits import GuessLimit
+from drop.refusals import Withheld
 from drop.storage import BlobStorage
-from drop.web.error_cache import LiveTokens
-from drop.web.errors import unavailable_for_legal_reasons
 
 PASSWORD_HEADER = "X-Drop-Password"
 # Below DROP_ACCEL_REDIRECT: the location where nginx serves a resumed download's range
@@ -33,7 +33,7 @@ def request_password(req: falcon.Request) -> str | None:
 def refuse_withheld(drop: Drop) -> None:
     """451 for a drop the operator withholds (its content is blocked); never its bytes."""
     if blocks.content_block(drop.sha256) is not None:
-        raise unavailable_for_legal_reasons()
+        raise Withheld()
 
 
 def password_opens(guesses: GuessLimit, client: str, drop: Drop, password: str) -> bool:
@@ -69,7 +69,7 @@ def resumable(drop: Drop, grant: Grant, now) -> bool:
     """Whether a download granted earlier may go on: the drop is live, or was used up by
     downloads (its blob waits out the resume window). Deleted, revoked or expired drops
     end their resumes too."""
-    if grant.number > drop.drops.downloads:
+    if grant.number > drop.downloads:
         return False
     return drop.status == DOWNLOADED or (drop.status == LIVE and drop.expires_at > now)
 
@@ -245,3 +245,37 @@ class DownloadSender:
     def _kept_for(self, etag: str | None) -> int:
         """How long a used-up drop's blob outlives its last download: while it may resume."""
         return self._grants.window_seconds if etag is not None else 0
+
+
+# Tokens remembered by LiveTokens: a few hundred KiB at most.
+MAX_LIVE_TOKENS = 4096
+
+
+class LiveTokens:
+    """Tokens whose download this process served a moment ago, with downloads left.
+
+    A GET for one of them skips the 4XX cache: it is live, so no 4XX of it can be cached
+    unless it ended since, and then its claim fails and the answer is read from the
+    database once (and cached). Every download would otherwise wait on a Redis round trip
+    that misses. A claim that fails or takes the last download forgets the token.
+    """
+
+    def __init__(self, max_tokens: int = MAX_LIVE_TOKENS):
+        self._max = max_tokens
+        self._tokens: dict[str, None] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, token: str) -> bool:
+        return token in self._tokens
+
+    def served(self, token: str) -> None:
+        if token in self._tokens:
+            return
+        with self._lock:
+            self._tokens[token] = None
+            if len(self._tokens) > self._max:
+                del self._tokens[next(iter(self._tokens))]  # the oldest
+
+    def ended(self, token: str) -> None:
+        with self._lock:
+            self._tokens.pop(token, None)

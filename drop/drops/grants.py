@@ -17,8 +17,8 @@ import hmac
 import re
 from dataclasses import dataclass
 
+from drop.clock import epoch_ms
 from drop.drops.server_key import ServerKey
-from drop.protection.limits import epoch_ms
 
 PURPOSE = b"drop download grant v1"
 # "<number>.<epoch seconds>.<22 base64url characters of MAC>", in quotes: a strong ETag.

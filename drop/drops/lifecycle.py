@@ -24,6 +24,7 @@ from drop.db.models import (
     Drop,
     db,
 )
+from drop.protection.blocks import CONTENT
 from drop.storage import BlobStorage, StoredBlob, TempBlob
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,6 @@ SWEEP_BATCH = 1000
 # Uploader erasure (erase_uploaders): rows per statement, statements per sweep.
 UPLOADER_ERASE_BATCH = 1000
 UPLOADER_ERASE_MAX_BATCHES = 100
-
-
-def utcnow() -> datetime.datetime:
-    """Naive UTC, the form every timestamp takes in the database."""
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -70,10 +66,6 @@ class ClaimedDrop:
 
 
 CLAIMED_COLUMNS = ", ".join(f'"{name}"' for name in ClaimedDrop.__dataclass_fields__)
-
-
-# The kind of a content block (protection.blocks.CONTENT; blocks imports this module).
-CONTENT_BLOCK = "content"
 
 
 class ContentBlocked(Exception):
@@ -170,7 +162,7 @@ def _insert_row(drop: Drop, on_insert: Callable[[], None] | None = None) -> None
         f'INSERT INTO "drop" ({columns}) SELECT {marks} WHERE NOT EXISTS '
         f'(SELECT 1 FROM "block" WHERE "kind" = {db.param} AND "value" = {db.param})'
     )
-    params = [*values.values(), CONTENT_BLOCK, drop.sha256]
+    params = [*values.values(), CONTENT, drop.sha256]
 
     def insert() -> None:
         if statements.execute("drop_insert_unblocked", sql, params).rowcount == 0:

@@ -11,10 +11,10 @@ from urllib.parse import urlparse, urlunparse
 import peewee
 import redis
 
+from drop import clock
 from drop.config import DAY, Config
 from drop.db import migrations
 from drop.db.models import open_database
-from drop.drops import lifecycle as drops
 from drop.ops.stats import human_bytes
 from drop.protection.scanning import Clamd, ScannerUnavailable
 from drop.runtime.heartbeat import worker_health
@@ -130,7 +130,7 @@ def fix_object_store_lifecycle(config: Config) -> CheckResult:
 
 
 def check_worker(config: Config) -> CheckResult:
-    health = worker_health(config.data_dir, drops.utcnow(), config.worker_stale_seconds)
+    health = worker_health(config.data_dir, clock.utcnow(), config.worker_stale_seconds)
     return CheckResult("worker", health.alive, health.describe())
 
 

@@ -23,7 +23,7 @@ import peewee
 
 from drop.db.database import UNAVAILABLE_ERRORS
 from drop.db.models import db
-from drop.ops.listing import Paging
+from drop.db.paging import Paging
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ then), and existing drops of that content answer 451 and never serve a byte.
 
 Every check reads the `block` table (migration 0011) with one indexed query, so a block
 added on one web node holds on every node at once; the download claim itself carries
-the content check (drops.claim_download), so no race can serve blocked bytes.
+the content check (drop.drops.lifecycle.claim_download), so no race can serve blocked bytes.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ import peewee
 
 from drop.db import statements
 from drop.db.models import LIVE, Drop, db
-from drop.drops import lifecycle as drops
 
 ADDRESS = "address"
-CONTENT = drops.CONTENT_BLOCK
+CONTENT = "content"
 KINDS = (ADDRESS, CONTENT)
 MAX_REASON_CHARS = 500
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -230,10 +229,3 @@ def live_drops_from(block: Block) -> Iterator[Drop]:
 def live_drops_with(sha256: str) -> int:
     """How many live drops hold this content (for the operator's confirmation)."""
     return Drop.select().where((Drop.status == LIVE) & (Drop.sha256 == sha256)).count()
-
-
-def revoke_live_drops_from(block: Block, storage, now: datetime.datetime) -> list[Drop]:
-    """Revoke every live drop uploaded from inside an address block and delete its blob."""
-    return [
-        drop for drop in list(live_drops_from(block)) if drops.revoke_drop(storage, drop.token, now)
-    ]

@@ -17,7 +17,6 @@ Times are epoch milliseconds taken from the app's clock, so tests can move them.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import logging
 import math
@@ -29,6 +28,7 @@ from typing import Protocol
 import peewee
 import redis
 
+from drop.clock import epoch_ms
 from drop.config import Config
 from drop.db.group_commit import forgettable_write
 from drop.db.models import db
@@ -263,11 +263,6 @@ def password_backoff(config: Config) -> Backoff:
         config.password_backoff_cap,
         GUESSES_KEPT_SECONDS,
     )
-
-
-def epoch_ms(moment: datetime.datetime) -> int:
-    """Epoch milliseconds for the app's naive-UTC clock."""
-    return int(moment.replace(tzinfo=datetime.UTC).timestamp() * 1000)
 
 
 def _seconds_until(moment_ms: int, now_ms: int) -> int:

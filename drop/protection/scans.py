@@ -14,8 +14,6 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import falcon
-
 from drop.config import Config
 from drop.db.models import (
     INFECTED,
@@ -30,6 +28,7 @@ from drop.db.models import (
 )
 from drop.protection import audit
 from drop.protection.scanning import Clamd, ScannerUnavailable, ScanTooLarge
+from drop.refusals import TooLarge
 from drop.runtime import metrics
 from drop.storage import BlobStorage, open_storage_for_task, task_s3_settings
 
@@ -107,11 +106,9 @@ class UploadScanning:
     def admit(self, size: int) -> None:
         config = self._config
         if config.scanning and config.scan_too_large == "refuse" and size > config.scan_max_bytes:
-            raise falcon.HTTPContentTooLarge(
-                description=(
-                    f"files larger than {config.scan_max_bytes} bytes cannot be checked "
-                    "for malware, and this server accepts only checked files"
-                )
+            raise TooLarge(
+                f"files larger than {config.scan_max_bytes} bytes cannot be checked "
+                "for malware, and this server accepts only checked files"
             )
 
     def status_for(self, size: int) -> str | None:

@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import crypto
+from drop import clock, crypto
 from drop.config import Config
 from drop.db.models import DELETED, INFECTED, SCAN_PENDING, Drop
 from drop.drops import lifecycle as drops
 from drop.drops.downloads import (
     DownloadSender,
+    LiveTokens,
     download_headers,
     password_opens,
     refuse_withheld,
@@ -25,7 +26,6 @@ from drop.protection.scans import UploadScanning
 from drop.protection.uploaders import UploaderCheck
 from drop.resources.page_home import share_path
 from drop.storage import BlobStorage
-from drop.web.error_cache import LiveTokens
 from drop.web.errors import being_checked, found_malware
 
 API_PREFIX = "/api/v1.0"
@@ -56,7 +56,7 @@ class FileCollection:
         self,
         config: Config,
         storage: BlobStorage,
-        clock: Callable = drops.utcnow,
+        clock: Callable = clock.utcnow,
         *,
         uploaders: UploaderCheck,
         scanning: UploadScanning | None = None,
@@ -87,7 +87,7 @@ class FileItem:
         config: Config,
         storage: BlobStorage,
         schedule_blob_deletion: Callable[[str], None],
-        clock: Callable = drops.utcnow,
+        clock: Callable = clock.utcnow,
         *,
         guesses: GuessLimit,
         grants: GrantSigner | None = None,

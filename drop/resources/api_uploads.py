@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import crypto
+from drop import clock, crypto
 from drop.config import Config
 from drop.drops import lifecycle as drops
 from drop.drops.filenames import sanitize_content_type, sanitize_filename
@@ -95,7 +95,7 @@ class TusServer:
         config: Config,
         storage: BlobStorage,
         partials: PartialStore,
-        clock: Callable[[], datetime.datetime] = drops.utcnow,
+        clock: Callable[[], datetime.datetime] = clock.utcnow,
         *,
         uploaders: UploaderCheck,
         scanning: UploadScanning | None = None,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import falcon
 
-from drop import crypto, wording
+from drop import clock, crypto, wording
 from drop.config import Config
 from drop.drops import lifecycle as drops
 from drop.drops.raw_uploads import NAMELESS
@@ -60,7 +60,7 @@ class HomePage:
         config: Config,
         storage: BlobStorage,
         templates: Templates,
-        clock: Callable = drops.utcnow,
+        clock: Callable = clock.utcnow,
         *,
         uploaders: UploaderCheck,
         scanning: UploadScanning | None = None,
@@ -118,7 +118,7 @@ class UploadedPage:
     record expires.
     """
 
-    def __init__(self, config: Config, templates: Templates, clock: Callable = drops.utcnow):
+    def __init__(self, config: Config, templates: Templates, clock: Callable = clock.utcnow):
         self._config = config
         self._templates = templates
         self._clock = clock

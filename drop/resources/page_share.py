@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import crypto, wording
+from drop import clock, crypto, wording
 from drop.config import Config
 from drop.db.models import DELETED, INFECTED, SCAN_PENDING, Drop
 from drop.drops import lifecycle as drops
@@ -68,7 +68,7 @@ class SharePage:
         storage: BlobStorage,
         templates: Templates,
         schedule_blob_deletion: Callable[[str], None],
-        clock: Callable = drops.utcnow,
+        clock: Callable = clock.utcnow,
         *,
         guesses: GuessLimit,
         grants: GrantSigner | None = None,
@@ -196,7 +196,7 @@ class DeletePage:
         self,
         templates: Templates,
         schedule_blob_deletion: Callable[[str], None],
-        clock: Callable = drops.utcnow,
+        clock: Callable = clock.utcnow,
     ):
         self._templates = templates
         self._schedule_blob_deletion = schedule_blob_deletion

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import falcon
 
+from drop import clock
 from drop.config import Config
-from drop.drops import lifecycle as drops
 from drop.drops.raw_uploads import read_raw_upload
 from drop.drops.uploads import store_upload
 from drop.protection.scans import UploadScanning
@@ -29,7 +29,7 @@ class RawUpload:
         self,
         config: Config,
         storage: BlobStorage,
-        clock: Callable = drops.utcnow,
+        clock: Callable = clock.utcnow,
         *,
         uploaders: UploaderCheck,
         scanning: UploadScanning | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from drop import crypto
 from drop.clock import naive_utc_epoch
-from drop.storage import LOCAL, StaleUpload, StoredBlob, TempBlob, UploadTooLarge, blob_key
+from drop.storage.blobs import LOCAL, StaleUpload, StoredBlob, TempBlob, UploadTooLarge, blob_key
 from drop.storage.disk import FreeSpaceFloor
 
 # An upload is copied in pieces this large: four times fewer Python-level reads, hash

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from drop.db.models import LIVE, Drop
-from drop.storage import BlobStorage, UploadTooLarge
+from drop.storage.blobs import BlobStorage, UploadTooLarge
 
 BATCH = 500
 

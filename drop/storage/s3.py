@@ -29,11 +29,18 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drop import crypto
-from drop.clock import naive_utc_epoch
-from drop.db.models import MultipartUpload
+from drop.clock import naive_utc_epoch, utcnow
+from drop.db.models import RECEIVING, MultipartUpload, TusUpload
 from drop.runtime.metrics import STORAGE_ERRORS, STORAGE_LATENCY
-from drop.storage import S3, StaleUpload, StorageUnavailable, StoredBlob, TempBlob, UploadTooLarge
-from drop.storage import blob_key as token_key
+from drop.storage.blobs import (
+    S3,
+    StaleUpload,
+    StorageUnavailable,
+    StoredBlob,
+    TempBlob,
+    UploadTooLarge,
+)
+from drop.storage.blobs import blob_key as token_key
 
 # Parts of 8 MiB: above S3's 5 MiB minimum, and a 1 GiB upload is 128 parts of S3's 10,000.
 PART_BYTES = 8 * 1024 * 1024
@@ -54,6 +61,10 @@ LIFECYCLE_ID = "drop:{prefix}{rule}"  # our rules' IDs: another prefix's rules a
 # Below the prefix: where DROP_SCAN_QUARANTINE=keep moves an infected blob.
 QUARANTINE_PREFIX = "quarantine/"
 MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+# Where a resumable upload's parts wait (drop/tus/s3_partials.py), below the prefix.
+UPLOADS_PREFIX = "uploads/"
 
 
 @dataclass(frozen=True)
@@ -411,8 +422,6 @@ class S3Storage:
         its tus upload is receiving, however long it waits for its next PATCH; once its
         row is gone it is stale like any other.
         """
-        from drop.tus.s3_partials import receiving_upload_ids, tus_upload_id
-
         cutoff = naive_utc_epoch(now) - older_than_seconds
         stale = []
         paginator = self.client.get_paginator("list_multipart_uploads")
@@ -512,7 +521,7 @@ class MultipartWriter:
         with storage._request("create_multipart_upload"):
             response = storage.client.create_multipart_upload(Bucket=storage.bucket, Key=key)
         self.upload_id = response["UploadId"]
-        now = _utcnow()
+        now = utcnow()
         MultipartUpload.insert(
             upload_id=self.upload_id, key=key, started_at=now, touched_at=now
         ).execute()
@@ -529,7 +538,7 @@ class MultipartWriter:
             )
         self._parts.append({"ETag": response["ETag"], "PartNumber": number})
         # The sign of life a reconciliation looks for before it aborts an old upload.
-        MultipartUpload.update(touched_at=_utcnow()).where(
+        MultipartUpload.update(touched_at=utcnow()).where(
             MultipartUpload.upload_id == self.upload_id
         ).execute()
 
@@ -568,5 +577,21 @@ def _forget(upload_id: str) -> None:
     MultipartUpload.delete().where(MultipartUpload.upload_id == upload_id).execute()
 
 
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+def receiving_upload_ids(upload_ids: list[str]) -> set[str]:
+    """Which of `upload_ids` are tus uploads still receiving (their multipart upload is
+    alive, however long it has been idle: the upload's expiry is the sweep's business)."""
+    found = set()
+    for start in range(0, len(upload_ids), 500):
+        query = TusUpload.select(TusUpload.id).where(
+            TusUpload.id.in_(upload_ids[start : start + 500]) & (TusUpload.status == RECEIVING)
+        )
+        found.update(row.id for row in query)
+    return found
+
+
+def tus_upload_id(storage: S3Storage, object_key: str) -> str | None:
+    """The tus upload an object key belongs to, None for any other key."""
+    prefix = storage.prefix + UPLOADS_PREFIX
+    if not object_key.startswith(prefix):
+        return None
+    return object_key[len(prefix) :].partition("/")[0]

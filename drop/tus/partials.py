@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from drop.storage import S3, BlobStorage, TempBlob, UploadTooLarge
+from drop.storage import BlobStorage, TempBlob, UploadTooLarge
 from drop.storage.local import CHUNK_BYTES, TEMP_SUFFIX
 
 # Reading a finished upload back for its sha256: fewer, larger reads than an upload's.
@@ -110,16 +110,6 @@ class PartialStore(Protocol):
 
     def listing(self) -> Iterator[tuple[str, float]]:
         """(storage key, last change in epoch seconds) of everything stored."""
-
-
-def open_partial_uploads(data_dir: Path, storage: BlobStorage) -> PartialStore:
-    """Where unfinished tus uploads keep their bytes: in the bucket when blobs are in S3
-    (shared by every web node), else on this node's disk beside its blobs."""
-    if storage.kind == S3:
-        from drop.tus.s3_partials import S3PartialUploads
-
-        return S3PartialUploads(storage)
-    return PartialUploads(data_dir)
 
 
 class PartialUploads:

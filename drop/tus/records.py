@@ -23,13 +23,13 @@ import secrets
 import time
 from collections.abc import Callable
 
-import falcon
 import peewee
 
-from drop.db.database import UNAVAILABLE_ERRORS, is_pooled
+from drop.db.database import UNAVAILABLE_ERRORS
 from drop.db.group_commit import durable_write
-from drop.db.models import db
+from drop.db.models import COMPLETE, RECEIVING, TERMINATED, TusUpload, db, give_back_connection
 from drop.drops.lifecycle import NewDrop, past_orphan_grace
+from drop.refusals import Conflict, Gone, Invalid, NotFound, Refused
 from drop.storage import StorageUnavailable
 from drop.tus.partials import PartialStore
 
@@ -39,9 +39,6 @@ TUS_VERSION = "1.0.0"
 EXTENSIONS = ("creation", "creation-with-upload", "expiration", "termination")
 CHUNK_CONTENT_TYPE = "application/offset+octet-stream"
 
-RECEIVING = "receiving"
-COMPLETE = "complete"  # the drop exists: `drop_token`
-TERMINATED = "terminated"  # the client's DELETE
 
 # Metadata keys drop reads; others are kept (and echoed) but mean nothing to drop.
 OPTION_KEYS = ("password", "expires_in", "max_downloads")
@@ -52,40 +49,6 @@ MAX_METADATA_PAIRS = 32
 # Expired uploads the sweep removes per statement, and statements per sweep.
 SWEEP_BATCH = 500
 SWEEP_MAX_BATCHES = 20
-
-
-class TusUpload(peewee.Model):
-    """One resumable upload (migration 0007)."""
-
-    id = peewee.FixedCharField(max_length=32, primary_key=True)  # 128 random bits, hex
-    upload_length = peewee.BigIntegerField()
-    upload_offset = peewee.BigIntegerField()
-    metadata = peewee.TextField()  # Upload-Metadata as sent, less SECRET_KEYS
-    filename = peewee.TextField()
-    content_type = peewee.CharField(max_length=255)
-    password_hash = peewee.TextField(null=True)
-    expires_in = peewee.IntegerField()  # the drop's, once it exists
-    max_downloads = peewee.IntegerField()
-    storage_key = peewee.TextField()  # where drop.tus.partials keeps the bytes
-    status = peewee.CharField(max_length=16)
-    created_at = peewee.DateTimeField()
-    expires_at = peewee.DateTimeField(index=True)  # of this record
-    lease_owner = peewee.FixedCharField(max_length=32, null=True)
-    lease_until = peewee.DateTimeField(null=True)
-    drop_token = peewee.FixedCharField(max_length=32, null=True)
-    # The drop's delete token, so that GET can repeat the upload's answer until this
-    # record expires (the drop keeps only its hash).
-    delete_token = peewee.FixedCharField(max_length=32, null=True)
-    # The API token (drop/protection/uploaders.py) the upload was admitted with; None: anonymous.
-    # Not a foreign key: a token is never deleted, and its completion needs only its id.
-    api_token_id = peewee.IntegerField(null=True)
-
-    class Meta:
-        database = db
-        table_name = "tus_upload"
-
-    def is_gone(self, now: datetime.datetime) -> bool:
-        return self.status == TERMINATED or self.expires_at <= now
 
 
 def parse_metadata(header: str | None) -> dict[str, bytes]:
@@ -113,8 +76,8 @@ def parse_metadata(header: str | None) -> dict[str, bytes]:
     return metadata
 
 
-def _bad_metadata(why: str) -> falcon.HTTPBadRequest:
-    return falcon.HTTPBadRequest(description=f"Upload-Metadata is malformed: {why}")
+def _bad_metadata(why: str) -> Invalid:
+    return Invalid(description=f"Upload-Metadata is malformed: {why}")
 
 
 def metadata_text(metadata: dict[str, bytes], key: str, *, strict: bool) -> str | None:
@@ -126,7 +89,7 @@ def metadata_text(metadata: dict[str, bytes], key: str, *, strict: bool) -> str 
     try:
         return value.decode("utf-8", "strict" if strict else "replace")
     except UnicodeDecodeError:
-        raise falcon.HTTPBadRequest(
+        raise Invalid(
             description=f"Upload-Metadata: the value of {key!r} must be UTF-8 text"
         ) from None
 
@@ -137,13 +100,6 @@ def public_metadata(header: str | None) -> str:
     return ",".join(pair for pair in pairs if pair.partition(" ")[0] not in SECRET_KEYS)
 
 
-def give_back_connection() -> None:
-    """Return a pooled (PostgreSQL) connection while a chunk's bytes arrive, for as long as
-    the client takes; the next query takes one again. (SQLite keeps one per thread.)"""
-    if is_pooled(db.obj) and not db.is_closed():
-        db.close()
-
-
 def find_upload(upload_id: str) -> TusUpload | None:
     return TusUpload.get_or_none(TusUpload.id == upload_id)
 
@@ -152,9 +108,9 @@ def usable_upload(upload_id: str, now: datetime.datetime) -> TusUpload:
     """The upload, or 404 (never was, or swept since) or 410 (terminated or expired)."""
     upload = find_upload(upload_id)
     if upload is None:
-        raise falcon.HTTPNotFound()
+        raise NotFound()
     if upload.is_gone(now):
-        raise falcon.HTTPGone(description="this upload was terminated or has expired")
+        raise Gone(description="this upload was terminated or has expired")
     return upload
 
 
@@ -335,21 +291,19 @@ class Lease:
             log.warning("tus: lease of an upload not released (%s); it will run out", error)
 
 
-def _why_not_writable(
-    upload_id: str, offset: int | None, now: datetime.datetime
-) -> falcon.HTTPError:
+def _why_not_writable(upload_id: str, offset: int | None, now: datetime.datetime) -> Refused:
     upload = find_upload(upload_id)
     if upload is None:
-        return falcon.HTTPNotFound()
+        return NotFound()
     if upload.is_gone(now):
-        return falcon.HTTPGone(description="this upload was terminated or has expired")
+        return Gone(description="this upload was terminated or has expired")
     if upload.status == COMPLETE:
-        return falcon.HTTPConflict(description="this upload is complete")
+        return Conflict(description="this upload is complete")
     if offset is not None and upload.upload_offset != offset:
-        return falcon.HTTPConflict(
+        return Conflict(
             description=f"Upload-Offset is {offset}, but the upload is at {upload.upload_offset}"
         )
-    return falcon.HTTPConflict(description="another request is writing to this upload")
+    return Conflict(description="another request is writing to this upload")
 
 
 def terminate(upload_id: str, now: datetime.datetime) -> str | None:

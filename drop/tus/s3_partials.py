@@ -34,21 +34,20 @@ from boto3.s3.transfer import TransferConfig
 
 from drop import crypto
 from drop.db.group_commit import durable_write
-from drop.db.models import TusPart
+from drop.db.models import TusPart, give_back_connection
 from drop.storage import StorageUnavailable, TempBlob
 from drop.storage.s3 import (
     CHUNK_BYTES,
     DELETE_BATCH,
     PART_BYTES,
     TUS_LONGEST_LIFE,
+    UPLOADS_PREFIX,
     PartBody,
     S3Storage,
 )
 from drop.tus.partials import HASH_READ_BYTES, Appended, ChunkBody
-from drop.tus.records import RECEIVING, TusUpload, give_back_connection
 
 # Below the store's prefix, beside the blob keys (`ab/<token>`, never "uploads/").
-UPLOADS_PREFIX = "uploads/"
 TAIL = "tail-"
 # The server-side copy of the assembled object to its blob key: in this thread.
 COPY_CONFIG = TransferConfig(use_threads=False)
@@ -389,23 +388,3 @@ def _count_body(stream, limit: int, keep_alive: Callable[[], None]) -> Appended:
     for _ in body:
         pass
     return body.appended()
-
-
-def receiving_upload_ids(upload_ids: list[str]) -> set[str]:
-    """Which of `upload_ids` are tus uploads still receiving (their multipart upload is
-    alive, however long it has been idle: the upload's expiry is the sweep's business)."""
-    found = set()
-    for start in range(0, len(upload_ids), 500):
-        query = TusUpload.select(TusUpload.id).where(
-            TusUpload.id.in_(upload_ids[start : start + 500]) & (TusUpload.status == RECEIVING)
-        )
-        found.update(row.id for row in query)
-    return found
-
-
-def tus_upload_id(storage: S3Storage, object_key: str) -> str | None:
-    """The tus upload an object key belongs to, None for any other key."""
-    prefix = storage.prefix + UPLOADS_PREFIX
-    if not object_key.startswith(prefix):
-        return None
-    return object_key[len(prefix) :].partition("/")[0]

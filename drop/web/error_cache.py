@@ -16,6 +16,8 @@ from collections.abc import Callable
 import falcon
 import redis
 
+from drop.drops.downloads import LiveTokens
+
 log = logging.getLogger(__name__)
 
 # 404, 405 and 410 depend on the method and path alone. 400, 401 and 413 depend on the
@@ -36,8 +38,6 @@ _UPLOAD_METHODS = frozenset({"PUT", "POST"})
 # hundred bytes, so the cache holds at most (cacheable requests per TTL) × ~300 bytes.
 
 
-# Tokens remembered by LiveTokens: a few hundred KiB at most.
-MAX_LIVE_TOKENS = 4096
 # Answers RecentAnswers keeps in a process: a few entries of ~300 bytes for a few seconds.
 MAX_RECENT_ANSWERS = 4096
 RECENT_SECONDS = 5
@@ -80,36 +80,6 @@ class RecentAnswers:
             self._entries[key] = (self._clock() + self._seconds, entry)
             if len(self._entries) > self._max:
                 del self._entries[next(iter(self._entries))]  # the oldest
-
-
-class LiveTokens:
-    """Tokens whose download this process served a moment ago, with downloads left.
-
-    A GET for one of them skips the 4XX cache: it is live, so no 4XX of it can be cached
-    unless it ended since, and then its claim fails and the answer is read from the
-    database once (and cached). Every download would otherwise wait on a Redis round trip
-    that misses. A claim that fails or takes the last download forgets the token.
-    """
-
-    def __init__(self, max_tokens: int = MAX_LIVE_TOKENS):
-        self._max = max_tokens
-        self._tokens: dict[str, None] = {}
-        self._lock = threading.Lock()
-
-    def __contains__(self, token: str) -> bool:
-        return token in self._tokens
-
-    def served(self, token: str) -> None:
-        if token in self._tokens:
-            return
-        with self._lock:
-            self._tokens[token] = None
-            if len(self._tokens) > self._max:
-                del self._tokens[next(iter(self._tokens))]  # the oldest
-
-    def ended(self, token: str) -> None:
-        with self._lock:
-            self._tokens.pop(token, None)
 
 
 class ErrorCache:

@@ -8,6 +8,7 @@ import logging
 
 import falcon
 
+from drop.refusals import Conflict, Gone, Invalid, NotFound, Refused, TooLarge, Withheld
 from drop.storage.disk import disk_full_error, is_disk_full
 from drop.web import pages
 from drop.web.templates import Templates
@@ -47,6 +48,36 @@ def unavailable_for_legal_reasons(description: str = WITHHELD) -> falcon.HTTPErr
     API and a page saying so for browsers; it is never cached (drop.web.error_cache).
     """
     return falcon.HTTPUnavailableForLegalReasons(description=description)
+
+
+# Each kind of domain refusal (drop/refusals.py) and the HTTP error that answers it.
+REFUSAL_ERRORS: dict[type[Refused], type[falcon.HTTPError]] = {
+    Invalid: falcon.HTTPBadRequest,
+    NotFound: falcon.HTTPNotFound,
+    Gone: falcon.HTTPGone,
+    Conflict: falcon.HTTPConflict,
+    TooLarge: falcon.HTTPContentTooLarge,
+}
+
+
+def http_error(refusal: Refused) -> falcon.HTTPError:
+    """The HTTP error that answers a domain refusal: its kind's status, its description."""
+    if isinstance(refusal, Withheld):
+        return unavailable_for_legal_reasons(refusal.description or WITHHELD)
+    for kind, error in REFUSAL_ERRORS.items():
+        if isinstance(refusal, kind):
+            return error(description=refusal.description)
+    raise TypeError(f"no HTTP error answers {type(refusal).__name__}")
+
+
+def refusal_status(refusal: Refused) -> str:
+    """The status line of a refusal's answer ("409 Conflict"), for a page that renders it."""
+    return http_error(refusal).status
+
+
+def refused(req: falcon.Request, resp: falcon.Response, ex: Refused, params) -> None:
+    """Falcon error handler: a refusal from the domain, answered as its HTTP error."""
+    raise http_error(ex)
 
 
 def reason(status_code: int) -> str:

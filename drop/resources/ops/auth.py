@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import falcon
 
+from drop.clock import naive_utc_epoch
 from drop.ops.session import (
     COOKIE_NAME,
     CSRF_FIELD,
@@ -32,7 +33,7 @@ MAX_FORM_BYTES = 16 * 1024
 
 def epoch(moment: datetime.datetime) -> int:
     """Seconds since the epoch for the app's naive-UTC clock."""
-    return int(moment.replace(tzinfo=datetime.UTC).timestamp())
+    return int(naive_utc_epoch(moment))
 
 
 def set_session_cookie(req, resp, signer: SessionSigner, session: Session, now: int) -> None:

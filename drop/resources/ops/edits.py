@@ -18,6 +18,7 @@ from drop.protection import audit
 from drop.resources.ops.audit import OpsAuditTrail
 from drop.resources.ops.auth import form_value
 from drop.storage import BlobStorage
+from drop.web.errors import refusal_status
 from drop.web.templates import Templates
 from drop.wording import duration
 
@@ -65,7 +66,9 @@ class DropPanel:
 
     def refuse(self, req, resp, drop_id: int, refused: EditRefused) -> None:
         """The panel again, saying why the edit was refused."""
-        self.respond(req, resp, drop_or_404(drop_id), status=refused.status, error=refused.message)
+        self.respond(
+            req, resp, drop_or_404(drop_id), status=refusal_status(refused), error=refused.message
+        )
 
 
 class OpsDropDetail:

@@ -56,9 +56,9 @@ def purge(
     """
     from drop import crypto
     from drop.ops import purge as purging
-    from drop.ops.stats import human_bytes
     from drop.protection import audit
     from drop.storage import open_storage
+    from drop.wording import human_bytes
 
     if sum((expired, everything, token is not None)) > 1:
         raise typer.BadParameter("use only one of --expired, --all and --token")
@@ -78,17 +78,7 @@ def purge(
             raise typer.Exit(1)
         stored = doomed.bytes_stored
         if dry_run:
-            for drop in purging.first_purgeable(where, LISTED):
-                typer.echo(
-                    f"would purge {drop.token[:8]}  {drop.status:<10}  "
-                    f"{human_bytes(drop.size):>10}  {drop.filename}"
-                )
-            if doomed.drops > LISTED:
-                typer.echo(f"… and {doomed.drops - LISTED} more")
-            typer.echo(
-                f"dry run: would purge {doomed.drops} drops and free {stored} bytes "
-                f"({human_bytes(stored)})"
-            )
+            _show_dry_run(where, doomed)
         elif doomed.drops:
             if not yes:
                 typer.confirm(
@@ -112,26 +102,32 @@ def purge(
         found = _reconcile(storage, now, fix=fix and not dry_run)
         if not dry_run:
             mode = "token" if token is not None else "all" if everything else "expired"
-            detail = {
-                "mode": mode,
-                "older_than_seconds": int(retention.total_seconds()),
-                "fix": fix,
-                "drops": result.drops,
-                "bytes_freed": result.bytes_freed,
-                "orphan_blobs": len(found.orphan_blobs),
-                "missing_blobs": len(found.missing_blobs),
-                "stale_temps": len(found.stale_temps),
-            }
-            target = {"all": "all drops", "expired": "expired drops"}.get(mode)
-            if token is not None:
-                detail["token_prefix"] = audit.token_prefix(token)
-                target = f"drop {audit.token_prefix(token)}"
-            audit.record(audit.PURGE, actor=audit.CLI_ACTOR, at=now, target=target, detail=detail)
+            purging.record_purge(
+                mode, retention, result, found, fix=fix, token=token, now=now, actor=audit.CLI_ACTOR
+            )
+
+
+def _show_dry_run(where, doomed) -> None:
+    """What a purge would remove: the first LISTED drops, and the totals."""
+    from drop.ops import purge as purging
+    from drop.wording import human_bytes
+
+    for drop in purging.first_purgeable(where, LISTED):
+        typer.echo(
+            f"would purge {drop.token[:8]}  {drop.status:<10}  "
+            f"{human_bytes(drop.size):>10}  {drop.filename}"
+        )
+    if doomed.drops > LISTED:
+        typer.echo(f"… and {doomed.drops - LISTED} more")
+    stored = doomed.bytes_stored
+    typer.echo(
+        f"dry run: would purge {doomed.drops} drops and free {stored} bytes ({human_bytes(stored)})"
+    )
 
 
 def _reconcile(storage, now: datetime.datetime, *, fix: bool):
     from drop.ops import purge as purging
-    from drop.ops.stats import human_bytes
+    from drop.wording import human_bytes
 
     found = purging.reconcile(storage, now)
     for blob in found.orphan_blobs:
@@ -184,7 +180,8 @@ def stats(
 
 
 def _stats_table(figures) -> str:
-    from drop.ops.stats import WINDOWS, human_bytes
+    from drop.ops.stats import WINDOWS
+    from drop.wording import human_bytes
 
     def row(label: str, value) -> str:
         return f"{label:<22}{value}"
@@ -312,14 +309,8 @@ def scan(
             raise typer.Exit(1) from None
         finally:
             scanned = sum(counts.values())
-            if scanned:
-                audit.record(
-                    audit.SCAN,
-                    actor=audit.CLI_ACTOR,
-                    at=now,
-                    target="all live drops" if everything else f"{len(tokens)} drops",
-                    detail={**counts, "infected_drops": [o.token[:8] for o in infected]},
-                )
+            target = "all live drops" if everything else f"{len(tokens)} drops"
+            scans.record_scans(counts, infected, target=target, now=now, actor=audit.CLI_ACTOR)
     if as_json:
         report = {"scanned": scanned, **counts, "infected_drops": [o.as_json() for o in infected]}
         typer.echo(json.dumps(report, indent=2))

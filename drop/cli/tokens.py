@@ -160,8 +160,7 @@ def token_revoke(
 
 
 def _token_limits(token, config: Config) -> str:
-    from drop.ops.stats import human_bytes
-    from drop.wording import duration
+    from drop.wording import duration, human_bytes
 
     size = token.max_upload_bytes or config.max_upload_bytes
     expiry = token.max_expires_in or config.max_expires_in

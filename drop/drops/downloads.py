@@ -247,6 +247,28 @@ class DownloadSender:
         return self._grants.window_seconds if etag is not None else 0
 
 
+def download_sender(
+    config,
+    storage: BlobStorage,
+    schedule_blob_deletion: Callable[[str], None],
+    clock: Callable,
+    grants: GrantSigner | None,
+    live: LiveTokens | None = None,
+) -> DownloadSender:
+    """The DownloadSender `config` describes (X-Accel-Redirect, scan holds, S3 redirects),
+    for the API's file resource and the share page alike."""
+    return DownloadSender(
+        storage,
+        schedule_blob_deletion,
+        clock,
+        config.accel_redirect,
+        grants,
+        scanned_only=config.scan_holds,
+        redirect_presigned=config.s3_redirect == "presigned",
+        live=live,
+    )
+
+
 # Tokens remembered by LiveTokens: a few hundred KiB at most.
 MAX_LIVE_TOKENS = 4096
 

@@ -8,6 +8,7 @@ validated by `upload_options`.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from drop.protection import blocks
 from drop.protection.clients import client_address, user_agent
 from drop.protection.limits import TooManyAttempts, UploadQuota
 from drop.protection.scans import UploadScanning
+from drop.protection.uploaders import UploaderCheck
 from drop.runtime.serving import ClientTooSlow
 from drop.storage import BlobStorage, TempBlob, UploadTooLarge
 
@@ -47,6 +49,18 @@ class UploadForm:
     filename: str
     content_type: str
     options: UploadOptions
+
+
+@dataclass(frozen=True)
+class Uploading:
+    """What every upload route needs (the API's, the page's, tus and `curl -T`): built once
+    by create_app and handed to each."""
+
+    config: Config
+    storage: BlobStorage
+    clock: Callable[[], datetime.datetime]
+    uploaders: UploaderCheck
+    scanning: UploadScanning | None = None
 
 
 def too_large(config: Config) -> falcon.HTTPContentTooLarge:

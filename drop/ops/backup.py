@@ -33,8 +33,8 @@ from drop.drops.server_key import KEY_FILE
 from drop.ops import snapshots
 from drop.ops.checks import redact_url
 from drop.ops.snapshots import POSTGRESQL, SQLITE, SnapshotError
-from drop.ops.stats import human_bytes
 from drop.storage import LOCAL, blob_key
+from drop.wording import human_bytes
 
 MANIFEST = "manifest.json"
 FORMAT = "drop-backup"

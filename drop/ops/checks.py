@@ -15,11 +15,12 @@ from drop import clock
 from drop.config import DAY, Config
 from drop.db import migrations
 from drop.db.models import open_database
-from drop.ops.stats import human_bytes
 from drop.protection.scanning import Clamd, ScannerUnavailable
 from drop.runtime.heartbeat import worker_health
+from drop.runtime.logs import first_line
 from drop.storage import S3, StorageUnavailable, open_storage
 from drop.storage.s3 import ABORT_INCOMPLETE_DAYS
+from drop.wording import human_bytes
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,3 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunparse(parts._replace(netloc=netloc))
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

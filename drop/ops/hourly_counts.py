@@ -27,6 +27,7 @@ import peewee
 from drop.db.database import UNAVAILABLE_ERRORS
 from drop.db.group_commit import durable_write
 from drop.db.models import db
+from drop.runtime.logs import first_line
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class HourlyCounts:
                 _add_to_table(taken)
             except FLUSH_ERRORS as error:
                 self._give_back(taken)
-                reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                reason = first_line(error)
                 log.warning("hourly stats: %d counts kept for later: %s", len(taken), reason)
                 return False
             return True
@@ -152,7 +153,7 @@ class HourlyCounts:
             with db.connection_context():
                 self.flush()
         except FLUSH_ERRORS as error:  # could not even connect
-            log.warning("hourly stats: not written: %s", (str(error).splitlines() or [""])[0])
+            log.warning("hourly stats: not written: %s", first_line(error))
 
 
 def _add_to_table(counts: dict[tuple[int, str], int]) -> None:

@@ -164,16 +164,6 @@ def queue_length(huey) -> int | None:
         return None  # a figure is missing; the rest of the page is still worth showing
 
 
-def human_bytes(count: int) -> str:
-    """1536 -> '1.5 KiB'; exact bytes below 1 KiB."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def _summaries(query) -> list[DropSummary]:
     return [
         DropSummary(

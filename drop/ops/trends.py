@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from drop.clock import naive_utc_epoch
 from drop.ops import hourly_counts as counts
 from drop.ops.hourly_counts import hour_of, read_hours
-from drop.ops.stats import human_bytes
+from drop.wording import human_bytes
 
 HOURS = 7 * 24
 HOUR = datetime.timedelta(hours=1)

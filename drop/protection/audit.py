@@ -24,6 +24,7 @@ import peewee
 from drop.db.database import UNAVAILABLE_ERRORS
 from drop.db.models import db
 from drop.db.paging import Paging
+from drop.runtime.logs import first_line
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +149,7 @@ def record(
                 detail=json.dumps(detail, sort_keys=True) if detail else None,
             )
     except RECORD_ERRORS as error:
-        # The first line only: a driver may quote the statement, values and all, below it.
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        log.warning("audit trail: could not record %s: %s", action, reason)
+        log.warning("audit trail: could not record %s: %s", action, first_line(error))
         return False
     return True
 

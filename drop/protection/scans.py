@@ -293,3 +293,22 @@ def drops_to_rescan(tokens: list[str] | None, batch: int = RESCAN_BATCH) -> Iter
 
 def count_live() -> int:
     return Drop.select().where(Drop.status == LIVE).count()
+
+
+def record_scans(
+    counts: dict[str, int],
+    infected: list[ScanOutcome],
+    *,
+    target: str,
+    now: datetime.datetime,
+    actor: str,
+) -> None:
+    """The audit trail's record of a run of scans (`counts` by result), if any was made."""
+    if sum(counts.values()):
+        audit.record(
+            audit.SCAN,
+            actor=actor,
+            at=now,
+            target=target,
+            detail={**counts, "infected_drops": [o.token[:8] for o in infected]},
+        )

@@ -11,19 +11,17 @@ from drop.config import Config
 from drop.db.models import DELETED, INFECTED, SCAN_PENDING, Drop
 from drop.drops import lifecycle as drops
 from drop.drops.downloads import (
-    DownloadSender,
     LiveTokens,
     download_headers,
+    download_sender,
     password_opens,
     refuse_withheld,
     request_password,
 )
 from drop.drops.grants import GrantSigner
-from drop.drops.uploads import receive_drop
+from drop.drops.uploads import Uploading, receive_drop
 from drop.protection.clients import client_address
 from drop.protection.limits import GuessLimit, TooManyAttempts
-from drop.protection.scans import UploadScanning
-from drop.protection.uploaders import UploaderCheck
 from drop.resources.page_home import share_path
 from drop.storage import BlobStorage
 from drop.web.errors import being_checked, found_malware
@@ -52,20 +50,12 @@ def upload_answer(new: drops.NewDrop, base: str) -> dict:
 class FileCollection:
     """PUT /api/v1.0/file: store an upload and answer with its link and delete token."""
 
-    def __init__(
-        self,
-        config: Config,
-        storage: BlobStorage,
-        clock: Callable = clock.utcnow,
-        *,
-        uploaders: UploaderCheck,
-        scanning: UploadScanning | None = None,
-    ):
-        self._config = config
-        self._storage = storage
-        self._clock = clock
-        self._uploaders = uploaders
-        self._scanning = scanning
+    def __init__(self, uploading: Uploading):
+        self._config = uploading.config
+        self._storage = uploading.storage
+        self._clock = uploading.clock
+        self._uploaders = uploading.uploaders
+        self._scanning = uploading.scanning
 
     def on_put(self, req: falcon.Request, resp: falcon.Response):
         # Anonymous, or a trusted uploader with its token's limits: decided before the body.
@@ -98,15 +88,8 @@ class FileItem:
         self._trusted_proxies = config.trusted_proxies
         self._schedule_blob_deletion = schedule_blob_deletion
         self._holding = config.scan_holds
-        self._sender = DownloadSender(
-            storage,
-            schedule_blob_deletion,
-            clock,
-            config.accel_redirect,
-            grants,
-            scanned_only=config.scan_holds,
-            redirect_presigned=config.s3_redirect == "presigned",
-            live=live,
+        self._sender = download_sender(
+            config, storage, schedule_blob_deletion, clock, grants, live=live
         )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):

@@ -13,17 +13,16 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-from collections.abc import Callable
 
 import falcon
 
-from drop import clock, crypto
-from drop.config import Config
+from drop import crypto
 from drop.drops import lifecycle as drops
 from drop.drops.filenames import sanitize_content_type, sanitize_filename
 from drop.drops.uploads import (
     BodyReader,
     UploadForm,
+    Uploading,
     UploadOptions,
     admit_upload,
     record_upload,
@@ -31,11 +30,9 @@ from drop.drops.uploads import (
     upload_options,
 )
 from drop.protection.clients import client_address
-from drop.protection.scans import UploadScanning
-from drop.protection.uploaders import UploaderCheck
 from drop.resources.api_file import API_PREFIX, drop_api_url, upload_answer
 from drop.resources.page_home import share_path
-from drop.storage import BlobStorage, StorageUnavailable, UploadTooLarge
+from drop.storage import StorageUnavailable, UploadTooLarge
 from drop.storage.disk import FreeSpaceFloor
 from drop.tus import records as tus
 from drop.tus.partials import PartialStore
@@ -90,25 +87,16 @@ def _is_tus_path(path: str) -> bool:
 class TusServer:
     """What both tus resources share: receiving a chunk, and completing an upload."""
 
-    def __init__(
-        self,
-        config: Config,
-        storage: BlobStorage,
-        partials: PartialStore,
-        clock: Callable[[], datetime.datetime] = clock.utcnow,
-        *,
-        uploaders: UploaderCheck,
-        scanning: UploadScanning | None = None,
-    ):
-        self.config = config
-        self.storage = storage
+    def __init__(self, uploading: Uploading, partials: PartialStore):
+        self.config = uploading.config
+        self.storage = uploading.storage
         self.partials = partials
-        self.clock = clock
-        self.uploaders = uploaders
-        self.scanning = scanning
+        self.clock = uploading.clock
+        self.uploaders = uploading.uploaders
+        self.scanning = uploading.scanning
         # A lease outlives the longest a body may pause (drop.runtime.serving), many times over:
         # it is renewed while bytes arrive, and runs out only when its process died.
-        self.lease_seconds = max(60, 3 * config.client_timeout)
+        self.lease_seconds = max(60, 3 * self.config.client_timeout)
 
     def upload_url(self, req: falcon.Request, upload_id: str) -> str:
         return f"{self.config.base_url or req.prefix}{UPLOADS_PATH}/{upload_id}"

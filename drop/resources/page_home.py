@@ -11,10 +11,7 @@ from drop import clock, crypto, wording
 from drop.config import Config
 from drop.drops import lifecycle as drops
 from drop.drops.raw_uploads import NAMELESS
-from drop.drops.uploads import MAX_PASSWORD_CHARS, receive_drop
-from drop.protection.scans import UploadScanning
-from drop.protection.uploaders import UploaderCheck
-from drop.storage import BlobStorage
+from drop.drops.uploads import MAX_PASSWORD_CHARS, Uploading, receive_drop
 from drop.tus import records as tus
 from drop.web import pages
 from drop.web.qr import qr_svg
@@ -55,22 +52,13 @@ class HomePage:
     PUT / is a `curl -T` upload without a name (drop.drops.raw_uploads): a 400 saying so.
     """
 
-    def __init__(
-        self,
-        config: Config,
-        storage: BlobStorage,
-        templates: Templates,
-        clock: Callable = clock.utcnow,
-        *,
-        uploaders: UploaderCheck,
-        scanning: UploadScanning | None = None,
-    ):
-        self._config = config
-        self._storage = storage
+    def __init__(self, uploading: Uploading, templates: Templates):
+        self._config = uploading.config
+        self._storage = uploading.storage
         self._templates = templates
-        self._clock = clock
-        self._uploaders = uploaders
-        self._scanning = scanning
+        self._clock = uploading.clock
+        self._uploaders = uploading.uploaders
+        self._scanning = uploading.scanning
 
     def on_get(self, req: falcon.Request, resp: falcon.Response):
         pages.set_page_headers(resp)

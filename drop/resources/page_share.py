@@ -10,7 +10,7 @@ from drop import clock, crypto, wording
 from drop.config import Config
 from drop.db.models import DELETED, INFECTED, SCAN_PENDING, Drop
 from drop.drops import lifecycle as drops
-from drop.drops.downloads import DownloadSender, password_opens, refuse_withheld
+from drop.drops.downloads import download_sender, password_opens, refuse_withheld
 from drop.drops.grants import GrantSigner
 from drop.protection.clients import client_address
 from drop.protection.limits import GuessLimit, TooManyAttempts
@@ -78,15 +78,7 @@ class SharePage:
         self._guesses = guesses
         self._trusted_proxies = config.trusted_proxies
         self._holding = config.scan_holds
-        self._sender = DownloadSender(
-            storage,
-            schedule_blob_deletion,
-            clock,
-            config.accel_redirect,
-            grants,
-            scanned_only=config.scan_holds,
-            redirect_presigned=config.s3_redirect == "presigned",
-        )
+        self._sender = download_sender(config, storage, schedule_blob_deletion, clock, grants)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
         drop = self._available(token)

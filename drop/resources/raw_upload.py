@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import falcon
 
-from drop import clock
-from drop.config import Config
 from drop.drops.raw_uploads import read_raw_upload
-from drop.drops.uploads import store_upload
-from drop.protection.scans import UploadScanning
-from drop.protection.uploaders import UploaderCheck
+from drop.drops.uploads import Uploading, store_upload
 from drop.resources.api_file import drop_api_url, upload_answer
 from drop.resources.page_home import share_path
-from drop.storage import BlobStorage
 from drop.web.errors import prefers_json_to_text
 
 
@@ -25,20 +18,12 @@ class RawUpload:
     resources; only a name no other route claims reaches this one.
     """
 
-    def __init__(
-        self,
-        config: Config,
-        storage: BlobStorage,
-        clock: Callable = clock.utcnow,
-        *,
-        uploaders: UploaderCheck,
-        scanning: UploadScanning | None = None,
-    ):
-        self._config = config
-        self._storage = storage
-        self._clock = clock
-        self._uploaders = uploaders
-        self._scanning = scanning
+    def __init__(self, uploading: Uploading):
+        self._config = uploading.config
+        self._storage = uploading.storage
+        self._clock = uploading.clock
+        self._uploaders = uploading.uploaders
+        self._scanning = uploading.scanning
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str):
         # Anonymous, or a trusted uploader with its token's limits: decided before the body.

@@ -85,6 +85,13 @@ class RequestId:
         resp.set_header(REQUEST_ID_HEADER, req.context.request_id)
 
 
+def first_line(error: BaseException) -> str:
+    """An error's first line, for a one-line message: a driver may quote the statement,
+    values and all, below it. The error's type when it says nothing."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def log_unexpected_error(req: falcon.Request, resp, error: Exception, params) -> None:
     """Falcon's default handler logs the query string (a password may be in it); this one
     logs the path and the request id, then answers a plain 500."""

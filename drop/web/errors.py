@@ -9,6 +9,7 @@ import logging
 import falcon
 
 from drop.refusals import Conflict, Gone, Invalid, NotFound, Refused, TooLarge, Withheld
+from drop.runtime.logs import first_line
 from drop.storage.disk import disk_full_error, is_disk_full
 from drop.web import pages
 from drop.web.templates import Templates
@@ -180,7 +181,7 @@ def database_unavailable(req: falcon.Request, resp, error: Exception, params) ->
         "database unavailable for %s %s: %s",
         req.method,
         req.path,
-        (str(error).splitlines() or [""])[0],
+        first_line(error),
     )
     raise falcon.HTTPServiceUnavailable(
         description="the database is unavailable; try again shortly",

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import falcon
 
 from drop.db.models import Drop
-from drop.drops import lifecycle as drops
 from drop.ops.listing import drop_or_404
+from drop.ops.revoking import revoke
 from drop.protection import audit
 from drop.resources.ops.audit import OpsAuditTrail
 from drop.storage import BlobStorage
@@ -38,14 +38,8 @@ class OpsRevoke:
 
     def on_post(self, req, resp, drop_id: int):
         drop = drop_or_404(drop_id)
-        was_live = drops.revoke_drop(self._storage, drop.token, self._clock())
-        prefix = audit.token_prefix(drop.token)
-        self._audit_trail.record(
-            req,
-            audit.REVOKE,
-            target=audit.drop_target(drop),
-            detail={"drop_id": drop.id, "token_prefix": prefix, "was_live": was_live},
-        )
+        actor, address = self._audit_trail.who(req)
+        revoke(self._storage, drop, actor=actor, address=address, now=self._clock())
         self._templates.respond(resp, "ops/_drop_row.html", drop=Drop.get_by_id(drop.id))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import falcon
 
 from drop.db.models import Drop
-from drop.drops import lifecycle as drops
+from drop.ops.revoking import revoke
 from drop.protection import audit, blocks, reports
 from drop.resources.ops.audit import OpsAuditTrail
 from drop.storage import BlobStorage
@@ -66,20 +66,13 @@ class OpsReportAction:
         if action == "revoke":
             if drop is None:
                 raise falcon.HTTPGone(description="the drop has been purged")
-            was_live = drops.revoke_drop(self._storage, drop.token, now)
-            prefix = audit.token_prefix(drop.token)
-            audit.record(
-                audit.REVOKE,
+            revoke(
+                self._storage,
+                drop,
                 actor=actor,
-                at=now,
                 address=address,
-                target=audit.drop_target(drop),
-                detail={
-                    "drop_id": drop.id,
-                    "token_prefix": prefix,
-                    "was_live": was_live,
-                    "report_id": report.id,
-                },
+                now=now,
+                detail={"report_id": report.id},
             )
             reports.resolve(report, "revoked", actor=actor, now=now)
             drop = Drop.get_by_id(drop.id)

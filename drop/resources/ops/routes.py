@@ -13,7 +13,7 @@ from drop.config import Config
 from drop.db.models import MAX_DROP_ID
 from drop.ops.session import SessionSigner
 from drop.ops.session_store import DatabaseSessionStore
-from drop.ops.stats import Stats, collect_stats, human_bytes, queue_length
+from drop.ops.stats import Stats, collect_stats, queue_length
 from drop.ops.trends import week_charts
 from drop.protection.limits import Counters, DatabaseCounters, login_limit
 from drop.resources.ops.actions import OpsPurge, OpsPurgeProgress, OpsRevoke
@@ -34,7 +34,7 @@ from drop.resources.ops.tokens import OpsTokenRevoke, OpsTokensPage
 from drop.runtime.heartbeat import worker_health
 from drop.storage import BlobStorage, task_s3_settings
 from drop.web.templates import Templates
-from drop.wording import duration
+from drop.wording import duration, human_bytes
 
 
 def add_ops_routes(

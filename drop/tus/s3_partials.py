@@ -36,15 +36,8 @@ from drop import crypto
 from drop.db.group_commit import durable_write
 from drop.db.models import TusPart, give_back_connection
 from drop.storage import StorageUnavailable, TempBlob
-from drop.storage.s3 import (
-    CHUNK_BYTES,
-    DELETE_BATCH,
-    PART_BYTES,
-    TUS_LONGEST_LIFE,
-    UPLOADS_PREFIX,
-    PartBody,
-    S3Storage,
-)
+from drop.storage.s3 import DELETE_BATCH, TUS_LONGEST_LIFE, S3Storage
+from drop.storage.s3_parts import CHUNK_BYTES, PART_BYTES, UPLOADS_PREFIX, PartBody
 from drop.tus.partials import HASH_READ_BYTES, Appended, ChunkBody
 
 # Below the store's prefix, beside the blob keys (`ab/<token>`, never "uploads/").

@@ -40,7 +40,7 @@ import psycopg2
 import requests
 
 from bench.servers import ROOT, Gunicorn, server_env
-from drop import clock
+from drop.clock import utcnow
 
 DATABASE_URL = os.environ.get(
     "BENCH_SCALE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/drop_bench_scale"
@@ -273,7 +273,7 @@ def sweep_in_this_process(rounds: int) -> int:
         with db.connection_context():
             return drops.sweep(
                 storage,
-                clock.utcnow(),
+                utcnow(),
                 config.delete_grace_seconds,
                 uploader_retention=config.uploader_retention,
             )
@@ -389,7 +389,7 @@ def explain_stats_queries(env: dict) -> list[dict]:
     try:
         with database.connection_context():
             collect_stats(
-                clock.utcnow(),
+                utcnow(),
                 queue_length=None,
                 worker=WorkerHealth(None, None, False),
             )

@@ -9,7 +9,7 @@ import falcon
 import redis
 from falcon.media.multipart import MultipartFormHandler
 
-from drop import clock
+from drop.clock import utcnow
 from drop.config import Config
 from drop.db.database import UNAVAILABLE_ERRORS
 from drop.db.models import db, init_database
@@ -67,7 +67,7 @@ MAX_TEXT_FIELD_BYTES = 64 * 1024
 def create_app(
     config: Config | None = None,
     *,
-    clock: Callable = clock.utcnow,
+    clock: Callable = utcnow,
     schedule_blob_deletion: Callable[..., None] | None = None,
     schedule_scan: Callable[[str], None] | None = None,
     redis_client: redis.Redis | None = None,

@@ -15,7 +15,7 @@ from huey import RedisHuey, SqliteHuey, crontab, signals
 from huey.exceptions import CancelExecution
 from huey.storage import BaseStorage
 
-from drop import clock
+from drop.clock import epoch_ms, utcnow
 from drop.config import Config
 from drop.db.models import db, init_database
 from drop.drops import lifecycle as drops
@@ -72,7 +72,7 @@ def delete_blob(data_dir: str, token: str, s3: dict | None = None) -> None:
     `s3`: the bucket's settings when blobs live in S3 (drop.storage.open_storage_for_task).
     """
     with db.connection_context():
-        drops.delete_blob(open_storage_for_task(data_dir, s3), token, clock.utcnow())
+        drops.delete_blob(open_storage_for_task(data_dir, s3), token, utcnow())
 
 
 # A scan that cannot reach clamd is tried again after DROP_SCAN_RETRY_DELAY seconds,
@@ -87,7 +87,7 @@ def scan_drop(token: str, settings: scans.ScanSettings, task=None) -> str:
     """Scan a new upload with clamd; a hit makes the drop infected and quarantines its blob."""
     try:
         with db.connection_context():
-            outcome = scans.Scanner.from_settings(settings).scan(token, clock.utcnow())
+            outcome = scans.Scanner.from_settings(settings).scan(token, utcnow())
     except ScannerUnavailable as error:
         # Expected while clamd restarts: one warning line, not a traceback per attempt.
         # CancelExecution retries while retries are left, with the task's backoff.
@@ -127,12 +127,12 @@ def sweep() -> dict:
     with db.connection_context():
         report = drops.sweep(
             open_storage(config),
-            clock.utcnow(),
+            utcnow(),
             config.delete_grace_seconds,
             uploader_retention=config.uploader_retention,
             resume_window=config.resume_window,
         )
-        requeued = requeue_pending_scans(config, clock.utcnow())
+        requeued = requeue_pending_scans(config, utcnow())
     if requeued:
         log.info("sweep: %d pending malware scans queued again", requeued)
     if report.expired or report.blobs_deleted or report.uploaders_erased:
@@ -154,7 +154,7 @@ def sweep_expired_uploads(partials: PartialStore) -> int:
     """Delete unfinished tus uploads past DROP_UPLOAD_EXPIRES_IN, rows and bytes, in
     bounded batches through the expiry index; return how many."""
     with db.connection_context():
-        expired = tus.sweep_expired(partials, clock.utcnow())
+        expired = tus.sweep_expired(partials, utcnow())
     if expired:
         log.info("sweep: %d expired resumable uploads deleted", expired)
     return expired
@@ -168,7 +168,7 @@ def reconcile_storage(storage: BlobStorage, data_dir: Path) -> purge.Reconciliat
     call (`drop-ops purge --fix`).
     """
     with db.connection_context():
-        now = clock.utcnow()
+        now = utcnow()
         found = purge.reconcile(storage, now)
         purge.tidy(storage, found, now)
         # Bytes of resumable uploads that no receiving upload needs (a crash between a
@@ -226,20 +226,20 @@ def enqueue(task, storage: BaseStorage | None = None) -> None:
 @huey.on_startup()
 def first_heartbeat():
     # Beat at once, so a freshly started worker does not look dead for a minute.
-    write_heartbeat(config.data_dir, clock.utcnow())
+    write_heartbeat(config.data_dir, utcnow())
 
 
 @huey.periodic_task(crontab(minute="*"))
 def heartbeat():
     """Tell `drop-ops check` and the dashboard the worker is executing tasks."""
-    write_heartbeat(config.data_dir, clock.utcnow())
+    write_heartbeat(config.data_dir, utcnow())
 
 
 @huey.periodic_task(crontab(minute="*/10"))
 def forget_rate_counters() -> int:
     """Delete limit counters (the database's, without Redis) whose time has passed."""
     with db.connection_context():
-        return limits.forget_expired(clock.epoch_ms(clock.utcnow()))
+        return limits.forget_expired(epoch_ms(utcnow()))
 
 
 # Up to 100 batches of 1000 rows a run: a backlog (a flood of refused logins) is worked
@@ -252,7 +252,7 @@ def trim_audit_trail() -> int:
     """Delete audit events older than DROP_AUDIT_RETENTION, a bounded number per run."""
     with db.connection_context():
         return audit.trim(
-            clock.utcnow(),
+            utcnow(),
             datetime.timedelta(seconds=config.audit_retention),
             max_batches=AUDIT_TRIM_BATCHES,
         )
@@ -262,7 +262,7 @@ def trim_audit_trail() -> int:
 def trim_hourly_stats() -> int:
     """Delete the charts' hourly counts older than 8 days (a few rows an hour)."""
     with db.connection_context():
-        return hourly_counts.trim(clock.utcnow())
+        return hourly_counts.trim(utcnow())
 
 
 def purge_progress_key(task_id: str) -> str:
@@ -278,7 +278,7 @@ def purge_expired(data_dir: str, retention_seconds: int, s3: dict | None = None,
     """
     key = purge_progress_key(task.id)
     with db.connection_context():
-        now = clock.utcnow()
+        now = utcnow()
         where = purge.purgeable(now, older_than=datetime.timedelta(seconds=retention_seconds))
         total = purge.count_purgeable(where).drops
         done = 0

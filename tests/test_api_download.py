@@ -5,8 +5,8 @@ import dataclasses
 import falcon.testing
 import pytest
 
-from drop import clock
 from drop.app import create_app
+from drop.clock import utcnow
 from drop.db.models import Drop, db
 from drop.drops import lifecycle as drops
 from tests.support import upload
@@ -173,7 +173,7 @@ def test_a_claim_inside_a_transaction_runs_unprepared(client, monkeypatch):
         lambda sql, params=None: sent.append(sql.split()[0]) or real(sql, params),
     )
     with db.atomic():
-        claimed = drops.claim_download(token, clock.utcnow())
+        claimed = drops.claim_download(token, utcnow())
     assert claimed.downloads == 1
     assert sent == ["WITH"]  # the claim itself: no PREPARE, whose failure would abort it
     assert Drop.get(Drop.token == token).downloads == 1

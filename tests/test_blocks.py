@@ -10,8 +10,8 @@ import re
 import falcon.testing
 import pytest
 
-from drop import clock
 from drop.app import create_app
+from drop.clock import utcnow
 from drop.db.models import LIVE, REVOKED, Drop, db
 from drop.drops import lifecycle as drops
 from drop.ops import blocking
@@ -52,9 +52,7 @@ UPLOAD_PATHS = {"api": api_upload, "page form": page_upload, "curl -T": raw_uplo
 
 
 def add(kind: str, value: str, reason: str = "abuse") -> blocks.Block:
-    block, created = blocks.add_block(
-        blocks.target(kind, value), reason, actor="cli", now=clock.utcnow()
-    )
+    block, created = blocks.add_block(blocks.target(kind, value), reason, actor="cli", now=utcnow())
     assert created
     return block
 
@@ -200,8 +198,8 @@ def test_a_protected_drop_of_blocked_content_answers_451_before_its_password(cli
 def test_the_download_claim_itself_refuses_blocked_content(client):
     token = api_upload(client).json["token"]
     add(blocks.CONTENT, CONTENT_SHA256)
-    assert drops.claim_download(token, clock.utcnow(), unprotected_only=True) is None
-    assert drops.claim_download(token, clock.utcnow()) is None
+    assert drops.claim_download(token, utcnow(), unprotected_only=True) is None
+    assert drops.claim_download(token, utcnow()) is None
 
 
 def test_451_answers_are_counted_in_metrics(client):
@@ -242,7 +240,7 @@ def test_blocking_an_address_can_revoke_its_live_drops_only(client, config):
         "spam",
         actor="cli",
         address=None,
-        now=clock.utcnow(),
+        now=utcnow(),
         storage=LocalStorage(config.data_dir),
         revoke_drops=True,
     )

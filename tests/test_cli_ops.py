@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from drop import clock
+from drop.clock import utcnow
 from drop.db import migrations
 from drop.db.models import DOWNLOADED, EXPIRED, LIVE, REVOKED, Drop, db, init_database
 from drop.drops import lifecycle as drops
@@ -93,8 +93,8 @@ def test_stats_on_a_filled_store(store):
     plant_drop(store, None, status=DOWNLOADED, age=30 * DAY, gone_ago=29 * DAY)
     # Two downloads now, counted by the same code the download path uses.
     two = plant_drop(store, b"ab", age=datetime.timedelta(minutes=1), max_downloads=5)
-    assert drops.claim_download(two.token, clock.utcnow())
-    assert drops.claim_download(two.token, clock.utcnow())
+    assert drops.claim_download(two.token, utcnow())
+    assert drops.claim_download(two.token, utcnow())
 
     result = run_cli(store, "stats", "--json")
     assert result.exit_code == 0, result.output
@@ -235,8 +235,8 @@ def test_purge_asks_first_and_a_no_keeps_everything(store):
 def test_purge_forgets_downloads_older_than_a_week(store):
     from drop.db.models import DownloadEvent
 
-    DownloadEvent.create(downloaded_at=clock.utcnow() - 8 * DAY)
-    DownloadEvent.create(downloaded_at=clock.utcnow() - DAY)
+    DownloadEvent.create(downloaded_at=utcnow() - 8 * DAY)
+    DownloadEvent.create(downloaded_at=utcnow() - DAY)
     result = run_cli(store, "purge", "--yes")
     assert result.exit_code == 0, result.output
     assert DownloadEvent.select().count() == 1

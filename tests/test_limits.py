@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from drop import clock, tasks
+from drop import tasks
+from drop.clock import epoch_ms, utcnow
 from drop.config import Config, ConfigError
 from drop.db.models import db, init_database
 from drop.protection import limits
@@ -180,8 +181,8 @@ def test_the_worker_deletes_database_counters_whose_time_has_passed(counters):
 
 @pytest.mark.parametrize("store", ["sqlite"])
 def test_the_worker_task_clears_old_database_counters(counters):
-    counters.add_to_window("old", 1, 0, clock.epoch_ms(clock.utcnow()) - 120_000, 60)
-    counters.add_to_window("new", 1, 0, clock.epoch_ms(clock.utcnow()), 60)
+    counters.add_to_window("old", 1, 0, epoch_ms(utcnow()) - 120_000, 60)
+    counters.add_to_window("new", 1, 0, epoch_ms(utcnow()), 60)
     assert tasks.forget_rate_counters.call_local() == 1
     names = [row[0] for row in db.execute_sql("SELECT name FROM rate_counter").fetchall()]
     assert names == ["new"]

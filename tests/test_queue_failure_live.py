@@ -15,7 +15,7 @@ from contextlib import ExitStack
 import pytest
 import requests
 
-from drop import clock
+from drop.clock import utcnow
 from drop.config import Config
 from drop.db.models import DOWNLOADED, Drop, db, init_database
 from drop.drops import lifecycle as drops
@@ -76,7 +76,7 @@ def test_direct_download_is_the_file_when_redis_stops_at_the_last_claim(config):
     assert row_of(served, made["token"]).status == DOWNLOADED
     assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
-    assert sweep(served, clock.utcnow(), 0).blobs_deleted == 1
+    assert sweep(served, utcnow(), 0).blobs_deleted == 1
     assert not LocalStorage(served.data_dir).exists(made["token"])
 
 
@@ -149,7 +149,7 @@ def test_a_hung_redis_is_skipped_after_the_first_few_calls(config):
             assert hung.touches() == before
         lines = web_log_lines(server)
     assert not any("Traceback" in line for line in lines), lines
-    assert sweep(served, clock.utcnow(), 0).blobs_deleted  # the skipped queue's blobs
+    assert sweep(served, utcnow(), 0).blobs_deleted  # the skipped queue's blobs
     assert token not in {blob.token for blob in LocalStorage(served.data_dir).blob_tokens()}
 
 
@@ -170,5 +170,5 @@ def test_embedded_download_is_the_file_when_the_sqlite_queue_is_locked(config):
         assert got.content == b"embedded copy"
     assert sum(LEFT_TO_SWEEP in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
-    assert sweep(config, clock.utcnow(), 0).blobs_deleted == 1
+    assert sweep(config, utcnow(), 0).blobs_deleted == 1
     assert not LocalStorage(config.data_dir).exists(made["token"])

@@ -12,8 +12,8 @@ import stat
 import falcon.testing
 import pytest
 
-from drop import clock
 from drop.app import create_app
+from drop.clock import utcnow
 from drop.config import DAY, Config, ConfigError
 from drop.db.models import DELETED, Drop, db
 from drop.drops import lifecycle as drops
@@ -260,7 +260,7 @@ def test_the_key_is_made_once_private_and_shared(tmp_path):
 
 
 def test_grants_made_under_one_key_fail_under_another(tmp_path):
-    now = clock.utcnow()
+    now = utcnow()
     one = GrantSigner(ServerKey("a" * 32, tmp_path), 3600)
     other = GrantSigner(ServerKey("b" * 32, tmp_path), 3600)
     etag = one.etag("0" * 32, 1, now)
@@ -273,7 +273,7 @@ def test_without_a_key_there_are_no_grants(tmp_path):
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("")
     signer = GrantSigner(ServerKey(None, not_a_directory), 3600)
-    assert signer.etag("0" * 32, 1, clock.utcnow()) is None
+    assert signer.etag("0" * 32, 1, utcnow()) is None
 
 
 def test_the_window_is_configured_and_bounded():

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from drop import clock
+from drop.clock import utcnow
 from drop.db.models import Drop, MultipartUpload, init_database
 from drop.drops import lifecycle as drops
 from drop.ops import purge
@@ -123,7 +123,7 @@ def test_a_node_killed_mid_upload_leaves_no_row_and_its_upload_is_aborted(nodes,
     assert Drop.select().count() == 0
     assert MultipartUpload.select().count() == 1  # the dead node's upload, still open
     # The next reconciliation (the worker's, on any node) once the upload shows no life.
-    later = clock.utcnow() + datetime.timedelta(seconds=drops.STALE_TEMP_SECONDS + 60)
+    later = utcnow() + datetime.timedelta(seconds=drops.STALE_TEMP_SECONDS + 60)
     storage = open_storage(config)
     found = purge.reconcile(storage, later)
     assert len(found.stale_temps) == 1

@@ -13,8 +13,8 @@ import os
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from drop import clock
 from drop.app import create_app
+from drop.clock import utcnow
 from drop.config import DAY
 from drop.db.models import Drop, MultipartUpload
 from drop.drops import lifecycle as drops
@@ -131,7 +131,7 @@ def test_reconciliation_walks_the_bucket_in_token_order(client, config, s3_store
     storage = open_storage(config)
     s3_store.s3.put_object(Bucket=s3_store.bucket, Key="not-a-blob.txt", Body=b"x")
     assert [blob.token for blob in storage.blob_tokens()] == sorted(tokens)
-    assert purge.reconcile(storage, clock.utcnow()).clean
+    assert purge.reconcile(storage, utcnow()).clean
 
 
 @pytest.fixture
@@ -273,7 +273,7 @@ def test_a_scan_hit_on_s3_moves_the_object_under_quarantine(
     assert kept["Body"].read() == MALWARE
     assert client.simulate_get(f"/api/v1.0/file/{token}").status_code == 451
     # Reconciliation sees no blob there: not an orphan to delete.
-    assert purge.reconcile(open_storage(config), clock.utcnow()).orphan_blobs == []
+    assert purge.reconcile(open_storage(config), utcnow()).orphan_blobs == []
 
 
 def test_a_scan_hit_on_s3_with_delete_removes_the_object(

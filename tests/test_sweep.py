@@ -9,8 +9,9 @@ import time
 import falcon.testing
 import pytest
 
-from drop import clock, tasks
+from drop import tasks
 from drop.app import create_app
+from drop.clock import utcnow
 from drop.db.models import EXPIRED, LIVE, Drop
 from drop.drops import lifecycle as drops
 from drop.ops.stats import tally
@@ -85,7 +86,7 @@ def test_sweep_works_in_batches_of_its_batch_size(app, config, storage):
         for _ in range(35)
     ]
     kept = plant_drop(config, b"live")
-    report = drops.sweep(storage, clock.utcnow(), batch_size=10)
+    report = drops.sweep(storage, utcnow(), batch_size=10)
     assert (report.expired, report.blobs_deleted) == (35, 35)
     # 4 expiring statements (10, 10, 10, 5), then 4 batches of blobs.
     assert report.batches == 8
@@ -100,7 +101,7 @@ def test_sweep_works_in_batches_of_its_batch_size(app, config, storage):
 def test_a_backlog_of_whole_batches_stops_at_the_first_empty_one(app, config, storage):
     for _ in range(20):
         plant_drop(config, b"x", age=datetime.timedelta(hours=2), lifetime=HOUR)
-    report = drops.sweep(storage, clock.utcnow(), batch_size=10)
+    report = drops.sweep(storage, utcnow(), batch_size=10)
     assert (report.expired, report.blobs_deleted) == (20, 20)
     assert storage.deleted_batches == [10, 10]
 
@@ -112,7 +113,7 @@ def test_the_sweep_never_touches_orphans_or_temp_files(app, config, storage):
     stale.write_bytes(b"x")
     two_hours_ago = time.time() - 7200
     os.utime(stale, (two_hours_ago, two_hours_ago))
-    drops.sweep(storage, clock.utcnow())  # the listing would raise
+    drops.sweep(storage, utcnow())  # the listing would raise
     assert blob(config, orphan).exists() and stale.exists()
 
 
@@ -120,7 +121,7 @@ def test_the_tally_follows_expiry_and_deletion(app, config, storage):
     for _ in range(3):
         plant_drop(config, b"12345", age=datetime.timedelta(hours=2), lifetime=HOUR)
     plant_drop(config, b"xy")
-    drops.sweep(storage, clock.utcnow(), batch_size=2)
+    drops.sweep(storage, utcnow(), batch_size=2)
     assert sorted(tally()) == [(EXPIRED, False, 3, 15), (LIVE, True, 1, 2)]
 
 

@@ -6,7 +6,7 @@ import shutil
 
 import peewee
 
-from drop import clock
+from drop.clock import utcnow
 from drop.db import migrations
 from drop.db.models import Drop, HourlyTally, init_database
 from drop.drops import lifecycle as drops
@@ -65,7 +65,7 @@ def test_the_migration_tallies_the_drops_already_there(config, tmp_path):
             database.execute_sql("DROP SCHEMA public CASCADE")
             database.execute_sql("CREATE SCHEMA public")
         migrations.migrate(database, earlier)
-        now = clock.utcnow()
+        now = utcnow()
         for n, status in enumerate(["live", "live", "expired"]):
             # Only the columns that exist before 0010.
             Drop.insert(
@@ -93,7 +93,7 @@ def test_upload_windows_are_exact_at_their_edges_and_survive_folding(app, config
     minutes = [59, 61, 23 * 60 + 59, 25 * 60, 7 * 24 * 60 - 1, 7 * 24 * 60 + 1, 9 * 24 * 60]
     for age in minutes:
         plant_drop(config, b"x", age=datetime.timedelta(minutes=age))
-    now = clock.utcnow()
+    now = utcnow()
     expected = {"hour": 1, "day": 3, "week": 5}
     assert collect_windows(now) == expected
     drops.fold_tally(now)

@@ -12,8 +12,8 @@ import re
 import falcon.testing
 import pytest
 
-from drop import clock
 from drop.app import create_app
+from drop.clock import utcnow
 from drop.db.models import Drop, db, init_database
 from drop.protection import api_tokens, blocks, scans
 from tests.clamd_server import MALWARE
@@ -51,7 +51,7 @@ def issue(config, clock, **limits) -> str:
 
 def add_block(kind: str, value: str, reason: str) -> None:
     with db.connection_context():
-        blocks.add_block(blocks.target(kind, value), reason, actor="cli", now=clock.utcnow())
+        blocks.add_block(blocks.target(kind, value), reason, actor="cli", now=utcnow())
 
 
 def from_address(address: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from drop import clock
+from drop.clock import utcnow
 from drop.protection import audit
 
 block_cli = typer.Typer(
@@ -69,7 +69,7 @@ def add(
                 reason,
                 actor=audit.CLI_ACTOR,
                 address=None,
-                now=clock.utcnow(),
+                now=utcnow(),
                 storage=open_storage(config),
                 revoke_drops=revoke_drops,
             )
@@ -143,9 +143,7 @@ def remove(
             block_id = found.id if found else None
         removed = None
         if block_id is not None:
-            removed = blocking.unblock(
-                block_id, actor=audit.CLI_ACTOR, address=None, now=clock.utcnow()
-            )
+            removed = blocking.unblock(block_id, actor=audit.CLI_ACTOR, address=None, now=utcnow())
     if removed is None:
         typer.echo("drop-ops: no such block", err=True)
         raise typer.Exit(1)

@@ -8,7 +8,6 @@ import json
 
 import typer
 
-from drop import clock
 from drop.cli.common import (
     LISTED,
     PROGRESS_BAR_FROM,
@@ -17,6 +16,7 @@ from drop.cli.common import (
     load_config,
     parse_duration,
 )
+from drop.clock import utcnow
 
 
 def purge(
@@ -69,7 +69,7 @@ def purge(
     if retention is None:
         retention = datetime.timedelta(seconds=config.purge_retention)
     storage = open_storage(config)
-    now = clock.utcnow()
+    now = utcnow()
     with connected(config):
         where = purging.purgeable(now, older_than=retention, everything=everything, token=token)
         doomed = purging.count_purgeable(where)
@@ -166,7 +166,7 @@ def stats(
     from drop.tasks import build_huey
 
     config = load_config()
-    now = clock.utcnow()
+    now = utcnow()
     with connected(config):
         figures = collect_stats(
             now,
@@ -286,7 +286,7 @@ def scan(
     )
     counts = dict.fromkeys(("clean", "infected", "too_large", "gone"), 0)
     infected: list[scans.ScanOutcome] = []
-    now = clock.utcnow()
+    now = utcnow()
     with connected(config):
         total = scans.count_live() if everything else len(tokens)
         try:
@@ -299,7 +299,7 @@ def scan(
             )
             with progress as bar:
                 for token in scans.drops_to_rescan(None if everything else tokens):
-                    outcome = scanner.scan(token, clock.utcnow())
+                    outcome = scanner.scan(token, utcnow())
                     counts[outcome.result] += 1
                     if outcome.result == "infected":
                         infected.append(outcome)

@@ -6,7 +6,6 @@ import json
 
 import typer
 
-from drop import clock
 from drop.cli.common import (
     _bounded,
     connected,
@@ -14,6 +13,7 @@ from drop.cli.common import (
     parse_duration,
     parse_size,
 )
+from drop.clock import utcnow
 from drop.config import Config
 
 token_cli = typer.Typer(
@@ -88,7 +88,7 @@ def token_create(
         try:
             issued = token_ops.issue_token(
                 name,
-                now=clock.utcnow(),
+                now=utcnow(),
                 actor=audit.CLI_ACTOR,
                 max_upload_bytes=size or None,
                 max_expires_in=expiry or None,
@@ -152,7 +152,7 @@ def token_revoke(
                 f"drop-ops: no live API token named {name_or_id!r}, nor with that id", err=True
             )
             raise typer.Exit(1)
-        revoked = token_ops.revoke_token(token, now=clock.utcnow(), actor=audit.CLI_ACTOR)
+        revoked = token_ops.revoke_token(token, now=utcnow(), actor=audit.CLI_ACTOR)
     if revoked:
         typer.echo(f"revoked API token {token.name} (id {token.id})")
     else:

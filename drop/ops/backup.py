@@ -25,9 +25,9 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
-import drop
 from drop.config import Config
 from drop.drops.server_key import KEY_FILE
 from drop.ops import snapshots
@@ -67,7 +67,8 @@ class Manifest:
     blob_bytes: int
     blobs_missing: int  # held at the snapshot, deleted before they could be copied
     secret_key: bool
-    drop_version: str = drop.__version__
+    # The installed distribution's version: pyproject.toml's `version`, the one source.
+    drop_version: str = field(default_factory=lambda: version("drop"))
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
     notes: list[str] = field(default_factory=list)

@@ -11,7 +11,7 @@ from urllib.parse import urlparse, urlunparse
 import peewee
 import redis
 
-from drop import clock
+from drop.clock import utcnow
 from drop.config import DAY, Config
 from drop.db import migrations
 from drop.db.models import open_database
@@ -131,7 +131,7 @@ def fix_object_store_lifecycle(config: Config) -> CheckResult:
 
 
 def check_worker(config: Config) -> CheckResult:
-    health = worker_health(config.data_dir, clock.utcnow(), config.worker_stale_seconds)
+    health = worker_health(config.data_dir, utcnow(), config.worker_stale_seconds)
     return CheckResult("worker", health.alive, health.describe())
 
 

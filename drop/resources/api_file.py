@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import clock, crypto
+from drop import crypto
+from drop.clock import utcnow
 from drop.config import Config
 from drop.db.models import DELETED, INFECTED, SCAN_PENDING, Drop
 from drop.drops import lifecycle as drops
@@ -51,20 +52,21 @@ class FileCollection:
     """PUT /api/v1.0/file: store an upload and answer with its link and delete token."""
 
     def __init__(self, uploading: Uploading):
-        self._config = uploading.config
-        self._storage = uploading.storage
-        self._clock = uploading.clock
-        self._uploaders = uploading.uploaders
-        self._scanning = uploading.scanning
+        self._uploading = uploading
 
     def on_put(self, req: falcon.Request, resp: falcon.Response):
         # Anonymous, or a trusted uploader with its token's limits: decided before the body.
-        uploader = self._uploaders.admit(req)
+        uploader = self._uploading.uploaders.admit(req)
         new = receive_drop(
-            req, uploader.config, self._storage, self._clock(), uploader.quota, self._scanning
+            req,
+            uploader.config,
+            self._uploading.storage,
+            self._uploading.clock(),
+            uploader.quota,
+            self._uploading.scanning,
         )
         resp.status = falcon.HTTP_201
-        resp.media = upload_answer(new, self._config.base_url or req.prefix)
+        resp.media = upload_answer(new, self._uploading.config.base_url or req.prefix)
 
     on_post = on_put
 
@@ -77,7 +79,7 @@ class FileItem:
         config: Config,
         storage: BlobStorage,
         schedule_blob_deletion: Callable[[str], None],
-        clock: Callable = clock.utcnow,
+        clock: Callable = utcnow,
         *,
         guesses: GuessLimit,
         grants: GrantSigner | None = None,

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import falcon
 
-from drop import clock, crypto, wording
+from drop import crypto, wording
+from drop.clock import utcnow
 from drop.config import Config
 from drop.drops import lifecycle as drops
 from drop.drops.raw_uploads import NAMELESS
@@ -53,27 +54,23 @@ class HomePage:
     """
 
     def __init__(self, uploading: Uploading, templates: Templates):
-        self._config = uploading.config
-        self._storage = uploading.storage
+        self._uploading = uploading
         self._templates = templates
-        self._clock = uploading.clock
-        self._uploaders = uploading.uploaders
-        self._scanning = uploading.scanning
 
     def on_get(self, req: falcon.Request, resp: falcon.Response):
         pages.set_page_headers(resp)
         self._templates.respond(
             resp,
             "home.html",
-            max_upload_bytes=self._config.max_upload_bytes,
-            max_upload_words=wording.file_size(self._config.max_upload_bytes),
+            max_upload_bytes=self._uploading.config.max_upload_bytes,
+            max_upload_words=wording.file_size(self._uploading.config.max_upload_bytes),
             max_password_chars=MAX_PASSWORD_CHARS,
-            max_downloads=self._config.max_downloads,
-            expiry_choices=expiry_choices(self._config),
+            max_downloads=self._uploading.config.max_downloads,
+            expiry_choices=expiry_choices(self._uploading.config),
             # A token-only drop says so instead of showing a form nobody may use.
-            anonymous_uploads=self._config.anonymous_uploads,
-            base_url=self._config.base_url or req.prefix,
-            upload_chunk_bytes=self._config.upload_chunk_bytes,
+            anonymous_uploads=self._uploading.config.anonymous_uploads,
+            base_url=self._uploading.config.base_url or req.prefix,
+            upload_chunk_bytes=self._uploading.config.upload_chunk_bytes,
         )
 
     on_head = on_get
@@ -83,12 +80,19 @@ class HomePage:
         raise falcon.HTTPBadRequest(description=NAMELESS)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response):
-        uploader = self._uploaders.admit(req)
-        now = self._clock()
-        new = receive_drop(req, uploader.config, self._storage, now, uploader.quota, self._scanning)
+        uploader = self._uploading.uploaders.admit(req)
+        now = self._uploading.clock()
+        new = receive_drop(
+            req,
+            uploader.config,
+            self._uploading.storage,
+            now,
+            uploader.quota,
+            self._uploading.scanning,
+        )
         show_result(
             self._templates,
-            self._config,
+            self._uploading.config,
             req,
             resp,
             new.drop,
@@ -106,7 +110,7 @@ class UploadedPage:
     record expires.
     """
 
-    def __init__(self, config: Config, templates: Templates, clock: Callable = clock.utcnow):
+    def __init__(self, config: Config, templates: Templates, clock: Callable = utcnow):
         self._config = config
         self._templates = templates
         self._clock = clock

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import clock
+from drop.clock import utcnow
 from drop.config import Config
 from drop.db.models import Drop
 from drop.protection import audit, reports
@@ -43,7 +43,7 @@ class ReportPage:
         config: Config,
         templates: Templates,
         limit: HourlyLimit,
-        clock: Callable = clock.utcnow,
+        clock: Callable = utcnow,
     ):
         self._templates = templates
         self._limit = limit
@@ -144,7 +144,7 @@ def report_fields(req: falcon.Request) -> dict[str, str]:
 class SecurityTxt:
     """GET /.well-known/security.txt (RFC 9116): DROP_ABUSE_CONTACT; 404 when there is none."""
 
-    def __init__(self, config: Config, clock: Callable = clock.utcnow):
+    def __init__(self, config: Config, clock: Callable = utcnow):
         self._contact = config.abuse_contact
         self._clock = clock
 

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import clock, crypto, wording
+from drop import crypto, wording
+from drop.clock import utcnow
 from drop.config import Config
 from drop.db.models import DELETED, INFECTED, SCAN_PENDING, Drop
 from drop.drops import lifecycle as drops
@@ -68,7 +69,7 @@ class SharePage:
         storage: BlobStorage,
         templates: Templates,
         schedule_blob_deletion: Callable[[str], None],
-        clock: Callable = clock.utcnow,
+        clock: Callable = utcnow,
         *,
         guesses: GuessLimit,
         grants: GrantSigner | None = None,
@@ -188,7 +189,7 @@ class DeletePage:
         self,
         templates: Templates,
         schedule_blob_deletion: Callable[[str], None],
-        clock: Callable = clock.utcnow,
+        clock: Callable = utcnow,
     ):
         self._templates = templates
         self._schedule_blob_deletion = schedule_blob_deletion

@@ -19,25 +19,21 @@ class RawUpload:
     """
 
     def __init__(self, uploading: Uploading):
-        self._config = uploading.config
-        self._storage = uploading.storage
-        self._clock = uploading.clock
-        self._uploaders = uploading.uploaders
-        self._scanning = uploading.scanning
+        self._uploading = uploading
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str):
         # Anonymous, or a trusted uploader with its token's limits: decided before the body.
-        uploader = self._uploaders.admit(req)
+        uploader = self._uploading.uploaders.admit(req)
         new = store_upload(
             req,
             uploader.config,
-            self._storage,
-            self._clock(),
+            self._uploading.storage,
+            self._uploading.clock(),
             uploader.quota,
-            lambda: read_raw_upload(req, uploader.config, self._storage, name),
-            self._scanning,
+            lambda: read_raw_upload(req, uploader.config, self._uploading.storage, name),
+            self._uploading.scanning,
         )
-        base = self._config.base_url or req.prefix
+        base = self._uploading.config.base_url or req.prefix
         share_url = base + share_path(new.drop.token)
         api_url = drop_api_url(base, new.drop.token)
         resp.status = falcon.HTTP_201

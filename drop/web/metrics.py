@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from drop import clock
+from drop.clock import utcnow
 from drop.db.models import LIVE, Drop, db
 from drop.ops import hourly_counts
 from drop.ops.hourly_counts import HourlyCounts
@@ -108,7 +108,7 @@ class StoreCollector:
                     Drop.select(
                         peewee.fn.COUNT(Drop.id), peewee.fn.COALESCE(peewee.fn.SUM(Drop.size), 0)
                     )
-                    .where((Drop.status == LIVE) & (Drop.expires_at > clock.utcnow()))
+                    .where((Drop.status == LIVE) & (Drop.expires_at > utcnow()))
                     .tuples()
                     .get()
                 )

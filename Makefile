@@ -40,7 +40,7 @@ run: setup
 # in-process tests on the lowest allowed versions (skipped when PYTEST_ARGS picks tests).
 # Three processes on two cores: most tests wait on servers, not on the CPU.
 TEST_WORKERS ?= 3
-test: setup services
+test: setup services lint
 	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 	$(if $(PYTEST_ARGS),,bash scripts/test-lowest.sh)
 
@@ -63,8 +63,10 @@ services:
 image:
 	bash scripts/build-image.sh
 
+# Ruff, and drop's layers and import cycles (import-linter, [tool.importlinter] in pyproject.toml).
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # The docs (docs/), offline, warnings as errors, into docs/_build/html. `make setup`
 # installs the [docs] extra with [test]; the stamp installs it too where it was left out.

@@ -10,7 +10,7 @@ over the same week, and the hourly_stat rows that correspond to them (uploads, b
 downloads and bytes out by hour, from the rows; 4xx and blocked answers made up in
 proportion). Then it times, BENCH_CHARTS_RUNS times each (median and 95th percentile):
 
-- the charts' data query (drop.hourly_counts.read_hours over the week: the bar is 50 ms);
+- the charts' data query (drop.ops.hourly_counts.read_hours over the week: the bar is 50 ms);
 - building the charts from it (drop.ops.trends.week_charts: the query and the series);
 - GET /ops/charts, the fragment the dashboard polls, through real gunicorn
   (drop.wsgi:app, ops/gunicorn.conf.py), logged in, rendering and HTTP included;
@@ -155,8 +155,8 @@ def timed(action, runs: int = RUNS) -> dict[str, float]:
 
 
 def time_query(url: str, now: datetime.datetime) -> tuple[dict, dict, int, str]:
-    from drop.hourly_counts import hour_of, read_hours
-    from drop.models import db, init_database
+    from drop.db.models import db, init_database
+    from drop.ops.hourly_counts import hour_of, read_hours
     from drop.ops.trends import HOURS, week_charts
 
     init_database(url)

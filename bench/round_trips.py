@@ -109,7 +109,7 @@ def main(argv=None) -> None:
     finally:
         for server in servers.values():
             server.stop()
-    print(f"\nworker class: {args.worker_class or 'drop.serving.PacedThreadWorker'}")
+    print(f"\nworker class: {args.worker_class or 'drop.runtime.serving.PacedThreadWorker'}")
     print(f"one PING in a single-threaded loop: {ping:.0f} us of CPU")
     print("round trips a request   req/s   worker CPU ms/request   added per round trip")
     base_cpu = statistics.median(cpu for _, cpu in figures[0])

@@ -40,6 +40,7 @@ import psycopg2
 import requests
 
 from bench.servers import ROOT, Gunicorn, server_env
+from drop.clock import utcnow
 
 DATABASE_URL = os.environ.get(
     "BENCH_SCALE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/drop_bench_scale"
@@ -259,8 +260,9 @@ def sweep_in_a_child(env: dict, rounds: int) -> dict:
 def sweep_in_this_process(rounds: int) -> int:
     """Run the worker's sweep (drops.sweep with the task's arguments) over the backlog, then
     `rounds` x 5 times with nothing to do; print the figures as one JSON line."""
-    from drop import drops, tasks
-    from drop.models import Drop, db, init_database
+    from drop import tasks
+    from drop.db.models import Drop, db, init_database
+    from drop.drops import lifecycle as drops
     from drop.storage import open_storage
 
     config = tasks.config
@@ -271,7 +273,7 @@ def sweep_in_this_process(rounds: int) -> int:
         with db.connection_context():
             return drops.sweep(
                 storage,
-                drops.utcnow(),
+                utcnow(),
                 config.delete_grace_seconds,
                 uploader_retention=config.uploader_retention,
             )
@@ -366,10 +368,9 @@ def cards_rounds(url: str, rounds: int) -> dict:
 
 def explain_stats_queries(env: dict) -> list[dict]:
     """EXPLAIN ANALYZE every statement collect_stats runs, captured from peewee's log."""
-    from drop import drops
-    from drop.heartbeat import WorkerHealth
-    from drop.models import db, init_database
+    from drop.db.models import db, init_database
     from drop.ops.stats import collect_stats
+    from drop.runtime.heartbeat import WorkerHealth
 
     captured: list[tuple[str, tuple]] = []
 
@@ -388,7 +389,7 @@ def explain_stats_queries(env: dict) -> list[dict]:
     try:
         with database.connection_context():
             collect_stats(
-                drops.utcnow(),
+                utcnow(),
                 queue_length=None,
                 worker=WorkerHealth(None, None, False),
             )

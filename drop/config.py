@@ -21,7 +21,7 @@ STORAGE_BACKENDS = ("local", "s3")
 S3_ADDRESSING_STYLES = ("path", "virtual")
 # A one-time drop's blob outlives its last download by the resume window: at most a day.
 MAX_RESUME_WINDOW = DAY
-# Malware scanning (drop/scans.py): `hold` serves a drop once clamd called it clean,
+# Malware scanning (drop/protection/scans.py): `hold` serves a drop once clamd called it clean,
 # `after` serves at once and revokes it on a hit.
 SCAN_MODES = ("hold", "after")
 # A file larger than DROP_SCAN_MAX_BYTES (clamd's StreamMaxLength) cannot be scanned:
@@ -65,7 +65,7 @@ class Config:
     delete_grace_seconds: int = 0
     accel_redirect: str | None = None
     # A granted download may be resumed (Range + If-Range with its ETag) for this long
-    # without using another download (drop/grants.py); 0: no resumes.
+    # without using another download (drop/drops/grants.py); 0: no resumes.
     resume_window: int = 60 * 60
     # Operator tools (drop-ops and the /ops dashboard).
     admin_token: str | None = field(default=None, repr=False)  # None: /ops answers 404
@@ -73,20 +73,21 @@ class Config:
     admin_session_idle: int = 30 * 60
     admin_session_max: int = 12 * 60 * 60  # a session ends this long after login, active or not
     purge_retention: int = 7 * DAY
-    audit_retention: int = 90 * DAY  # operator actions (drop/ops/audit.py) are kept this long
+    # Operator actions (drop/protection/audit.py) are kept this long.
+    audit_retention: int = 90 * DAY
     worker_stale_seconds: int = 3 * 60
     min_free_bytes: int = 1024 * MIB
     log_format: str = "text"
     # Proxies allowed to speak for the client (X-Forwarded-*, X-Real-IP): gunicorn and the
-    # limits (drop/limits.py) both trust these and nobody else.
+    # limits (drop/protection/limits.py) both trust these and nobody else.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
-    # Slow clients (drop.serving): the request head must arrive within header_timeout;
+    # Slow clients (drop.runtime.serving): the request head must arrive within header_timeout;
     # a body or a response may stall for client_timeout at most; an upload must keep
     # min_upload_rate bytes a second on average after its first client_timeout seconds.
     header_timeout: int = 10
     client_timeout: int = 30
     min_upload_rate: int = 4096
-    # Password guessing (drop/limits.py): wrong passwords per drop and per client address
+    # Password guessing (drop/protection/limits.py): wrong passwords per drop and per client address
     # before a lock of `base` seconds, doubling with each further one up to `cap`.
     password_attempts: int = 5
     password_backoff_base: int = 1
@@ -108,31 +109,19 @@ class Config:
     # 302 to it ("presigned", for a CDN in front of the bucket).
     s3_redirect: str | None = None
 
-    @property
-    def s3_settings(self):
-        from drop.storage.s3 import S3Settings
-
-        return S3Settings(
-            bucket=self.s3_bucket or "",
-            endpoint_url=self.s3_endpoint_url,
-            region=self.s3_region,
-            prefix=self.s3_prefix,
-            addressing_style=self.s3_addressing_style,
-        )
-
     # The page's resumable uploads send the file in requests of this size: below any
     # proxy's body cap (Cloudflare's is 100 MB), large enough to keep requests few.
     upload_chunk_bytes: int = 8 * MIB
-    # How long an unfinished tus upload (drop/tus.py) waits for its next chunk.
+    # How long an unfinished tus upload (drop/tus/records.py) waits for its next chunk.
     upload_expires_in: int = DAY
-    # Seconds between the writes of each web process's hourly counts (drop/hourly_counts.py).
+    # Seconds between the writes of each web process's hourly counts (drop/ops/hourly_counts.py).
     stats_flush_seconds: int = 5
     # Where abuse is reported (a mailto:, https: or tel: URI): the public pages' footer and
     # /.well-known/security.txt show it; None: neither does.
     abuse_contact: str | None = None
-    # False: only trusted uploaders (an API token, drop/uploaders.py) may upload.
+    # False: only trusted uploaders (an API token, drop/protection/uploaders.py) may upload.
     anonymous_uploads: bool = True
-    # Malware scanning with clamd (drop/scans.py): off unless a socket or host is set.
+    # Malware scanning with clamd (drop/protection/scans.py): off unless a socket or host is set.
     clamd_socket: str | None = None  # a unix socket path
     clamd_host: str | None = None  # host:port
     scan_mode: str = "hold"

@@ -15,14 +15,19 @@ from huey import RedisHuey, SqliteHuey, crontab, signals
 from huey.exceptions import CancelExecution
 from huey.storage import BaseStorage
 
-from drop import drops, hourly_counts, limits, metrics, scans, tus
+from drop.clock import epoch_ms, utcnow
 from drop.config import Config
-from drop.heartbeat import write_heartbeat
-from drop.models import db, init_database
-from drop.ops import audit, purge
-from drop.partial_uploads import PartialStore, open_partial_uploads
-from drop.scanning import ScannerUnavailable
+from drop.db.models import db, init_database
+from drop.drops import lifecycle as drops
+from drop.ops import hourly_counts, purge
+from drop.protection import audit, limits, scans
+from drop.protection.scanning import ScannerUnavailable
+from drop.runtime import metrics
+from drop.runtime.heartbeat import write_heartbeat
 from drop.storage import BlobStorage, open_storage, open_storage_for_task
+from drop.tus import open_partial_uploads
+from drop.tus import records as tus
+from drop.tus.partials import PartialStore
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +72,7 @@ def delete_blob(data_dir: str, token: str, s3: dict | None = None) -> None:
     `s3`: the bucket's settings when blobs live in S3 (drop.storage.open_storage_for_task).
     """
     with db.connection_context():
-        drops.delete_blob(open_storage_for_task(data_dir, s3), token, drops.utcnow())
+        drops.delete_blob(open_storage_for_task(data_dir, s3), token, utcnow())
 
 
 # A scan that cannot reach clamd is tried again after DROP_SCAN_RETRY_DELAY seconds,
@@ -82,7 +87,7 @@ def scan_drop(token: str, settings: scans.ScanSettings, task=None) -> str:
     """Scan a new upload with clamd; a hit makes the drop infected and quarantines its blob."""
     try:
         with db.connection_context():
-            outcome = scans.Scanner.from_settings(settings).scan(token, drops.utcnow())
+            outcome = scans.Scanner.from_settings(settings).scan(token, utcnow())
     except ScannerUnavailable as error:
         # Expected while clamd restarts: one warning line, not a traceback per attempt.
         # CancelExecution retries while retries are left, with the task's backoff.
@@ -122,12 +127,12 @@ def sweep() -> dict:
     with db.connection_context():
         report = drops.sweep(
             open_storage(config),
-            drops.utcnow(),
+            utcnow(),
             config.delete_grace_seconds,
             uploader_retention=config.uploader_retention,
             resume_window=config.resume_window,
         )
-        requeued = requeue_pending_scans(config, drops.utcnow())
+        requeued = requeue_pending_scans(config, utcnow())
     if requeued:
         log.info("sweep: %d pending malware scans queued again", requeued)
     if report.expired or report.blobs_deleted or report.uploaders_erased:
@@ -149,7 +154,7 @@ def sweep_expired_uploads(partials: PartialStore) -> int:
     """Delete unfinished tus uploads past DROP_UPLOAD_EXPIRES_IN, rows and bytes, in
     bounded batches through the expiry index; return how many."""
     with db.connection_context():
-        expired = tus.sweep_expired(partials, drops.utcnow())
+        expired = tus.sweep_expired(partials, utcnow())
     if expired:
         log.info("sweep: %d expired resumable uploads deleted", expired)
     return expired
@@ -163,7 +168,7 @@ def reconcile_storage(storage: BlobStorage, data_dir: Path) -> purge.Reconciliat
     call (`drop-ops purge --fix`).
     """
     with db.connection_context():
-        now = drops.utcnow()
+        now = utcnow()
         found = purge.reconcile(storage, now)
         purge.tidy(storage, found, now)
         # Bytes of resumable uploads that no receiving upload needs (a crash between a
@@ -221,20 +226,20 @@ def enqueue(task, storage: BaseStorage | None = None) -> None:
 @huey.on_startup()
 def first_heartbeat():
     # Beat at once, so a freshly started worker does not look dead for a minute.
-    write_heartbeat(config.data_dir, drops.utcnow())
+    write_heartbeat(config.data_dir, utcnow())
 
 
 @huey.periodic_task(crontab(minute="*"))
 def heartbeat():
     """Tell `drop-ops check` and the dashboard the worker is executing tasks."""
-    write_heartbeat(config.data_dir, drops.utcnow())
+    write_heartbeat(config.data_dir, utcnow())
 
 
 @huey.periodic_task(crontab(minute="*/10"))
 def forget_rate_counters() -> int:
     """Delete limit counters (the database's, without Redis) whose time has passed."""
     with db.connection_context():
-        return limits.forget_expired(limits.epoch_ms(drops.utcnow()))
+        return limits.forget_expired(epoch_ms(utcnow()))
 
 
 # Up to 100 batches of 1000 rows a run: a backlog (a flood of refused logins) is worked
@@ -247,7 +252,7 @@ def trim_audit_trail() -> int:
     """Delete audit events older than DROP_AUDIT_RETENTION, a bounded number per run."""
     with db.connection_context():
         return audit.trim(
-            drops.utcnow(),
+            utcnow(),
             datetime.timedelta(seconds=config.audit_retention),
             max_batches=AUDIT_TRIM_BATCHES,
         )
@@ -257,7 +262,7 @@ def trim_audit_trail() -> int:
 def trim_hourly_stats() -> int:
     """Delete the charts' hourly counts older than 8 days (a few rows an hour)."""
     with db.connection_context():
-        return hourly_counts.trim(drops.utcnow())
+        return hourly_counts.trim(utcnow())
 
 
 def purge_progress_key(task_id: str) -> str:
@@ -273,7 +278,7 @@ def purge_expired(data_dir: str, retention_seconds: int, s3: dict | None = None,
     """
     key = purge_progress_key(task.id)
     with db.connection_context():
-        now = drops.utcnow()
+        now = utcnow()
         where = purge.purgeable(now, older_than=datetime.timedelta(seconds=retention_seconds))
         total = purge.count_purgeable(where).drops
         done = 0

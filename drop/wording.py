@@ -24,6 +24,16 @@ def file_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
+def human_bytes(count: int) -> str:
+    """Binary units, as operators read them: 1536 -> '1.5 KiB'; exact bytes below 1 KiB."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 def duration(seconds: float) -> str:
     """The largest whole unit, plus the next one when it matters: 2 days 3 hours, 5 minutes."""
     seconds = max(int(seconds), 0)

@@ -2,7 +2,7 @@
 
 from drop.app import create_app
 from drop.config import Config
-from drop.hourly_counts import HourlyCounts
+from drop.ops.hourly_counts import HourlyCounts
 
 config = Config.from_env()
 # Each worker writes its hourly counts from a thread of its own, every few seconds.

@@ -29,20 +29,20 @@ fi
 # gunicorn's internals: test_metrics.py's two (with the Huey consumer), and the RSS test,
 # which also needs the worker to stop promptly on SIGTERM (it did not before gunicorn 27).
 TESTS=(
-  tests/test_api_upload.py
-  tests/test_api_download.py
-  tests/test_page_share.py
-  tests/test_ops_audit.py
-  tests/test_cli_tokens.py
-  tests/test_task_results.py
-  tests/test_limits.py
-  tests/test_breaker.py
-  tests/test_statements.py
-  tests/test_group_commit.py
-  tests/test_health.py
-  tests/test_metrics.py
+  tests/drops/test_api_upload.py
+  tests/drops/test_api_download.py
+  tests/drops/test_page_share.py
+  tests/ops/test_ops_audit.py
+  tests/cli/test_cli_tokens.py
+  tests/drops/test_task_results.py
+  tests/protection/test_limits.py
+  tests/runtime/test_breaker.py
+  tests/db/test_statements.py
+  tests/db/test_group_commit.py
+  tests/web/test_health.py
+  tests/web/test_metrics.py
   tests/test_live_server.py::test_a_16_mib_upload_grows_the_worker_peak_rss_by_less_than_8_mib
-  tests/test_openapi.py
+  tests/web/test_openapi.py
   tests/test_lock.py
 )
 

@@ -23,17 +23,17 @@ import psycopg2  # noqa: E402
 import pytest  # noqa: E402
 import redis  # noqa: E402
 
-from drop import migrations  # noqa: E402
 from drop.app import create_app  # noqa: E402
 from drop.config import Config  # noqa: E402
-from drop.models import db, open_database  # noqa: E402
+from drop.db import migrations  # noqa: E402
+from drop.db.models import db, open_database  # noqa: E402
 from drop.storage import open_storage  # noqa: E402
 from drop.tasks import huey  # noqa: E402
-from tests.clamd_server import ClamdServer  # noqa: E402
-from tests.log_checks import leaking_lines  # noqa: E402
-from tests.nginx import Nginx  # noqa: E402
-from tests.seaweedfs import start_seaweedfs  # noqa: E402
-from tests.support import FakeClock, LiveServer  # noqa: E402
+from tests.support.clamd_server import ClamdServer  # noqa: E402
+from tests.support.common import FakeClock, LiveServer  # noqa: E402
+from tests.support.log_checks import leaking_lines  # noqa: E402
+from tests.support.nginx import Nginx  # noqa: E402
+from tests.support.seaweedfs import start_seaweedfs  # noqa: E402
 
 # pytest-xdist runs the suite in several processes (gw0, gw1, …): each has a PostgreSQL
 # database and a Redis database of its own, so no test sees another's rows or keys.
@@ -319,7 +319,7 @@ def uploads_in_flight(config):
 @pytest.fixture
 def partials_stored(config):
     """What unfinished tus uploads hold, on local disk or in the bucket (tests/tus_support)."""
-    from tests.tus_support import StoredPartials
+    from tests.support.tus import StoredPartials
 
     return StoredPartials(config)
 

@@ -9,18 +9,18 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-from drop import migrations
 from drop.config import Config
-from drop.models import Drop, open_database
-from tests.browser_support import (
+from drop.db import migrations
+from drop.db.models import Drop, open_database
+from tests.support.browser import (
     DESKTOP,
     Valve,
     drop_file,
     launch_chromium,
     screenshot,
 )
-from tests.page_support import share_token
-from tests.support import LiveServer
+from tests.support.common import LiveServer
+from tests.support.page import share_token
 
 MIB = 1024 * 1024
 # Big enough that a held upload cannot fit in the socket buffers between browser and relay.

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from drop.config import MIB, Config, ConfigError
-from tests.support import ROOT
+from tests.support.common import ROOT
 
 
 def test_defaults_are_the_embedded_setup():

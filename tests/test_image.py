@@ -25,7 +25,7 @@ import yaml
 
 from drop.config import Config
 from tests.conftest import POSTGRES_URL, REDIS_URL
-from tests.support import free_port, wait_until
+from tests.support.common import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 # `make image`'s drop:latest under a tag of this checkout's own: two checkouts' suites can

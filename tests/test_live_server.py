@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.support import ROOT, UPLOAD, LiveServer, multipart, wait_until
+from tests.support.common import ROOT, UPLOAD, LiveServer, multipart, wait_until
 
 SIMULTANEOUS = 32
 

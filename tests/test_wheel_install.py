@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.nginx import Nginx
-from tests.support import ROOT, UPLOAD, free_port, multipart, wait_for_http
+from tests.support.common import ROOT, UPLOAD, free_port, multipart, wait_for_http
+from tests.support.nginx import Nginx
 
 
 def clean_copy(destination: Path) -> Path:

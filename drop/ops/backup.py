@@ -25,16 +25,16 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
-import drop
 from drop.config import Config
+from drop.drops.server_key import KEY_FILE
 from drop.ops import snapshots
 from drop.ops.checks import redact_url
 from drop.ops.snapshots import POSTGRESQL, SQLITE, SnapshotError
-from drop.ops.stats import human_bytes
-from drop.server_key import KEY_FILE
 from drop.storage import LOCAL, blob_key
+from drop.wording import human_bytes
 
 MANIFEST = "manifest.json"
 FORMAT = "drop-backup"
@@ -67,7 +67,8 @@ class Manifest:
     blob_bytes: int
     blobs_missing: int  # held at the snapshot, deleted before they could be copied
     secret_key: bool
-    drop_version: str = drop.__version__
+    # The installed distribution's version: pyproject.toml's `version`, the one source.
+    drop_version: str = field(default_factory=lambda: version("drop"))
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
     notes: list[str] = field(default_factory=list)
@@ -330,7 +331,7 @@ def _settle(config: Config) -> tuple[int, int]:
     without their blob, and unfinished resumable uploads on local disk."""
     if config.storage != LOCAL:
         return 0, 0  # the bucket holds both: it is restored, or not, on its own
-    from drop.models import init_database
+    from drop.db.models import init_database
 
     now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     database = init_database(config.effective_database_url)
@@ -341,7 +342,7 @@ def _settle(config: Config) -> tuple[int, int]:
 def end_unbacked_drops(blob_dir: Path, now: datetime.datetime, batch: int = PROGRESS_EVERY) -> int:
     """Mark the blob of each drop deleted when `blob_dir` lacks it, and revoke the live ones
     among them (as `drop-ops purge --fix` does), a batch of rows at a time; how many."""
-    from drop.models import LIVE, REVOKED, Drop, db
+    from drop.db.models import LIVE, REVOKED, Drop, db
 
     ended = 0
     last = 0
@@ -372,7 +373,7 @@ def end_unbacked_drops(blob_dir: Path, now: datetime.datetime, batch: int = PROG
 def end_unfinished_uploads() -> int:
     """Terminate the resumable uploads still receiving: their bytes are not in a backup.
     A client resuming one is told it is gone and starts over."""
-    from drop.tus import RECEIVING, TERMINATED, TusUpload
+    from drop.tus.records import RECEIVING, TERMINATED, TusUpload
 
     return (
         TusUpload.update(status=TERMINATED, lease_owner=None, lease_until=None)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from drop import blocks
-from drop.blocks import Block, BlockTarget
-from drop.models import Drop
-from drop.ops import audit
+from drop.db.models import Drop
+from drop.drops import lifecycle as drops
+from drop.protection import audit, blocks
+from drop.protection.blocks import Block, BlockTarget
 from drop.storage import BlobStorage
 
 SHA256_SHOWN = 12  # characters of a content block's sha256 in the trail's "target"
@@ -47,7 +47,7 @@ def block(
     added, created = blocks.add_block(wanted, reason, actor=actor, now=now)
     revoked = []
     if revoke_drops and added.kind == blocks.ADDRESS:
-        revoked = blocks.revoke_live_drops_from(added, storage, now)
+        revoked = revoke_live_drops_from(added, storage, now)
     detail = {"block_id": added.id, "reason": added.reason, **(context or {})}
     if not created:
         detail["already_blocked"] = True
@@ -74,3 +74,12 @@ def unblock(
             detail={"block_id": removed.id, "reason": removed.reason},
         )
     return removed
+
+
+def revoke_live_drops_from(block: Block, storage, now: datetime.datetime) -> list[Drop]:
+    """Revoke every live drop uploaded from inside an address block and delete its blob."""
+    return [
+        drop
+        for drop in list(blocks.live_drops_from(block))
+        if drops.revoke_drop(storage, drop.token, now)
+    ]

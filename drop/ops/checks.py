@@ -11,14 +11,16 @@ from urllib.parse import urlparse, urlunparse
 import peewee
 import redis
 
-from drop import drops, migrations
+from drop.clock import utcnow
 from drop.config import DAY, Config
-from drop.heartbeat import worker_health
-from drop.models import open_database
-from drop.ops.stats import human_bytes
-from drop.scanning import Clamd, ScannerUnavailable
+from drop.db import migrations
+from drop.db.models import open_database
+from drop.protection.scanning import Clamd, ScannerUnavailable
+from drop.runtime.heartbeat import worker_health
+from drop.runtime.logs import first_line
 from drop.storage import S3, StorageUnavailable, open_storage
 from drop.storage.s3 import ABORT_INCOMPLETE_DAYS
+from drop.wording import human_bytes
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ def lifecycle_expire_days(config: Config, longest_token_expiry: int | None) -> i
 def fix_object_store_lifecycle(config: Config) -> CheckResult:
     """`drop-ops check --fix` on S3: the bucket aborts abandoned multipart uploads and
     expires objects every deletion missed (the caller holds a database connection)."""
-    from drop.api_tokens import ApiToken
+    from drop.protection.api_tokens import ApiToken
 
     longest_token_expiry = ApiToken.select(peewee.fn.MAX(ApiToken.max_expires_in)).scalar()
     days = lifecycle_expire_days(config, longest_token_expiry)
@@ -129,7 +131,7 @@ def fix_object_store_lifecycle(config: Config) -> CheckResult:
 
 
 def check_worker(config: Config) -> CheckResult:
-    health = worker_health(config.data_dir, drops.utcnow(), config.worker_stale_seconds)
+    health = worker_health(config.data_dir, utcnow(), config.worker_stale_seconds)
     return CheckResult("worker", health.alive, health.describe())
 
 
@@ -151,8 +153,3 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunparse(parts._replace(netloc=netloc))
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

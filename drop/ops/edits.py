@@ -15,23 +15,29 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-import falcon
-
-from drop.models import LIVE, Drop, db
+from drop.db.models import LIVE, Drop, db
 from drop.ops.listing import drop_or_404
+from drop.refusals import Conflict, Invalid, Refused
 from drop.wording import plural
 
 # Longer than any number a field may hold, and far below int()'s 4,300-digit limit.
 MAX_NUMBER_DIGITS = 18
 
 
-class EditRefused(Exception):
-    """The edit cannot be made; `status` is the HTTP status to answer with."""
+class EditRefused(Refused):
+    """The edit cannot be made; `message` says why, on the drop's panel."""
 
-    def __init__(self, status: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+    @property
+    def message(self) -> str:
+        return self.description or ""
+
+
+class EditInvalid(EditRefused, Invalid):
+    """A value the form may not hold."""
+
+
+class EditConflict(EditRefused, Conflict):
+    """The drop is in no state to be changed."""
 
 
 @dataclass(frozen=True)
@@ -45,10 +51,10 @@ def whole_number(raw: str | None, name: str, low: int, high: int) -> int:
     """A form field as an int from `low` to `high`; EditRefused (400) for anything else."""
     text = (raw or "").strip()
     if not text or len(text) > MAX_NUMBER_DIGITS or not text.isascii() or not text.isdigit():
-        raise EditRefused(falcon.HTTP_400, f"{name} must be a whole number from {low} to {high}")
+        raise EditInvalid(f"{name} must be a whole number from {low} to {high}")
     value = int(text)
     if not low <= value <= high:
-        raise EditRefused(falcon.HTTP_400, f"{name} must be from {low} to {high}, got {value}")
+        raise EditInvalid(f"{name} must be from {low} to {high}, got {value}")
     return value
 
 
@@ -85,8 +91,7 @@ def set_download_limit(drop_id: int, max_downloads: str | None, most_allowed: in
         drop = drop_or_404(drop_id)
         if drop.status != LIVE:
             raise _not_live(drop_id)
-        raise EditRefused(
-            falcon.HTTP_400,
+        raise EditInvalid(
             f"it has been downloaded {plural(drop.downloads, 'time')} already: the limit "
             "must be more than that (revoke it to end it now)",
         )
@@ -95,6 +100,4 @@ def set_download_limit(drop_id: int, max_downloads: str | None, most_allowed: in
 
 def _not_live(drop_id: int) -> EditRefused:
     drop = drop_or_404(drop_id)
-    return EditRefused(
-        falcon.HTTP_409, f"this drop is {drop.status}: only a live drop can be changed"
-    )
+    return EditConflict(f"this drop is {drop.status}: only a live drop can be changed")

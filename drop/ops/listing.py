@@ -6,9 +6,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import ClassVar
 
-import falcon
-
-from drop.models import STATUSES, Drop
+from drop.db.models import STATUSES, Drop
+from drop.db.paging import Paging
+from drop.refusals import NotFound
 
 PER_PAGE = 20
 MAX_QUERY_CHARS = 200
@@ -58,29 +58,6 @@ class DropFilter:
         return {"status": self.status, "name": self.name, "page": str(page or self.page)}
 
 
-class Paging:
-    """Page arithmetic for one page of a listing: `total` rows, `per_page` a page."""
-
-    per_page: ClassVar[int]
-    total: int
-
-    @property
-    def current_page(self) -> int:
-        raise NotImplementedError
-
-    @property
-    def pages(self) -> int:
-        return max((self.total + self.per_page - 1) // self.per_page, 1)
-
-    @property
-    def has_previous(self) -> bool:
-        return self.current_page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.current_page < self.pages
-
-
 @dataclass(frozen=True)
 class DropPage(Paging):
     per_page: ClassVar[int] = PER_PAGE
@@ -97,7 +74,7 @@ def drop_or_404(drop_id: int) -> Drop:
     """The drop with this id, whatever its status; 404 when there is none."""
     drop = Drop.get_or_none(Drop.id == drop_id)
     if drop is None:
-        raise falcon.HTTPNotFound(description="there is no drop with this id")
+        raise NotFound("there is no drop with this id")
     return drop
 
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import peewee
 
-from drop import drops
-from drop.models import LIVE, REVOKED, DownloadEvent, Drop, db
+from drop.db.models import LIVE, REVOKED, DownloadEvent, Drop, db
+from drop.drops import lifecycle as drops
 from drop.ops.stats import WINDOWS
+from drop.protection import audit
 from drop.storage import BlobStorage, StaleUpload, StoredBlob
 
 BATCH = 1000
@@ -199,3 +200,33 @@ def repair(storage: BlobStorage, found: Reconciliation, now: datetime.datetime) 
     for token in found.missing_blobs:
         if not storage.exists(token):
             drops.end_drop(token, REVOKED, now)
+
+
+def record_purge(
+    mode: str,
+    retention: datetime.timedelta,
+    result: PurgeResult,
+    found,
+    *,
+    fix: bool,
+    token: str | None,
+    now: datetime.datetime,
+    actor: str,
+) -> None:
+    """The audit trail's record of a purge (`mode`: expired, all or token) and of what its
+    reconciliation `found`."""
+    detail = {
+        "mode": mode,
+        "older_than_seconds": int(retention.total_seconds()),
+        "fix": fix,
+        "drops": result.drops,
+        "bytes_freed": result.bytes_freed,
+        "orphan_blobs": len(found.orphan_blobs),
+        "missing_blobs": len(found.missing_blobs),
+        "stale_temps": len(found.stale_temps),
+    }
+    target = {"all": "all drops", "expired": "expired drops"}.get(mode)
+    if token is not None:
+        detail["token_prefix"] = audit.token_prefix(token)
+        target = f"drop {audit.token_prefix(token)}"
+    audit.record(audit.PURGE, actor=actor, at=now, target=target, detail=detail)

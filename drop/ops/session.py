@@ -4,7 +4,7 @@ The cookie carries the session's id, when it started, when the operator was last
 and the CSRF token their forms must echo back; the signature makes them unforgeable
 without the key. The id must also be live in the server-side registry
 (drop/ops/session_store.py), so logging out ends a session even for a copy of its cookie.
-Failed logins are limited in drop/limits.py.
+Failed logins are limited in drop/protection/limits.py.
 """
 
 from __future__ import annotations

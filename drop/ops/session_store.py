@@ -15,7 +15,7 @@ from typing import Protocol
 
 import peewee
 
-from drop.models import db
+from drop.db.models import db
 
 
 class SessionStoreUnavailable(Exception):

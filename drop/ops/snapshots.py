@@ -39,7 +39,7 @@ def database_kind(url: str) -> str:
 
 
 def sqlite_path(url: str) -> Path:
-    """The file behind a sqlite:// URL (as drop.database opens it)."""
+    """The file behind a sqlite:// URL (as drop.db.database opens it)."""
     return Path(
         url[len("sqlite:///") :] if url.startswith("sqlite:///") else url[len("sqlite://") :]
     )

@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass
 import peewee
 import redis
 
-from drop.heartbeat import WorkerHealth
-from drop.models import (
+from drop.db.models import (
     DOWNLOADS,
     LIVE,
     STATUSES,
@@ -25,6 +24,7 @@ from drop.models import (
     DropTally,
     HourlyTally,
 )
+from drop.runtime.heartbeat import WorkerHealth
 
 WINDOWS = {
     "hour": datetime.timedelta(hours=1),
@@ -162,16 +162,6 @@ def queue_length(huey) -> int | None:
         return huey.pending_count()
     except (redis.RedisError, sqlite3.Error):
         return None  # a figure is missing; the rest of the page is still worth showing
-
-
-def human_bytes(count: int) -> str:
-    """1536 -> '1.5 KiB'; exact bytes below 1 KiB."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def _summaries(query) -> list[DropSummary]:

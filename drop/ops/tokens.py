@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import datetime
 
-from drop import api_tokens
-from drop.api_tokens import ApiToken, IssuedToken
-from drop.ops import audit
+from drop.protection import api_tokens, audit
+from drop.protection.api_tokens import ApiToken, IssuedToken
 
 # Bounds on what a token may allow: far above any sensible use, and within what a
 # drop's expiry (a datetime) and sizes (64-bit columns) can hold.

@@ -14,9 +14,10 @@ from functools import cached_property
 
 from markupsafe import Markup, escape
 
-from drop import hourly_counts as counts
-from drop.hourly_counts import hour_of, read_hours
-from drop.ops.stats import human_bytes
+from drop.clock import naive_utc_epoch
+from drop.ops import hourly_counts as counts
+from drop.ops.hourly_counts import hour_of, read_hours
+from drop.wording import human_bytes
 
 HOURS = 7 * 24
 HOUR = datetime.timedelta(hours=1)
@@ -199,7 +200,7 @@ def nice_ceiling(value: int, unit: str) -> int:
 
 def week_charts(now: datetime.datetime) -> list[Chart]:
     """The charts of the 168 hours up to and including `now`'s (naive UTC) hour."""
-    last = hour_of(now.replace(tzinfo=datetime.UTC).timestamp())
+    last = hour_of(naive_utc_epoch(now))
     first = last - (HOURS - 1) * HOUR
     hours = tuple(first + i * HOUR for i in range(HOURS))
     index = {hour: i for i, hour in enumerate(hours)}

@@ -6,26 +6,26 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import crypto, drops
-from drop.clients import client_address
+from drop import crypto
+from drop.clock import utcnow
 from drop.config import Config
-from drop.downloads import (
-    DownloadSender,
+from drop.db.models import DELETED, INFECTED, SCAN_PENDING, Drop
+from drop.drops import lifecycle as drops
+from drop.drops.downloads import (
+    LiveTokens,
     download_headers,
+    download_sender,
     password_opens,
     refuse_withheld,
     request_password,
 )
-from drop.error_cache import LiveTokens
-from drop.errors import being_checked, found_malware
-from drop.grants import GrantSigner
-from drop.limits import GuessLimit, TooManyAttempts
-from drop.models import DELETED, INFECTED, SCAN_PENDING, Drop
+from drop.drops.grants import GrantSigner
+from drop.drops.uploads import Uploading, receive_drop
+from drop.protection.clients import client_address
+from drop.protection.limits import GuessLimit, TooManyAttempts
 from drop.resources.page_home import share_path
-from drop.scans import UploadScanning
 from drop.storage import BlobStorage
-from drop.uploaders import UploaderCheck
-from drop.uploads import receive_drop
+from drop.web.errors import being_checked, found_malware
 
 API_PREFIX = "/api/v1.0"
 
@@ -51,29 +51,22 @@ def upload_answer(new: drops.NewDrop, base: str) -> dict:
 class FileCollection:
     """PUT /api/v1.0/file: store an upload and answer with its link and delete token."""
 
-    def __init__(
-        self,
-        config: Config,
-        storage: BlobStorage,
-        clock: Callable = drops.utcnow,
-        *,
-        uploaders: UploaderCheck,
-        scanning: UploadScanning | None = None,
-    ):
-        self._config = config
-        self._storage = storage
-        self._clock = clock
-        self._uploaders = uploaders
-        self._scanning = scanning
+    def __init__(self, uploading: Uploading):
+        self._uploading = uploading
 
     def on_put(self, req: falcon.Request, resp: falcon.Response):
         # Anonymous, or a trusted uploader with its token's limits: decided before the body.
-        uploader = self._uploaders.admit(req)
+        uploader = self._uploading.uploaders.admit(req)
         new = receive_drop(
-            req, uploader.config, self._storage, self._clock(), uploader.quota, self._scanning
+            req,
+            uploader.config,
+            self._uploading.storage,
+            self._uploading.clock(),
+            uploader.quota,
+            self._uploading.scanning,
         )
         resp.status = falcon.HTTP_201
-        resp.media = upload_answer(new, self._config.base_url or req.prefix)
+        resp.media = upload_answer(new, self._uploading.config.base_url or req.prefix)
 
     on_post = on_put
 
@@ -86,7 +79,7 @@ class FileItem:
         config: Config,
         storage: BlobStorage,
         schedule_blob_deletion: Callable[[str], None],
-        clock: Callable = drops.utcnow,
+        clock: Callable = utcnow,
         *,
         guesses: GuessLimit,
         grants: GrantSigner | None = None,
@@ -97,15 +90,8 @@ class FileItem:
         self._trusted_proxies = config.trusted_proxies
         self._schedule_blob_deletion = schedule_blob_deletion
         self._holding = config.scan_holds
-        self._sender = DownloadSender(
-            storage,
-            schedule_blob_deletion,
-            clock,
-            config.accel_redirect,
-            grants,
-            scanned_only=config.scan_holds,
-            redirect_presigned=config.s3_redirect == "presigned",
-            live=live,
+        self._sender = download_sender(
+            config, storage, schedule_blob_deletion, clock, grants, live=live
         )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):

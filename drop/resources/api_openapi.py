@@ -8,7 +8,7 @@ from importlib import resources
 import falcon
 
 from drop.config import Config
-from drop.uploads import MAX_PASSWORD_CHARS
+from drop.drops.uploads import MAX_PASSWORD_CHARS
 
 
 def api_document(config: Config) -> dict:

@@ -1,8 +1,8 @@
-"""The tus 1.0 server: resumable uploads at /api/v1.0/uploads (drop.tus holds the state).
+"""The tus 1.0 server: resumable uploads at /api/v1.0/uploads (drop.tus.records holds the state).
 
 Core protocol, creation, creation-with-upload, expiration and termination. A chunk is
 streamed as any upload is, counted and bounded by the upload's length, to where
-drop.partial_uploads keeps unfinished uploads (this node's disk, or the S3 bucket); the chunk
+drop.tus.partials keeps unfinished uploads (this node's disk, or the S3 bucket); the chunk
 that completes the upload makes it a drop, with the same limits, quota and links as the
 other uploads, and answers with them in `Drop-Url`, `Drop-Share-Url` and
 `Drop-Delete-Token`. A GET of the upload's URL repeats the upload's JSON afterwards.
@@ -13,30 +13,29 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-from collections.abc import Callable
 
 import falcon
 
-from drop import crypto, drops, tus
-from drop.clients import client_address
-from drop.config import Config
-from drop.disk import FreeSpaceFloor
-from drop.filenames import sanitize_content_type, sanitize_filename
-from drop.partial_uploads import PartialStore
-from drop.resources.api_file import API_PREFIX, drop_api_url, upload_answer
-from drop.resources.page_home import share_path
-from drop.scans import UploadScanning
-from drop.storage import BlobStorage, StorageUnavailable, UploadTooLarge
-from drop.uploaders import UploaderCheck
-from drop.uploads import (
+from drop import crypto
+from drop.drops import lifecycle as drops
+from drop.drops.filenames import sanitize_content_type, sanitize_filename
+from drop.drops.uploads import (
     BodyReader,
     UploadForm,
+    Uploading,
     UploadOptions,
     admit_upload,
     record_upload,
     too_large,
     upload_options,
 )
+from drop.protection.clients import client_address
+from drop.resources.api_file import API_PREFIX, drop_api_url, upload_answer
+from drop.resources.page_home import share_path
+from drop.storage import StorageUnavailable, UploadTooLarge
+from drop.storage.disk import FreeSpaceFloor
+from drop.tus import records as tus
+from drop.tus.partials import PartialStore
 
 log = logging.getLogger(__name__)
 
@@ -88,25 +87,16 @@ def _is_tus_path(path: str) -> bool:
 class TusServer:
     """What both tus resources share: receiving a chunk, and completing an upload."""
 
-    def __init__(
-        self,
-        config: Config,
-        storage: BlobStorage,
-        partials: PartialStore,
-        clock: Callable[[], datetime.datetime] = drops.utcnow,
-        *,
-        uploaders: UploaderCheck,
-        scanning: UploadScanning | None = None,
-    ):
-        self.config = config
-        self.storage = storage
+    def __init__(self, uploading: Uploading, partials: PartialStore):
+        self.config = uploading.config
+        self.storage = uploading.storage
         self.partials = partials
-        self.clock = clock
-        self.uploaders = uploaders
-        self.scanning = scanning
-        # A lease outlives the longest a body may pause (drop.serving), many times over:
+        self.clock = uploading.clock
+        self.uploaders = uploading.uploaders
+        self.scanning = uploading.scanning
+        # A lease outlives the longest a body may pause (drop.runtime.serving), many times over:
         # it is renewed while bytes arrive, and runs out only when its process died.
-        self.lease_seconds = max(60, 3 * config.client_timeout)
+        self.lease_seconds = max(60, 3 * self.config.client_timeout)
 
     def upload_url(self, req: falcon.Request, upload_id: str) -> str:
         return f"{self.config.base_url or req.prefix}{UPLOADS_PATH}/{upload_id}"

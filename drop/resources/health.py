@@ -6,7 +6,7 @@ import falcon
 import peewee
 import redis
 
-from drop.scanning import Clamd, ScannerUnavailable
+from drop.protection.scanning import Clamd, ScannerUnavailable
 from drop.storage import BlobStorage
 
 OK = "ok"

@@ -7,15 +7,16 @@ from dataclasses import dataclass
 
 import falcon
 
-from drop import crypto, drops, pages, tus, wording
+from drop import crypto, wording
+from drop.clock import utcnow
 from drop.config import Config
-from drop.qr import qr_svg
-from drop.raw_uploads import NAMELESS
-from drop.scans import UploadScanning
-from drop.storage import BlobStorage
-from drop.templates import Templates
-from drop.uploaders import UploaderCheck
-from drop.uploads import MAX_PASSWORD_CHARS, receive_drop
+from drop.drops import lifecycle as drops
+from drop.drops.raw_uploads import NAMELESS
+from drop.drops.uploads import MAX_PASSWORD_CHARS, Uploading, receive_drop
+from drop.tus import records as tus
+from drop.web import pages
+from drop.web.qr import qr_svg
+from drop.web.templates import Templates
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -49,40 +50,27 @@ def delete_path(token: str) -> str:
 class HomePage:
     """GET /: the upload form. POST /: store the upload and show its share link.
 
-    PUT / is a `curl -T` upload without a name (drop.raw_uploads): a 400 saying so.
+    PUT / is a `curl -T` upload without a name (drop.drops.raw_uploads): a 400 saying so.
     """
 
-    def __init__(
-        self,
-        config: Config,
-        storage: BlobStorage,
-        templates: Templates,
-        clock: Callable = drops.utcnow,
-        *,
-        uploaders: UploaderCheck,
-        scanning: UploadScanning | None = None,
-    ):
-        self._config = config
-        self._storage = storage
+    def __init__(self, uploading: Uploading, templates: Templates):
+        self._uploading = uploading
         self._templates = templates
-        self._clock = clock
-        self._uploaders = uploaders
-        self._scanning = scanning
 
     def on_get(self, req: falcon.Request, resp: falcon.Response):
         pages.set_page_headers(resp)
         self._templates.respond(
             resp,
             "home.html",
-            max_upload_bytes=self._config.max_upload_bytes,
-            max_upload_words=wording.file_size(self._config.max_upload_bytes),
+            max_upload_bytes=self._uploading.config.max_upload_bytes,
+            max_upload_words=wording.file_size(self._uploading.config.max_upload_bytes),
             max_password_chars=MAX_PASSWORD_CHARS,
-            max_downloads=self._config.max_downloads,
-            expiry_choices=expiry_choices(self._config),
+            max_downloads=self._uploading.config.max_downloads,
+            expiry_choices=expiry_choices(self._uploading.config),
             # A token-only drop says so instead of showing a form nobody may use.
-            anonymous_uploads=self._config.anonymous_uploads,
-            base_url=self._config.base_url or req.prefix,
-            upload_chunk_bytes=self._config.upload_chunk_bytes,
+            anonymous_uploads=self._uploading.config.anonymous_uploads,
+            base_url=self._uploading.config.base_url or req.prefix,
+            upload_chunk_bytes=self._uploading.config.upload_chunk_bytes,
         )
 
     on_head = on_get
@@ -92,12 +80,19 @@ class HomePage:
         raise falcon.HTTPBadRequest(description=NAMELESS)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response):
-        uploader = self._uploaders.admit(req)
-        now = self._clock()
-        new = receive_drop(req, uploader.config, self._storage, now, uploader.quota, self._scanning)
+        uploader = self._uploading.uploaders.admit(req)
+        now = self._uploading.clock()
+        new = receive_drop(
+            req,
+            uploader.config,
+            self._uploading.storage,
+            now,
+            uploader.quota,
+            self._uploading.scanning,
+        )
         show_result(
             self._templates,
-            self._config,
+            self._uploading.config,
             req,
             resp,
             new.drop,
@@ -115,7 +110,7 @@ class UploadedPage:
     record expires.
     """
 
-    def __init__(self, config: Config, templates: Templates, clock: Callable = drops.utcnow):
+    def __init__(self, config: Config, templates: Templates, clock: Callable = utcnow):
         self._config = config
         self._templates = templates
         self._clock = clock

@@ -9,14 +9,15 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import drops, pages, reports
-from drop.clients import client_address
+from drop.clock import utcnow
 from drop.config import Config
-from drop.limits import HourlyLimit, TooManyAttempts
-from drop.models import Drop
-from drop.ops import audit
+from drop.db.models import Drop
+from drop.protection import audit, reports
+from drop.protection.clients import client_address
+from drop.protection.limits import HourlyLimit, TooManyAttempts
 from drop.resources.page_share import FORM, GONE, find_drop
-from drop.templates import Templates
+from drop.web import pages
+from drop.web.templates import Templates
 
 # The form's own token, echoed by a cookie only same-site requests carry (SameSite=Strict):
 # another site cannot make a visitor's browser file a report, and no account is needed.
@@ -42,7 +43,7 @@ class ReportPage:
         config: Config,
         templates: Templates,
         limit: HourlyLimit,
-        clock: Callable = drops.utcnow,
+        clock: Callable = utcnow,
     ):
         self._templates = templates
         self._limit = limit
@@ -143,7 +144,7 @@ def report_fields(req: falcon.Request) -> dict[str, str]:
 class SecurityTxt:
     """GET /.well-known/security.txt (RFC 9116): DROP_ABUSE_CONTACT; 404 when there is none."""
 
-    def __init__(self, config: Config, clock: Callable = drops.utcnow):
+    def __init__(self, config: Config, clock: Callable = utcnow):
         self._contact = config.abuse_contact
         self._clock = clock
 

@@ -6,17 +6,20 @@ from collections.abc import Callable
 
 import falcon
 
-from drop import crypto, drops, pages, wording
-from drop.clients import client_address
+from drop import crypto, wording
+from drop.clock import utcnow
 from drop.config import Config
-from drop.downloads import DownloadSender, password_opens, refuse_withheld
-from drop.errors import SCAN_RETRY_AFTER_SECONDS, found_malware
-from drop.grants import GrantSigner
-from drop.limits import GuessLimit, TooManyAttempts
-from drop.models import DELETED, INFECTED, SCAN_PENDING, Drop
+from drop.db.models import DELETED, INFECTED, SCAN_PENDING, Drop
+from drop.drops import lifecycle as drops
+from drop.drops.downloads import download_sender, password_opens, refuse_withheld
+from drop.drops.grants import GrantSigner
+from drop.protection.clients import client_address
+from drop.protection.limits import GuessLimit, TooManyAttempts
 from drop.resources.page_home import delete_path, share_path
 from drop.storage import BlobStorage
-from drop.templates import Templates
+from drop.web import pages
+from drop.web.errors import SCAN_RETRY_AFTER_SECONDS, found_malware
+from drop.web.templates import Templates
 
 FORM = "application/x-www-form-urlencoded"
 # These forms carry one password or key; Falcon reads a url-encoded body whole, so cap it.
@@ -66,7 +69,7 @@ class SharePage:
         storage: BlobStorage,
         templates: Templates,
         schedule_blob_deletion: Callable[[str], None],
-        clock: Callable = drops.utcnow,
+        clock: Callable = utcnow,
         *,
         guesses: GuessLimit,
         grants: GrantSigner | None = None,
@@ -76,15 +79,7 @@ class SharePage:
         self._guesses = guesses
         self._trusted_proxies = config.trusted_proxies
         self._holding = config.scan_holds
-        self._sender = DownloadSender(
-            storage,
-            schedule_blob_deletion,
-            clock,
-            config.accel_redirect,
-            grants,
-            scanned_only=config.scan_holds,
-            redirect_presigned=config.s3_redirect == "presigned",
-        )
+        self._sender = download_sender(config, storage, schedule_blob_deletion, clock, grants)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, token: str):
         drop = self._available(token)
@@ -194,7 +189,7 @@ class DeletePage:
         self,
         templates: Templates,
         schedule_blob_deletion: Callable[[str], None],
-        clock: Callable = drops.utcnow,
+        clock: Callable = utcnow,
     ):
         self._templates = templates
         self._schedule_blob_deletion = schedule_blob_deletion

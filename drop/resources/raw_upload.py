@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import falcon
 
-from drop import drops
-from drop.config import Config
-from drop.errors import prefers_json_to_text
-from drop.raw_uploads import read_raw_upload
+from drop.drops.raw_uploads import read_raw_upload
+from drop.drops.uploads import Uploading, store_upload
 from drop.resources.api_file import drop_api_url, upload_answer
 from drop.resources.page_home import share_path
-from drop.scans import UploadScanning
-from drop.storage import BlobStorage
-from drop.uploaders import UploaderCheck
-from drop.uploads import store_upload
+from drop.web.errors import prefers_json_to_text
 
 
 class RawUpload:
@@ -25,34 +18,22 @@ class RawUpload:
     resources; only a name no other route claims reaches this one.
     """
 
-    def __init__(
-        self,
-        config: Config,
-        storage: BlobStorage,
-        clock: Callable = drops.utcnow,
-        *,
-        uploaders: UploaderCheck,
-        scanning: UploadScanning | None = None,
-    ):
-        self._config = config
-        self._storage = storage
-        self._clock = clock
-        self._uploaders = uploaders
-        self._scanning = scanning
+    def __init__(self, uploading: Uploading):
+        self._uploading = uploading
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str):
         # Anonymous, or a trusted uploader with its token's limits: decided before the body.
-        uploader = self._uploaders.admit(req)
+        uploader = self._uploading.uploaders.admit(req)
         new = store_upload(
             req,
             uploader.config,
-            self._storage,
-            self._clock(),
+            self._uploading.storage,
+            self._uploading.clock(),
             uploader.quota,
-            lambda: read_raw_upload(req, uploader.config, self._storage, name),
-            self._scanning,
+            lambda: read_raw_upload(req, uploader.config, self._uploading.storage, name),
+            self._uploading.scanning,
         )
-        base = self._config.base_url or req.prefix
+        base = self._uploading.config.base_url or req.prefix
         share_url = base + share_path(new.drop.token)
         api_url = drop_api_url(base, new.drop.token)
         resp.status = falcon.HTTP_201

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from drop import crypto
-from drop.disk import FreeSpaceFloor
-from drop.storage import LOCAL, StaleUpload, StoredBlob, TempBlob, UploadTooLarge, blob_key
-from drop.timestamps import naive_utc_epoch
+from drop.clock import naive_utc_epoch
+from drop.storage.blobs import LOCAL, StaleUpload, StoredBlob, TempBlob, UploadTooLarge, blob_key
+from drop.storage.disk import FreeSpaceFloor
 
 # An upload is copied in pieces this large: four times fewer Python-level reads, hash
 # updates and writes per MiB than 64 KiB. 1 MiB (gunicorn's largest read) would add

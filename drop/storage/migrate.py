@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from drop.models import LIVE, Drop
-from drop.storage import BlobStorage, UploadTooLarge
+from drop.db.models import LIVE, Drop
+from drop.storage.blobs import BlobStorage, UploadTooLarge
 
 BATCH = 500
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import io
 import mmap
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
@@ -29,16 +28,29 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drop import crypto
-from drop.metrics import STORAGE_ERRORS, STORAGE_LATENCY
-from drop.models import MultipartUpload
-from drop.storage import S3, StaleUpload, StorageUnavailable, StoredBlob, TempBlob, UploadTooLarge
-from drop.storage import blob_key as token_key
-from drop.timestamps import naive_utc_epoch
+from drop.clock import naive_utc_epoch
+from drop.db.models import MultipartUpload
+from drop.runtime.metrics import STORAGE_ERRORS, STORAGE_LATENCY
+from drop.storage.blobs import (
+    S3,
+    StaleUpload,
+    StorageUnavailable,
+    StoredBlob,
+    TempBlob,
+    UploadTooLarge,
+)
+from drop.storage.blobs import blob_key as token_key
+from drop.storage.s3_parts import (
+    CHUNK_BYTES,
+    PART_BYTES,
+    MultipartWriter,
+    PartBody,
+    S3Blob,
+    abort_multipart,
+    receiving_upload_ids,
+    tus_upload_id,
+)
 
-# Parts of 8 MiB: above S3's 5 MiB minimum, and a 1 GiB upload is 128 parts of S3's 10,000.
-PART_BYTES = 8 * 1024 * 1024
-# Reads from the request body, and chunks of a download sent on to the client.
-CHUNK_BYTES = 256 * 1024
 # DeleteObjects takes at most 1000 keys a request.
 DELETE_BATCH = 1000
 # Presigned URLs for nginx (X-Accel-Redirect) live this long: enough to open the object.
@@ -83,84 +95,6 @@ def boto_config(settings: S3Settings) -> BotoConfig:
         read_timeout=30,
         retries={"max_attempts": 3, "mode": "standard"},
     )
-
-
-class S3Blob:
-    """An object's body for a response, sent on in bounded chunks; runs a callback once closed.
-
-    Iterable rather than file-like: Falcon hands a file-like object to the server's
-    file_wrapper in 8 KiB reads, while this yields CHUNK_BYTES at a time.
-    """
-
-    def __init__(self, body, on_error: Callable[[Exception], None]):
-        self._body = body
-        self._on_error = on_error
-        self._on_close: Callable[[], None] | None = None
-        self.closed = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield from self._body.iter_chunks(CHUNK_BYTES)
-        except (BotoCoreError, OSError) as error:
-            self._on_error(error)
-            raise
-
-    def read(self, size: int = -1) -> bytes:
-        return self._body.read(None if size < 0 else size)
-
-    def after_close(self, callback: Callable[[], None]) -> None:
-        self._on_close = callback
-
-    def __enter__(self) -> S3Blob:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self._body.close()
-        if self._on_close is not None:
-            on_close, self._on_close = self._on_close, None
-            on_close()
-
-
-class PartBody(io.RawIOBase):
-    """The first `length` bytes of a buffer as a seekable file, read without a copy of the
-    whole (botocore takes bytes or a file, not a memoryview; it may seek back to retry)."""
-
-    def __init__(self, buffer, length: int):
-        self._view = memoryview(buffer)[:length]
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, target) -> int:
-        count = min(len(target), len(self._view) - self._position)
-        target[:count] = self._view[self._position : self._position + count]
-        self._position += count
-        return count
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
-        self._position = max(0, min(base[whence] + offset, len(self._view)))
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-    def __len__(self) -> int:
-        return len(self._view)
-
-    def close(self) -> None:
-        self._view.release()  # so the buffer can be unmapped
-        super().close()
 
 
 class S3Storage:
@@ -407,12 +341,10 @@ class S3Storage:
         """Multipart uploads with no sign of life (a part sent, per their row; without a
         row, their start) for `older_than_seconds`: their node died or gave up.
 
-        A resumable upload's multipart upload (drop.storage.s3_partials) lives as long as
+        A resumable upload's multipart upload (drop.tus.s3_partials) lives as long as
         its tus upload is receiving, however long it waits for its next PATCH; once its
         row is gone it is stale like any other.
         """
-        from drop.storage.s3_partials import receiving_upload_ids, tus_upload_id
-
         cutoff = naive_utc_epoch(now) - older_than_seconds
         stale = []
         paginator = self.client.get_paginator("list_multipart_uploads")
@@ -500,73 +432,3 @@ class S3Storage:
 
     def readiness(self) -> str | None:
         return "unreachable or not writable" if self.probe() is not None else None
-
-
-class MultipartWriter:
-    """One multipart upload in flight, recorded in `multipart_upload` until it ends."""
-
-    def __init__(self, storage: S3Storage, key: str):
-        self._storage = storage
-        self._key = key
-        self._parts: list[dict] = []
-        with storage._request("create_multipart_upload"):
-            response = storage.client.create_multipart_upload(Bucket=storage.bucket, Key=key)
-        self.upload_id = response["UploadId"]
-        now = _utcnow()
-        MultipartUpload.insert(
-            upload_id=self.upload_id, key=key, started_at=now, touched_at=now
-        ).execute()
-
-    def send(self, data: PartBody) -> None:
-        number = len(self._parts) + 1
-        with self._storage._request("upload_part"):
-            response = self._storage.client.upload_part(
-                Bucket=self._storage.bucket,
-                Key=self._key,
-                UploadId=self.upload_id,
-                PartNumber=number,
-                Body=data,
-            )
-        self._parts.append({"ETag": response["ETag"], "PartNumber": number})
-        # The sign of life a reconciliation looks for before it aborts an old upload.
-        MultipartUpload.update(touched_at=_utcnow()).where(
-            MultipartUpload.upload_id == self.upload_id
-        ).execute()
-
-    def complete(self) -> None:
-        with self._storage._request("complete_multipart_upload"):
-            self._storage.client.complete_multipart_upload(
-                Bucket=self._storage.bucket,
-                Key=self._key,
-                UploadId=self.upload_id,
-                MultipartUpload={"Parts": self._parts},
-            )
-        _forget(self.upload_id)
-
-    def abort(self) -> None:
-        """Abort, keeping the request's own error: a store that is down leaves the upload
-        (and its row) to the next reconciliation."""
-        with suppress(StorageUnavailable):
-            abort_multipart(self._storage, self._key, self.upload_id)
-
-
-def abort_multipart(storage: S3Storage, key: str, upload_id: str) -> None:
-    try:
-        with storage._request("abort_multipart_upload"):
-            storage.client.abort_multipart_upload(
-                Bucket=storage.bucket, Key=key, UploadId=upload_id
-            )
-    except FileNotFoundError:
-        pass  # already gone
-    except StorageUnavailable as error:
-        if "NoSuchUpload" not in str(error):
-            raise
-    _forget(upload_id)
-
-
-def _forget(upload_id: str) -> None:
-    MultipartUpload.delete().where(MultipartUpload.upload_id == upload_id).execute()
-
-
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)

@@ -1,0 +1,1 @@
+"""The database: connections, models, migrations, prepared statements, group commit."""

@@ -1,0 +1,1 @@
+"""How drop runs: the gunicorn worker, memory, logs, metrics, heartbeat, breaker."""

@@ -1,0 +1,1 @@
+"""What every HTTP answer has in common: middleware, errors, pages, static files."""

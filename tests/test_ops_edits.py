@@ -86,6 +86,19 @@ def test_extending_the_expiry_within_the_maximum(ops, session, clock):
     assert event.details["expires_at_after"] == f"{expected:%Y-%m-%d %H:%M:%S}Z"
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_drop_revived_by_extending_its_expiry_is_served_at_once(ops, session, clock, method):
+    token = upload(ops, b"abc", expires_in=60).json["token"]
+    path = f"/api/v1.0/file/{token}"
+    clock.advance(61)  # past its expiry, before the sweep ends it
+    for _ in range(2):
+        assert ops.simulate_request(method, path).status_code == 410
+    response = post(ops, session, f"/ops/drops/{drop_id(token)}/expiry", "expires_in=3600")
+    assert response.status_code == 200, response.text
+    revived = ops.simulate_request(method, path)
+    assert revived.status_code == 200 and "X-Drop-Cache" not in revived.headers
+
+
 def test_the_maximum_counts_from_now_so_an_old_drop_can_be_kept_longer(ops, ops_config, clock):
     old = plant_drop(ops_config, age=datetime.timedelta(days=6))
     session = session_of(ops)

@@ -16,11 +16,11 @@ from drop.downloads import (
     refuse_withheld,
     request_password,
 )
-from drop.error_cache import LiveTokens
+from drop.error_cache import LiveTokens, not_final
 from drop.errors import being_checked, found_malware
 from drop.grants import GrantSigner
 from drop.limits import GuessLimit, TooManyAttempts
-from drop.models import DELETED, INFECTED, SCAN_PENDING, Drop
+from drop.models import DELETED, INFECTED, LIVE, SCAN_PENDING, Drop
 from drop.resources.page_home import share_path
 from drop.scans import UploadScanning
 from drop.storage import BlobStorage
@@ -117,7 +117,10 @@ class FileItem:
         # row first, to check the password or to tell 404 from 410.
         if crypto.is_token(token) and self._sender.send_unprotected(req, resp, token):
             return
-        self._sender.send(req, resp, self._permitted_drop(req, token))
+        drop = self._permitted_drop(req, token)
+        # Live when read: a 410 now may be its expiry passing this moment (not_final).
+        not_final(req)
+        self._sender.send(req, resp, drop)
 
     def on_get_named(self, req, resp, token: str, filename: str):
         """The seed's /file/<token>/<filename> form: the name is decoration."""
@@ -154,6 +157,8 @@ class FileItem:
         if drop.status == INFECTED:
             raise found_malware()
         if not drop.is_available(self._clock()):
+            if drop.status == LIVE:  # past its expiry, not yet swept: it may be extended
+                not_final(req)
             raise falcon.HTTPGone()
         refuse_withheld(drop)
         if self._holding and drop.scan_status == SCAN_PENDING:

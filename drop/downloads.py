@@ -13,7 +13,7 @@ from drop.error_cache import LiveTokens
 from drop.errors import unavailable_for_legal_reasons
 from drop.filenames import content_disposition, sanitize_content_type
 from drop.grants import Grant, GrantSigner
-from drop.limits import GuessLimit
+from drop.limits import GuessLimit, hashed_key
 from drop.models import DOWNLOADED, LIVE, Drop
 from drop.storage import BlobStorage
 
@@ -41,7 +41,8 @@ def password_opens(guesses: GuessLimit, client: str, drop: Drop, password: str) 
     a refused guess costs the server less than a right password does.
     """
     return guesses.check(
-        (f"password:client:{client}", f"password:drop:{drop.token}"),
+        # The token is the download key: its counter, kept 24 hours, is named by a hash.
+        (f"password:client:{client}", f"password:drop:{hashed_key(drop.token)}"),
         lambda: crypto.verify_password(password, drop.password_hash),
     )
 

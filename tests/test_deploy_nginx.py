@@ -194,6 +194,20 @@ def test_static_assets_come_from_nginx(config, tmp_path):
     assert not [e for e in access_lines(server) if e["path"].startswith("/static/")]
 
 
+def test_every_script_and_stylesheet_the_home_page_names_loads_through_nginx(config, tmp_path):
+    """The shipped site once had no location for /static/vendor/tus/: the page's resumable
+    upload answered 404 behind nginx. Every asset the page names must come from nginx."""
+    with deployment(config, tmp_path) as (nginx, server, _):
+        page = requests.get(nginx.url + "/", timeout=10)
+        assert page.status_code == 200
+        assets = re.findall(r'<(?:script src|link rel="[^"]*" href)="(/static/[^"]+)"', page.text)
+        assert "/static/vendor/tus/tus.min.js" in assets and "/static/resumable.js" in assets
+        answers = {path: requests.get(nginx.url + path, timeout=10) for path in assets}
+    assert {path: a.status_code for path, a in answers.items()} == dict.fromkeys(assets, 200)
+    assert "tus" in answers["/static/vendor/tus/tus.min.js"].text[:2000]
+    assert not [e for e in access_lines(server) if e["path"].startswith("/static/")]
+
+
 def test_blobs_are_not_reachable_from_outside(config, tmp_path):
     with deployment(config, tmp_path) as (nginx, _, _):
         token = put(nginx, b"private").json()["token"]

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 CACHEABLE = {404, 405, 410}
 CACHE_HEADER = "X-Drop-Cache"
 KEY_PREFIX = "drop:4xx:"
-ENTRY_VERSION = b"2"  # entries are b"2|<status>|<Allow>|<JSON body>"
+# Entries are b"3|<status>|<Allow>|<JSON body>"; 3: every body has a detail.
+ENTRY_VERSION = b"3"
 # Only the paths the API really has, with a token of the real shape: an invented path
 # or method never becomes a key in Redis (the queue's database). The name part of
 # /file/<token>/<name> is ignored by the API, so it is not part of the key either.

@@ -26,12 +26,27 @@ from drop.scans import UploadScanning
 from drop.storage import BlobStorage
 from drop.uploaders import UploaderCheck
 from drop.uploads import receive_drop
+from drop.wording import plural
 
 API_PREFIX = "/api/v1.0"
+NO_SUCH_FILE = "there is no file with this token; check the link"
+PASSWORD_MISSING = (
+    "this file needs its password: send it in the X-Drop-Password header (or ?password=)"
+)
+PASSWORD_WRONG = "the password is wrong"
+DELETE_TOKEN_MISSING = "send the X-Delete-Token header: the delete_token the upload answered with"
+DELETE_TOKEN_WRONG = "the X-Delete-Token header does not match this file's delete token"
 
 
 def drop_api_url(base: str, token: str) -> str:
     return f"{base}{API_PREFIX}/file/{token}"
+
+
+def password_refused(description: str) -> falcon.HTTPUnauthorized:
+    """401 for a protected drop without its password, or with a wrong one."""
+    return falcon.HTTPUnauthorized(
+        title="Unauthorized", description=description, challenges=['Drop-Password realm="drop"']
+    )
 
 
 def upload_answer(new: drops.NewDrop, base: str) -> dict:
@@ -136,12 +151,13 @@ class FileItem:
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, token: str):
         drop = self._find(token)
-        if not crypto.verify_delete_token(
-            req.get_header("X-Delete-Token") or "", drop.delete_token_hash
-        ):
-            raise falcon.HTTPForbidden(description="the X-Delete-Token header does not match")
+        given = req.get_header("X-Delete-Token")
+        if not given:
+            raise falcon.HTTPForbidden(description=DELETE_TOKEN_MISSING)
+        if not crypto.verify_delete_token(given, drop.delete_token_hash):
+            raise falcon.HTTPForbidden(description=DELETE_TOKEN_WRONG)
         if not drops.end_drop(drop.token, DELETED, self._clock()):
-            raise falcon.HTTPGone()
+            raise falcon.HTTPGone(description="this file is already gone")
         self._schedule_blob_deletion(drop.token)
         resp.status = falcon.HTTP_204
 
@@ -149,7 +165,7 @@ class FileItem:
         # The shape check keeps junk paths away from the database entirely.
         drop = drops.find_drop(token) if crypto.is_token(token) else None
         if drop is None:
-            raise falcon.HTTPNotFound()
+            raise falcon.HTTPNotFound(description=NO_SUCH_FILE)
         return drop
 
     def _permitted_drop(self, req: falcon.Request, token: str) -> Drop:
@@ -170,12 +186,10 @@ class FileItem:
         """401 (or 429) unless the drop has no password or the request carries it."""
         if drop.password_hash:
             password = request_password(req)
-            if not password or not self._password_opens(req, drop, password):
-                raise falcon.HTTPUnauthorized(
-                    title="Unauthorized",
-                    description="this file needs its password",
-                    challenges=['Drop-Password realm="drop"'],
-                )
+            if not password:
+                raise password_refused(PASSWORD_MISSING)
+            if not self._password_opens(req, drop, password):
+                raise password_refused(PASSWORD_WRONG)
 
     def _password_opens(self, req: falcon.Request, drop: Drop, password: str) -> bool:
         client = client_address(req, self._trusted_proxies)
@@ -185,7 +199,7 @@ class FileItem:
             raise falcon.HTTPTooManyRequests(
                 description=(
                     "too many wrong passwords for this file or from this address; "
-                    f"try again in {refused.retry_after} seconds"
+                    f"try again in {plural(refused.retry_after, 'second')}"
                 ),
                 retry_after=refused.retry_after,
             ) from None

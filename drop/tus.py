@@ -42,6 +42,7 @@ CHUNK_CONTENT_TYPE = "application/offset+octet-stream"
 RECEIVING = "receiving"
 COMPLETE = "complete"  # the drop exists: `drop_token`
 TERMINATED = "terminated"  # the client's DELETE
+NO_SUCH_UPLOAD = "there is no upload with this id; create one with POST"
 
 # Metadata keys drop reads; others are kept (and echoed) but mean nothing to drop.
 OPTION_KEYS = ("password", "expires_in", "max_downloads")
@@ -152,7 +153,7 @@ def usable_upload(upload_id: str, now: datetime.datetime) -> TusUpload:
     """The upload, or 404 (never was, or swept since) or 410 (terminated or expired)."""
     upload = find_upload(upload_id)
     if upload is None:
-        raise falcon.HTTPNotFound()
+        raise falcon.HTTPNotFound(description=NO_SUCH_UPLOAD)
     if upload.is_gone(now):
         raise falcon.HTTPGone(description="this upload was terminated or has expired")
     return upload
@@ -340,7 +341,7 @@ def _why_not_writable(
 ) -> falcon.HTTPError:
     upload = find_upload(upload_id)
     if upload is None:
-        return falcon.HTTPNotFound()
+        return falcon.HTTPNotFound(description=NO_SUCH_UPLOAD)
     if upload.is_gone(now):
         return falcon.HTTPGone(description="this upload was terminated or has expired")
     if upload.status == COMPLETE:

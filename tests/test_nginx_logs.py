@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from drop.config import Config
+from drop.errors import DEFAULT_DETAILS
 from drop.nginx_conf import nginx_values
 from tests.log_checks import leaking_lines
 from tests.nginx import HoldingRelay, Nginx
@@ -163,7 +164,7 @@ def test_a_blob_gone_before_nginx_sends_it_leaves_no_error_line(config, tmp_path
         token = made["token"]
         gone = requests.get(made["url"], params={"password": RAW_PASSWORD}, timeout=10)
         assert gone.status_code == 410
-        assert gone.json() == {"error": "Gone"}
+        assert gone.json() == {"error": "Gone", "detail": DEFAULT_DETAILS[410]}
         wait_until(lambda: " 410 " in nginx.access_log.read_text())
     assert token not in nginx.error_log.read_text()
     assert RAW_PASSWORD not in nginx.error_log.read_text()

@@ -114,6 +114,7 @@ def test_an_expiry_beyond_the_maximum_or_not_a_number_is_400(ops, session, value
     response = post(ops, session, f"/ops/drops/{drop_id(token)}/expiry", f"expires_in={value}")
     assert response.status_code == 400
     assert said(response) and "expires_in must be" in said(response)[0]
+    assert "seconds" in said(response)[0]  # the unit is named
     assert Drop.get(Drop.token == token).expires_at == before
     assert audit_events("expiry_set") == []
 
@@ -163,7 +164,7 @@ def test_a_limit_above_the_configured_maximum_is_400(ops, session):
     token = upload(ops).json["token"]
     response = post(ops, session, f"/ops/drops/{drop_id(token)}/limit", "max_downloads=101")
     assert response.status_code == 400
-    assert said(response) == ["max_downloads must be from 1 to 100, got 101"]
+    assert said(response) == ["max_downloads must be from 1 to 100 downloads, got 101"]
 
 
 def test_editing_an_unknown_drop_is_404(ops, session):

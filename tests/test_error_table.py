@@ -3,8 +3,9 @@ seed's reason phrases) and the `detail` that says what to fix.
 
 Each row sets up what it needs and makes one request. The API answers JSON
 (`{"error": …, "detail": …}`); `curl -T` one line of text (`413 Payload Too Large: …`).
-Errors only a live server can give (408 for a slow body, 503 for a database that is down)
-are tested where they live: tests/test_slow_clients.py, tests/test_database_outage.py.
+Errors only a live server or clamd can give are tested where they live: 408 for a slow
+body (tests/test_slow_clients.py), 503 for a database that is down
+(tests/test_database_outage.py), 423 and malware's 451 (tests/test_scans.py).
 """
 
 from __future__ import annotations

@@ -33,14 +33,29 @@ def requested_range(header: str, size: int) -> ByteRange | None:
         return None
     first, last = match[1], match[2]
     if not first:  # "-N": the last N bytes
-        suffix = int(last)
+        suffix = _at_most(last, size)
         if suffix == 0 or size == 0:
             raise Unsatisfiable()
-        return ByteRange(max(size - suffix, 0), size - 1)
-    start = int(first)
-    if last and int(last) < start:
+        return ByteRange(size - suffix, size - 1)
+    # Past the file, every position is as good as `size`: a number of any length is read
+    # without int(), which refuses more than 4,300 digits.
+    start = _at_most(first, size)
+    if last and _magnitude(last) < _magnitude(first):
         return None  # invalid: ignored like any other malformed range
     if start >= size:
         raise Unsatisfiable()
-    end = min(int(last), size - 1) if last else size - 1
+    end = min(_at_most(last, size), size - 1) if last else size - 1
     return ByteRange(start, end)
+
+
+def _magnitude(digits: str) -> tuple[int, str]:
+    """A key that orders digit strings as the numbers they spell."""
+    significant = digits.lstrip("0") or "0"
+    return len(significant), significant
+
+
+def _at_most(digits: str, cap: int) -> int:
+    """The number `digits` spell, or `cap` if it is larger."""
+    if _magnitude(digits) > _magnitude(str(cap)):
+        return cap
+    return int(digits.lstrip("0") or "0")

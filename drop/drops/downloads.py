@@ -15,6 +15,7 @@ from drop.drops.filenames import content_disposition, sanitize_content_type
 from drop.drops.grants import Grant, GrantSigner
 from drop.protection import blocks
 from drop.protection.clients import header_text
+from drop.protection.counters import hashed_key
 from drop.protection.limits import GuessLimit
 from drop.refusals import Withheld
 from drop.storage import BlobStorage
@@ -43,7 +44,8 @@ def password_opens(guesses: GuessLimit, client: str, drop: Drop, password: str) 
     a refused guess costs the server less than a right password does.
     """
     return guesses.check(
-        (f"password:client:{client}", f"password:drop:{drop.token}"),
+        # The token is the download key: its counter, kept 24 hours, is named by a hash.
+        (f"password:client:{client}", f"password:drop:{hashed_key(drop.token)}"),
         lambda: crypto.verify_password(password, drop.password_hash),
     )
 

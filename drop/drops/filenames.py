@@ -14,11 +14,13 @@ MAX_CONTENT_TYPE_CHARS = 255  # the database column's width
 # narrowed to printable ASCII (no tab, no obs-text), so the value is always a valid header.
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = r'"(?:[ !#-\[\]-~]|\\[ -~])*"'
+_REMOVED = frozenset({"Cc", "Cf", "Zl", "Zp"})
 _CONTENT_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?: *; *{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))*")
 
 
 def sanitize_filename(raw: str | None) -> str:
-    """Keep the last path component, drop control and format characters, cap the length at 255."""
+    """Keep the last path component, drop control, format and line-separator characters, cap
+    the length at 255."""
     if not raw:
         return FALLBACK_NAME
     name = unicodedata.normalize("NFC", raw)
@@ -26,8 +28,10 @@ def sanitize_filename(raw: str | None) -> str:
     # Cs: the lone surrogates left by bad UTF-8.
     name = "".join("\ufffd" if unicodedata.category(c) == "Cs" else c for c in name)
     # Cc: NUL and the other control bytes. Cf: invisible format characters, among them the
-    # bidi overrides that make "invoice\u202efdp.exe" display as "invoiceexe.pdf".
-    name = "".join(c for c in name if unicodedata.category(c) not in ("Cc", "Cf")).strip()
+    # bidi overrides that make "invoice\u202efdp.exe" display as "invoiceexe.pdf". Zl and Zp
+    # (U+2028, U+2029): line breaks to JavaScript, editors and log readers, which would
+    # split a name over two lines wherever it is shown.
+    name = "".join(c for c in name if unicodedata.category(c) not in _REMOVED).strip()
     if name in ("", ".", ".."):
         return FALLBACK_NAME
     if len(name) > MAX_NAME_CHARS:

@@ -25,7 +25,6 @@ OPTION_HEADERS = {
     "max_downloads": "Drop-Max-Downloads",
 }
 NAMELESS = "name the file in the URL: PUT /<name>, as `curl -T report.pdf https://<drop>/` does"
-EMPTY = "the request body is empty; send the file's bytes (curl -T <file>)"
 CUT_SHORT = "the request body ends before its Content-Length"
 # Content types that describe how a form was encoded, never what a file is: curl's
 # `--data-binary` sends the first one for any file.
@@ -42,25 +41,26 @@ COMPRESSED_TYPES = {
 def read_raw_upload(
     req: falcon.Request, config: Config, storage: BlobStorage, name: str
 ) -> UploadForm:
-    """Validate the name and the option headers, then stream the body to a temp file.
+    """Validate the name and the option headers (errors name the header), then stream the
+    body to a temp file.
 
     Raises a 4xx HTTPError for anything wrong, before the body is read where it can;
     the temp file never outlives a failure.
     """
     filename = upload_filename(name)
     options = upload_options(
-        {field: header_text(req, header) for field, header in OPTION_HEADERS.items()}, config
+        {field: header_text(req, header) for field, header in OPTION_HEADERS.items()},
+        config,
+        names=OPTION_HEADERS,
     )
     admit_body(req, config, storage)
-    if req.content_length == 0:
-        raise falcon.HTTPBadRequest(description=EMPTY)
+    # An empty body is an empty file, a drop like any other, as a multipart form's empty
+    # file part and a tus upload of length 0 are: every path accepts the same files.
     # With a Content-Length, read no further than it says; chunked, gunicorn ends the
     # stream at the last chunk and `receive_file` stops it at the limit.
     stream = req.bounded_stream if req.content_length is not None else req.stream
     temp = receive_file(BodyReader(stream), config, storage)
     try:
-        if temp.size == 0:
-            raise falcon.HTTPBadRequest(description=EMPTY)
         if req.content_length is not None and temp.size < req.content_length:
             raise falcon.HTTPBadRequest(description=CUT_SHORT)
     except BaseException:

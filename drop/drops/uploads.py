@@ -27,6 +27,7 @@ from drop.protection.scans import UploadScanning
 from drop.protection.uploaders import UploaderCheck
 from drop.runtime.serving import ClientTooSlow
 from drop.storage import BlobStorage, TempBlob, UploadTooLarge
+from drop.wording import plural
 
 # Room in Content-Length for the multipart framing and the small text fields, so the
 # up-front check only refuses bodies that cannot possibly hold an allowed file.
@@ -128,7 +129,7 @@ def admit_upload(req: falcon.Request, config: Config, quota: UploadQuota) -> str
         quota.admit(client)
     except TooManyAttempts as refused:
         raise falcon.HTTPTooManyRequests(
-            description=f"{refused.reason}; try again in {refused.retry_after} seconds",
+            description=f"{refused.reason}; try again in {plural(refused.retry_after, 'second')}",
             retry_after=refused.retry_after,
         ) from None
     return client
@@ -247,14 +248,33 @@ def receive_file(stream, config: Config, storage: BlobStorage) -> TempBlob:
         raise too_large(config) from None
 
 
-def upload_options(fields: Mapping[str, str | None], config: Config) -> UploadOptions:
-    """The drop's options from the form's fields (or the raw upload's headers); 400 if bad."""
+# What each option counts, named in its errors: "expires_in must be … seconds".
+OPTION_UNITS = {"expires_in": "seconds", "max_downloads": "downloads"}
+
+
+def upload_options(
+    fields: Mapping[str, str | None],
+    config: Config,
+    names: Mapping[str, str] | None = None,
+) -> UploadOptions:
+    """The drop's options from the form's fields (or the raw upload's headers); 400 if bad.
+
+    `names` maps a field to what the client called it (the raw upload's Drop-* headers),
+    so an error names what the client sent.
+    """
+    names = names or {}
     return UploadOptions(
-        password=_password(fields.get("password")),
+        password=_password(fields.get("password"), names.get("password", "password")),
         expires_in=_bounded_int(
-            fields, "expires_in", config.default_expires_in, config.max_expires_in
+            fields,
+            "expires_in",
+            config.default_expires_in,
+            config.max_expires_in,
+            names.get("expires_in", "expires_in"),
         ),
-        max_downloads=_bounded_int(fields, "max_downloads", 1, config.max_downloads),
+        max_downloads=_bounded_int(
+            fields, "max_downloads", 1, config.max_downloads, names.get("max_downloads")
+        ),
     )
 
 
@@ -351,25 +371,35 @@ def part_disposition(part) -> tuple[str | None, str | None]:
         return params.get("name"), params.get("filename")
 
 
-def _password(raw: str | None) -> str | None:
+def _password(raw: str | None, label: str) -> str | None:
     if not raw:
         return None
     if len(raw) > MAX_PASSWORD_CHARS:
         raise falcon.HTTPBadRequest(
-            description=f"password may be at most {MAX_PASSWORD_CHARS} characters"
+            description=f"{label} may be at most {MAX_PASSWORD_CHARS} characters"
         )
     return raw
 
 
-def _bounded_int(fields: Mapping[str, str | None], name: str, default: int, maximum: int) -> int:
+def _bounded_int(
+    fields: Mapping[str, str | None],
+    name: str,
+    default: int,
+    maximum: int,
+    label: str | None = None,
+) -> int:
     raw = (fields.get(name) or "").strip()
     if not raw:
         return default
+    label = label or name
+    unit = OPTION_UNITS[name]
     if len(raw) > MAX_NUMBER_DIGITS or not raw.isascii() or not raw.isdigit():
         raise falcon.HTTPBadRequest(
-            description=f"{name} must be a whole number from 1 to {maximum}"
+            description=f"{label} must be a whole number of {unit} from 1 to {maximum}"
         )
     value = int(raw)
     if not 1 <= value <= maximum:
-        raise falcon.HTTPBadRequest(description=f"{name} must be from 1 to {maximum}, got {value}")
+        raise falcon.HTTPBadRequest(
+            description=f"{label} must be from 1 to {maximum} {unit}, got {value}"
+        )
     return value

@@ -47,14 +47,15 @@ class Edit:
     after: object
 
 
-def whole_number(raw: str | None, name: str, low: int, high: int) -> int:
-    """A form field as an int from `low` to `high`; EditRefused (400) for anything else."""
+def whole_number(raw: str | None, name: str, low: int, high: int, unit: str) -> int:
+    """A form field as an int from `low` to `high` (counting `unit`); EditRefused (400) for
+    anything else."""
     text = (raw or "").strip()
     if not text or len(text) > MAX_NUMBER_DIGITS or not text.isascii() or not text.isdigit():
-        raise EditInvalid(f"{name} must be a whole number from {low} to {high}")
+        raise EditInvalid(f"{name} must be a whole number of {unit} from {low} to {high}")
     value = int(text)
     if not low <= value <= high:
-        raise EditInvalid(f"{name} must be from {low} to {high}, got {value}")
+        raise EditInvalid(f"{name} must be from {low} to {high} {unit}, got {value}")
     return value
 
 
@@ -62,7 +63,7 @@ def set_expiry(
     drop_id: int, expires_in: str | None, now: datetime.datetime, max_expires_in: int
 ) -> Edit:
     """Make the live drop expire `expires_in` seconds from `now`."""
-    seconds = whole_number(expires_in, "expires_in", 1, max_expires_in)
+    seconds = whole_number(expires_in, "expires_in", 1, max_expires_in, "seconds")
     before = drop_or_404(drop_id)
     after = now + datetime.timedelta(seconds=seconds)
     with db.atomic():
@@ -78,7 +79,7 @@ def set_expiry(
 
 def set_download_limit(drop_id: int, max_downloads: str | None, most_allowed: int) -> Edit:
     """Allow the live drop `max_downloads` downloads in all, more than it has had."""
-    limit = whole_number(max_downloads, "max_downloads", 1, most_allowed)
+    limit = whole_number(max_downloads, "max_downloads", 1, most_allowed, "downloads")
     before = drop_or_404(drop_id)
     with db.atomic():
         # Checked in the statement itself: a download claimed meanwhile counts.

@@ -169,6 +169,9 @@ def add_block(
     reason = " ".join(reason.split())[:MAX_REASON_CHARS]
     if not reason:
         raise BadBlock("give a reason: it is shown to whoever is refused")
+    # PostgreSQL refuses a NUL in text; no other control character belongs in a reason.
+    if not reason.isprintable():
+        raise BadBlock("the reason may hold no control characters (such as NUL)")
     existing = Block.get_or_none((Block.kind == wanted.kind) & (Block.value == wanted.value))
     if existing is not None:
         return existing, False

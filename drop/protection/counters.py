@@ -95,10 +95,13 @@ class Counters(Protocol):
     ) -> tuple[WindowCount, WindowCount | None]: ...
 
 
+def hashed_key(secret: str) -> str:
+    """A name for a counter about `secret` (a drop's token) that does not hold it."""
+    return "sha256:" + hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _short(key: str) -> str:
-    if len(key) <= MAX_KEY_CHARS:
-        return key
-    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return key if len(key) <= MAX_KEY_CHARS else hashed_key(key)
 
 
 class DatabaseCounters:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 import peewee
 
 from drop.db.models import Drop, db
+from drop.db.paging import Paging
 
 OPEN = "open"
 RESOLVED = "resolved"
@@ -75,7 +77,12 @@ class ReportForm:
         if len(details) > MAX_DETAILS_CHARS:
             raise BadReport(f"the description may be at most {MAX_DETAILS_CHARS} characters")
         contact = contact.strip()
-        if contact and (len(contact) > MAX_CONTACT_CHARS or not EMAIL.fullmatch(contact)):
+        # isprintable: a NUL would reach PostgreSQL, which refuses it in text.
+        if contact and (
+            len(contact) > MAX_CONTACT_CHARS
+            or not contact.isprintable()
+            or not EMAIL.fullmatch(contact)
+        ):
             raise BadReport("the contact must be an e-mail address, or left empty")
         return cls(reason, details, contact or None)
 
@@ -113,15 +120,31 @@ class ReportRow:
     drop: Drop | None
 
 
-def list_reports(status: str = OPEN, limit: int = PER_PAGE) -> list[ReportRow]:
-    """The newest reports of a status (all of them for ""), each with its drop."""
+@dataclass(frozen=True)
+class ReportPage(Paging):
+    """One page of reports, newest first; however many arrive, the older ones stay a page
+    or more away rather than out of sight."""
+
+    per_page: ClassVar[int] = PER_PAGE
+    rows: list[ReportRow]
+    page: int
+    total: int
+
+    @property
+    def current_page(self) -> int:
+        return self.page
+
+
+def list_reports(status: str = OPEN, page: int = 1) -> ReportPage:
+    """One page of the newest reports of a status (all of them for ""), each with its drop."""
     query = AbuseReport.select().order_by(AbuseReport.created_at.desc(), AbuseReport.id.desc())
     if status:
         query = query.where(AbuseReport.status == status)
-    found = list(query.limit(limit))
+    found = list(query.paginate(page, PER_PAGE))
     ids = {report.drop_id for report in found}
     by_id = {drop.id: drop for drop in Drop.select().where(Drop.id.in_(ids))} if ids else {}
-    return [ReportRow(report, by_id.get(report.drop_id)) for report in found]
+    rows = [ReportRow(report, by_id.get(report.drop_id)) for report in found]
+    return ReportPage(rows, page, query.count())
 
 
 def open_count() -> int:

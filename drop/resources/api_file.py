@@ -9,7 +9,7 @@ import falcon
 from drop import crypto
 from drop.clock import utcnow
 from drop.config import Config
-from drop.db.models import DELETED, INFECTED, SCAN_PENDING, Drop
+from drop.db.models import DELETED, INFECTED, LIVE, SCAN_PENDING, Drop
 from drop.drops import lifecycle as drops
 from drop.drops.downloads import (
     LiveTokens,
@@ -25,13 +25,29 @@ from drop.protection.clients import client_address
 from drop.protection.limits import GuessLimit, TooManyAttempts
 from drop.resources.page_home import share_path
 from drop.storage import BlobStorage
+from drop.web.error_cache import not_final
 from drop.web.errors import being_checked, found_malware
+from drop.wording import plural
 
 API_PREFIX = "/api/v1.0"
+NO_SUCH_FILE = "there is no file with this token; check the link"
+PASSWORD_MISSING = (
+    "this file needs its password: send it in the X-Drop-Password header (or ?password=)"
+)
+PASSWORD_WRONG = "the password is wrong"
+DELETE_TOKEN_MISSING = "send the X-Delete-Token header: the delete_token the upload answered with"
+DELETE_TOKEN_WRONG = "the X-Delete-Token header does not match this file's delete token"
 
 
 def drop_api_url(base: str, token: str) -> str:
     return f"{base}{API_PREFIX}/file/{token}"
+
+
+def password_refused(description: str) -> falcon.HTTPUnauthorized:
+    """401 for a protected drop without its password, or with a wrong one."""
+    return falcon.HTTPUnauthorized(
+        title="Unauthorized", description=description, challenges=['Drop-Password realm="drop"']
+    )
 
 
 def upload_answer(new: drops.NewDrop, base: str) -> dict:
@@ -103,7 +119,10 @@ class FileItem:
         # row first, to check the password or to tell 404 from 410.
         if crypto.is_token(token) and self._sender.send_unprotected(req, resp, token):
             return
-        self._sender.send(req, resp, self._permitted_drop(req, token))
+        drop = self._permitted_drop(req, token)
+        # Live when read: a 410 now may be its expiry passing this moment (not_final).
+        not_final(req)
+        self._sender.send(req, resp, drop)
 
     def on_get_named(self, req, resp, token: str, filename: str):
         """The seed's /file/<token>/<filename> form: the name is decoration."""
@@ -119,12 +138,13 @@ class FileItem:
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, token: str):
         drop = self._find(token)
-        if not crypto.verify_delete_token(
-            req.get_header("X-Delete-Token") or "", drop.delete_token_hash
-        ):
-            raise falcon.HTTPForbidden(description="the X-Delete-Token header does not match")
+        given = req.get_header("X-Delete-Token")
+        if not given:
+            raise falcon.HTTPForbidden(description=DELETE_TOKEN_MISSING)
+        if not crypto.verify_delete_token(given, drop.delete_token_hash):
+            raise falcon.HTTPForbidden(description=DELETE_TOKEN_WRONG)
         if not drops.end_drop(drop.token, DELETED, self._clock()):
-            raise falcon.HTTPGone()
+            raise falcon.HTTPGone(description="this file is already gone")
         self._schedule_blob_deletion(drop.token)
         resp.status = falcon.HTTP_204
 
@@ -132,7 +152,7 @@ class FileItem:
         # The shape check keeps junk paths away from the database entirely.
         drop = drops.find_drop(token) if crypto.is_token(token) else None
         if drop is None:
-            raise falcon.HTTPNotFound()
+            raise falcon.HTTPNotFound(description=NO_SUCH_FILE)
         return drop
 
     def _permitted_drop(self, req: falcon.Request, token: str) -> Drop:
@@ -140,6 +160,8 @@ class FileItem:
         if drop.status == INFECTED:
             raise found_malware()
         if not drop.is_available(self._clock()):
+            if drop.status == LIVE:  # past its expiry, not yet swept: it may be extended
+                not_final(req)
             raise falcon.HTTPGone()
         refuse_withheld(drop)
         if self._holding and drop.scan_status == SCAN_PENDING:
@@ -151,12 +173,10 @@ class FileItem:
         """401 (or 429) unless the drop has no password or the request carries it."""
         if drop.password_hash:
             password = request_password(req)
-            if not password or not self._password_opens(req, drop, password):
-                raise falcon.HTTPUnauthorized(
-                    title="Unauthorized",
-                    description="this file needs its password",
-                    challenges=['Drop-Password realm="drop"'],
-                )
+            if not password:
+                raise password_refused(PASSWORD_MISSING)
+            if not self._password_opens(req, drop, password):
+                raise password_refused(PASSWORD_WRONG)
 
     def _password_opens(self, req: falcon.Request, drop: Drop, password: str) -> bool:
         client = client_address(req, self._trusted_proxies)
@@ -166,7 +186,7 @@ class FileItem:
             raise falcon.HTTPTooManyRequests(
                 description=(
                     "too many wrong passwords for this file or from this address; "
-                    f"try again in {refused.retry_after} seconds"
+                    f"try again in {plural(refused.retry_after, 'second')}"
                 ),
                 retry_after=refused.retry_after,
             ) from None

@@ -320,7 +320,7 @@ class UploadItem:
 
     def on_options(self, req: falcon.Request, resp: falcon.Response, upload_id: str) -> None:
         if not crypto.is_token(upload_id):
-            raise falcon.HTTPNotFound()
+            raise falcon.HTTPNotFound(description=tus.NO_SUCH_UPLOAD)
         self._server.options(resp)
 
     @falcon.before(require_tus_version)
@@ -381,14 +381,16 @@ class UploadItem:
     def _find(self, upload_id: str) -> tus.TusUpload:
         # The shape check keeps junk paths away from the database entirely.
         if not crypto.is_token(upload_id):
-            raise falcon.HTTPNotFound()
+            raise falcon.HTTPNotFound(description=tus.NO_SUCH_UPLOAD)
         return tus.usable_upload(upload_id, self._server.clock())
 
 
 def header_number(req: falcon.Request, name: str) -> int:
     """A required header holding a whole number of bytes; 400 when missing or malformed."""
     raw = req.get_header(name)
-    if raw is None or not NUMBER.fullmatch(raw.strip()):
+    if raw is None:
+        raise falcon.HTTPBadRequest(description=f"send the {name} header: a number of bytes")
+    if not NUMBER.fullmatch(raw.strip()):
         raise falcon.HTTPBadRequest(description=f"{name} must be a whole number of bytes")
     return int(raw)
 

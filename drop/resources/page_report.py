@@ -18,6 +18,7 @@ from drop.protection.limits import HourlyLimit, TooManyAttempts
 from drop.resources.page_share import FORM, GONE, find_drop
 from drop.web import pages
 from drop.web.templates import Templates
+from drop.wording import plural
 
 # The form's own token, echoed by a cookie only same-site requests carry (SameSite=Strict):
 # another site cannot make a visitor's browser file a report, and no account is needed.
@@ -85,8 +86,8 @@ class ReportPage:
             self._limit.admit(client_address(req, self._trusted_proxies))
         except TooManyAttempts as refused:
             raise falcon.HTTPTooManyRequests(
-                description=f"Too many reports from this address; try again in "
-                f"{refused.retry_after} seconds.",
+                description="Too many reports from this address; try again in "
+                f"{plural(refused.retry_after, 'second')}.",
                 retry_after=refused.retry_after,
             ) from None
         report = reports.file_report(drop, form, self._clock())

@@ -38,9 +38,11 @@ _PATH_TOKEN = re.compile(r"(/[0-9a-f]{8})[0-9a-f]{24}(?![0-9A-Za-z])")
 TOKEN_ELLIPSIS = "..."
 # A secret header with its value, as a raw request quoted in a message shows it (gunicorn's
 # debug line for a cut-off request prints the bytes it had; "\r\n" stays escaped there).
+# A malformed header line may lack its colon ("Authorization Bearer …"): the name followed
+# by blanks hides what follows just the same. A name starts a word or an escaped line.
 _SECRET_HEADER = re.compile(
-    r"(x-drop-password|drop-password|x-delete-token|drop-delete-token|x-csrf-token|cookie|"
-    r"authorization|if-range)(\s*:)[^\r\n\\]*",
+    r"(?:(?<![\w-])|(?<=\\[rn]))(x-drop-password|drop-password|x-delete-token|drop-delete-token|x-csrf-token|"
+    r"cookie|authorization|if-range)(\s*:|[ \t]+(?=[^\s:]))[^\r\n\\]*",
     re.IGNORECASE,
 )
 # Request headers and environ entries whose values are secrets or carry the query.
@@ -50,8 +52,13 @@ _SECRET_ATOMS = re.compile(r"password|token|cookie|authorization|query|raw_uri",
 def redact(text: str) -> str:
     """`text` without query strings or secret header values, each token in a path cut to
     its first 8 characters."""
-    text = _SECRET_HEADER.sub(r"\1\2 -", text)
+    text = _SECRET_HEADER.sub(_hidden_header_value, text)
     return _PATH_TOKEN.sub(r"\1" + TOKEN_ELLIPSIS, _QUERY.sub("", text))
+
+
+def _hidden_header_value(match: re.Match) -> str:
+    # "Name: -" with its colon, "Name -" without.
+    return f"{match[1]}{match[2] if ':' in match[2] else ''} -"
 
 
 class RedactSecrets(logging.Filter):

@@ -39,6 +39,7 @@ TUS_VERSION = "1.0.0"
 EXTENSIONS = ("creation", "creation-with-upload", "expiration", "termination")
 CHUNK_CONTENT_TYPE = "application/offset+octet-stream"
 
+NO_SUCH_UPLOAD = "there is no upload with this id; create one with POST"
 
 # Metadata keys drop reads; others are kept (and echoed) but mean nothing to drop.
 OPTION_KEYS = ("password", "expires_in", "max_downloads")
@@ -108,7 +109,7 @@ def usable_upload(upload_id: str, now: datetime.datetime) -> TusUpload:
     """The upload, or 404 (never was, or swept since) or 410 (terminated or expired)."""
     upload = find_upload(upload_id)
     if upload is None:
-        raise NotFound()
+        raise NotFound(NO_SUCH_UPLOAD)
     if upload.is_gone(now):
         raise Gone(description="this upload was terminated or has expired")
     return upload
@@ -294,7 +295,7 @@ class Lease:
 def _why_not_writable(upload_id: str, offset: int | None, now: datetime.datetime) -> Refused:
     upload = find_upload(upload_id)
     if upload is None:
-        return NotFound()
+        return NotFound(NO_SUCH_UPLOAD)
     if upload.is_gone(now):
         return Gone(description="this upload was terminated or has expired")
     if upload.status == COMPLETE:

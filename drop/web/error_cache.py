@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 CACHEABLE = {404, 405, 410}
 CACHE_HEADER = "X-Drop-Cache"
 KEY_PREFIX = "drop:4xx:"
-ENTRY_VERSION = b"2"  # entries are b"2|<status>|<Allow>|<JSON body>"
+# Entries are b"3|<status>|<Allow>|<JSON body>"; 3: every body has a detail.
+ENTRY_VERSION = b"3"
 # Only the paths the API really has, with a token of the real shape: an invented path
 # or method never becomes a key in Redis (the queue's database). The name part of
 # /file/<token>/<name> is ignored by the API, so it is not part of the key either.
@@ -155,6 +156,8 @@ class ErrorCache:
         key = cache_key(req.method, req.path)
         if getattr(req.context, "error_cache_hit", False) or key is None or self._resumes(req):
             return
+        if getattr(req.context, "error_not_final", False):
+            return
         if resp.status_code not in CACHEABLE:
             return
         body = resp.data
@@ -178,6 +181,15 @@ class ErrorCache:
             log.warning("4XX cache enabled again, Redis answers")
             self._redis_down = False
         return result
+
+
+def not_final(req) -> None:
+    """Keep this request's answer out of the cache: a 410 of a drop still live in the
+    database (past its expiry, not yet swept), which an operator may revive by extending
+    it (drop.ops.edits). Only a drop that has ended (downloaded, expired by the sweep,
+    deleted, revoked) can never come back, and only its 410 is cached: no edit then has
+    to reach every process's copy."""
+    req.context.error_not_final = True
 
 
 def cache_key(method: str, path: str) -> str | None:

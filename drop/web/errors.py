@@ -90,10 +90,28 @@ def reason(status_code: int) -> str:
         return "Error"
 
 
-def serialize_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
-    body = {"error": reason(error.status_code)}
+# What an error raised without a description (Falcon's router, a bare raise) says.
+DEFAULT_DETAILS = {
+    400: "the request is malformed",
+    404: "there is nothing at this address; check the link",
+    410: "this file is gone: it was downloaded as often as allowed, expired or was deleted",
+    500: "something went wrong on the server; it has been logged",
+}
+
+
+def detail(req: falcon.Request, error: falcon.HTTPError) -> str:
+    """What the client should know or fix: the error's description, or a default for its
+    status. Every error the API gives carries one."""
     if error.description:
-        body["detail"] = error.description
+        return error.description
+    if error.status_code == 405:
+        allowed = dict(error.headers or {}).get("Allow", "")
+        return f"{req.method} is not allowed here; this address takes {allowed or 'none'}"
+    return DEFAULT_DETAILS.get(error.status_code, reason(error.status_code).lower())
+
+
+def serialize_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+    body = {"error": reason(error.status_code), "detail": detail(req, error)}
     resp.media = body
     resp.content_type = falcon.MEDIA_JSON
     resp.append_header("Vary", "Accept")
@@ -106,9 +124,7 @@ def prefers_json_to_text(req: falcon.Request) -> bool:
 
 def serialize_error_text(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError):
     """`413 Payload Too Large: files may be at most … bytes`, on one line for a terminal."""
-    line = f"{error.status_code} {reason(error.status_code)}"
-    if error.description:
-        line += f": {error.description}"
+    line = f"{error.status_code} {reason(error.status_code)}: {detail(req, error)}"
     resp.text = line + "\n"
     resp.content_type = falcon.MEDIA_TEXT
     resp.append_header("Vary", "Accept")

@@ -102,7 +102,10 @@ def test_expired_drop_is_410_before_any_sweep(client, clock):
 def test_unknown_token_is_404(client):
     response = download(client, "0" * 32)
     assert response.status_code == 404
-    assert response.json == {"error": "Not Found"}
+    assert response.json == {
+        "error": "Not Found",
+        "detail": "there is no file with this token; check the link",
+    }
 
 
 def test_head_shows_the_file_without_using_a_download(client):

@@ -48,6 +48,11 @@ def test_invisible_format_characters_are_removed(invisible):
     assert sanitize_filename(f"re{invisible}port.pdf") == "report.pdf"
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029"])
+def test_unicode_line_and_paragraph_separators_are_removed(client, separator):
+    assert stored_name(client, f"re{separator}port.pdf") == "report.pdf"
+
+
 def test_a_name_of_only_format_characters_falls_back_to_file():
     assert sanitize_filename("\u202e\u200b") == "file"
 

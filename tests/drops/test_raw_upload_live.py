@@ -181,7 +181,7 @@ def test_bad_options_are_400_in_one_line(server, report):
         curl("-T", str(report), "-H", "Drop-Max-Downloads: 1000", server.url + "/")
     )
     assert status == 400
-    assert body == "400 Bad Request: max_downloads must be from 1 to 100, got 1000\n"
+    assert body == "400 Bad Request: Drop-Max-Downloads must be from 1 to 100 downloads, got 1000\n"
 
 
 def test_uploads_past_the_hourly_quota_are_429(server, tmp_path):

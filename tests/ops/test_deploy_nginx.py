@@ -155,8 +155,11 @@ def test_nginx_refuses_an_oversized_body_with_the_api_json(config, tmp_path):
         refused = put(nginx, os.urandom(MAX_UPLOAD + 128 * 1024))
         assert refused.status_code == 413
         assert refused.headers["Content-Type"] == "application/json"
-        # drop's own 413 carries a "detail"; this one is nginx's, before drop saw a byte.
-        assert refused.json() == {"error": "Payload Too Large"}
+        # nginx's own 413, before drop saw a byte, with the detail drop's would have.
+        assert refused.json() == {
+            "error": "Payload Too Large",
+            "detail": f"files may be at most {MAX_UPLOAD} bytes",
+        }
         assert not [e for e in access_lines(server) if e["method"] == "PUT"]
 
 
@@ -191,6 +194,20 @@ def test_static_assets_come_from_nginx(config, tmp_path):
     assert css.status_code == 200 and "prefers-color-scheme" in css.text
     assert css.headers["Content-Type"] == "text/css"
     assert htmx.status_code == 200 and "htmx" in htmx.text[:2000]
+    assert not [e for e in access_lines(server) if e["path"].startswith("/static/")]
+
+
+def test_every_script_and_stylesheet_the_home_page_names_loads_through_nginx(config, tmp_path):
+    """The shipped site once had no location for /static/vendor/tus/: the page's resumable
+    upload answered 404 behind nginx. Every asset the page names must come from nginx."""
+    with deployment(config, tmp_path) as (nginx, server, _):
+        page = requests.get(nginx.url + "/", timeout=10)
+        assert page.status_code == 200
+        assets = re.findall(r'<(?:script src|link rel="[^"]*" href)="(/static/[^"]+)"', page.text)
+        assert "/static/vendor/tus/tus.min.js" in assets and "/static/resumable.js" in assets
+        answers = {path: requests.get(nginx.url + path, timeout=10) for path in assets}
+    assert {path: a.status_code for path, a in answers.items()} == dict.fromkeys(assets, 200)
+    assert "tus" in answers["/static/vendor/tus/tus.min.js"].text[:2000]
     assert not [e for e in access_lines(server) if e["path"].startswith("/static/")]
 
 
@@ -264,7 +281,10 @@ def test_nginx_answers_json_when_drop_is_down(config, tmp_path):
     with Nginx(tmp_path / "nginx", values) as nginx:
         response = requests.get(nginx.url + "/api/v1.0/file/" + "0" * 32, timeout=10)
     assert response.status_code == 503
-    assert response.json() == {"error": "Service Unavailable"}
+    assert response.json() == {
+        "error": "Service Unavailable",
+        "detail": "drop is unavailable for a moment; try again shortly",
+    }
 
 
 def test_curl_T_through_nginx_prints_a_link_and_a_file_far_over_the_limit_gets_one_line(

@@ -12,6 +12,7 @@ import requests
 
 from drop.config import Config
 from drop.ops.nginx_conf import nginx_values
+from drop.web.errors import DEFAULT_DETAILS
 from tests.support.common import UPLOAD, LiveServer, multipart, wait_until
 from tests.support.log_checks import leaking_lines
 from tests.support.nginx import HoldingRelay, Nginx
@@ -163,7 +164,7 @@ def test_a_blob_gone_before_nginx_sends_it_leaves_no_error_line(config, tmp_path
         token = made["token"]
         gone = requests.get(made["url"], params={"password": RAW_PASSWORD}, timeout=10)
         assert gone.status_code == 410
-        assert gone.json() == {"error": "Gone"}
+        assert gone.json() == {"error": "Gone", "detail": DEFAULT_DETAILS[410]}
         wait_until(lambda: " 410 " in nginx.access_log.read_text())
     assert token not in nginx.error_log.read_text()
     assert RAW_PASSWORD not in nginx.error_log.read_text()

@@ -86,6 +86,19 @@ def test_extending_the_expiry_within_the_maximum(ops, session, clock):
     assert event.details["expires_at_after"] == f"{expected:%Y-%m-%d %H:%M:%S}Z"
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_drop_revived_by_extending_its_expiry_is_served_at_once(ops, session, clock, method):
+    token = upload(ops, b"abc", expires_in=60).json["token"]
+    path = f"/api/v1.0/file/{token}"
+    clock.advance(61)  # past its expiry, before the sweep ends it
+    for _ in range(2):
+        assert ops.simulate_request(method, path).status_code == 410
+    response = post(ops, session, f"/ops/drops/{drop_id(token)}/expiry", "expires_in=3600")
+    assert response.status_code == 200, response.text
+    revived = ops.simulate_request(method, path)
+    assert revived.status_code == 200 and "X-Drop-Cache" not in revived.headers
+
+
 def test_the_maximum_counts_from_now_so_an_old_drop_can_be_kept_longer(ops, ops_config, clock):
     old = plant_drop(ops_config, age=datetime.timedelta(days=6))
     session = session_of(ops)
@@ -101,6 +114,7 @@ def test_an_expiry_beyond_the_maximum_or_not_a_number_is_400(ops, session, value
     response = post(ops, session, f"/ops/drops/{drop_id(token)}/expiry", f"expires_in={value}")
     assert response.status_code == 400
     assert said(response) and "expires_in must be" in said(response)[0]
+    assert "seconds" in said(response)[0]  # the unit is named
     assert Drop.get(Drop.token == token).expires_at == before
     assert audit_events("expiry_set") == []
 
@@ -150,7 +164,7 @@ def test_a_limit_above_the_configured_maximum_is_400(ops, session):
     token = upload(ops).json["token"]
     response = post(ops, session, f"/ops/drops/{drop_id(token)}/limit", "max_downloads=101")
     assert response.status_code == 400
-    assert said(response) == ["max_downloads must be from 1 to 100, got 101"]
+    assert said(response) == ["max_downloads must be from 1 to 100 downloads, got 101"]
 
 
 def test_editing_an_unknown_drop_is_404(ops, session):

@@ -16,7 +16,7 @@ from drop.config import Config, ConfigError
 from drop.db.models import LIVE, REVOKED, Drop, db
 from drop.protection import audit, blocks
 from drop.protection.audit import AuditEvent
-from drop.protection.reports import DISMISSED, OPEN, RESOLVED, AbuseReport
+from drop.protection.reports import DISMISSED, OPEN, PER_PAGE, RESOLVED, AbuseReport
 from drop.resources.page_report import FORM_COOKIE, REPORTS_PER_HOUR
 from tests.ops.test_ops_dashboard import ADMIN_TOKEN, session_of
 from tests.support.common import UPLOAD, multipart
@@ -128,6 +128,8 @@ def test_a_report_without_the_forms_cookie_is_refused(site):
         ({"reason": "boring"}, "choose what is wrong"),
         ({"contact": "not an address"}, "e-mail address"),
         ({"details": "x" * 2001}, "at most 2000"),
+        # PostgreSQL refuses a NUL in text: a 400 saying what to fix, never a 500.
+        ({"contact": "a\x00b@drop.example"}, "e-mail address"),
     ],
 )
 def test_a_bad_report_shows_the_form_again_with_what_to_fix(site, fields, message):
@@ -183,6 +185,30 @@ def test_the_dashboard_lists_open_reports_with_the_drop_and_its_uploader(site):
     # The public never sees the uploader's address.
     assert UPLOADER not in site.simulate_get(f"/d/{token}").text
     assert site.simulate_get("/ops/reports").status_code == 303  # no session: to the login
+
+
+def test_the_dashboard_pages_through_more_reports_than_fit_on_one(site, clock):
+    cookies, _ = session_of(site)
+    token = uploaded(site)
+    drop_id = Drop.get(Drop.token == token).id
+    # The oldest report, then a page's worth of spam after it.
+    for number in range(PER_PAGE + 1):
+        AbuseReport.create(
+            drop_id=drop_id,
+            reason="other",
+            details=f"report number {number}",
+            created_at=clock() + datetime.timedelta(seconds=number),
+        )
+    first = site.simulate_get("/ops/reports", cookies=cookies)
+    assert "report number 0<" not in first.text
+    assert f"{PER_PAGE + 1} reports · page 1 of 2" in first.text
+    older = site.simulate_get(
+        "/ops/reports", params={"status": "open", "page": "2"}, cookies=cookies
+    )
+    assert "report number 0<" in older.text and "report number 1<" not in older.text
+    assert "page 2 of 2" in older.text
+    too_far = site.simulate_get("/ops/reports", params={"page": "100001"}, cookies=cookies)
+    assert too_far.status_code == 400
 
 
 def test_revoking_from_a_report_ends_the_drop_closes_the_report_and_records_it(site, config):

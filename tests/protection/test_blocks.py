@@ -377,6 +377,16 @@ def test_a_dashboard_block_needs_the_csrf_token_and_a_reason(ops):
         **form(kind="address", value="not-an-ip", reason="x"),
     )
     assert junk.status_code == 400
+    # PostgreSQL refuses a NUL in text: a 400 saying what to fix, never a 500.
+    nul = act(
+        ops,
+        "POST",
+        "/ops/blocks",
+        cookies,
+        csrf,
+        **form(kind="address", value=BLOCKED, reason="spam\x00"),
+    )
+    assert nul.status_code == 400 and "no control characters" in nul.text
     assert blocks.list_blocks() == []
 
 

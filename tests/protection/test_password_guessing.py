@@ -6,6 +6,7 @@ import dataclasses
 
 import falcon.testing
 import pytest
+import redis
 
 from drop import crypto
 from drop.app import create_app
@@ -157,3 +158,15 @@ def test_401_and_429_are_never_cached(client, redis_client):
     assert [a.status_code for a in answers] == [401] * ATTEMPTS + [429, 429]
     assert all("X-Drop-Cache" not in a.headers for a in answers)
     assert not [key for key in redis_client.scan_iter() if path.encode() in key]
+
+
+def test_no_counter_keeps_the_drops_token(client, config):
+    """The guesses on a drop are counted for 24 hours under a hash of its token: the
+    token itself is the download key, and a counter must not keep it."""
+    token = protected(client)
+    guess_wrong(client, token, times=1)
+    names = [row[0] for row in db.execute_sql("SELECT name FROM rate_counter").fetchall()]
+    if config.redis_url:
+        names += [key.decode() for key in redis.Redis.from_url(config.redis_url).scan_iter()]
+    assert any(name.startswith(("password:drop:", "drop:limits:password:drop:")) for name in names)
+    assert not [name for name in names if token in name]

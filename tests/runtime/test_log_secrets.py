@@ -142,6 +142,13 @@ def test_access_lines_show_the_first_8_characters_of_a_token(config):
             "b'PUT /a.txt HTTP/1.1\\r\\nAuthorization: Bearer drop_" + "Ab1" * 13 + "x\\r\\n'",
             "b'PUT /a.txt HTTP/1.1\\r\\nAuthorization: -\\r\\n'",
         ),
+        # A header line without its colon hides its value all the same.
+        (
+            "b'PUT /a.txt HTTP/1.1\\r\\nAuthorization Bearer drop_" + "Ab1" * 13 + "x\\r\\n'",
+            "b'PUT /a.txt HTTP/1.1\\r\\nAuthorization -\\r\\n'",
+        ),
+        ("X-Delete-Token " + "0a" * 16, "X-Delete-Token -"),
+        ("x-drop-password\thunter2", "x-drop-password -"),
     ],
 )
 def test_redact_strips_queries_and_shortens_tokens_in_paths(line, shown):
@@ -230,6 +237,8 @@ def test_the_suite_wide_check_recognises_each_kind_of_leak():
         f"GET /api/v1.0/file/{token} HTTP/1.1",
         f"GET /d/{token}",
         "Authorization: Bearer abc",
+        "Authorization Bearer abc",
+        "X-Delete-Token abc",
         "saw drop_" + "Zy9" * 13 + "x in a message",
     ]
     for line in lines:

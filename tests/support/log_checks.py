@@ -12,7 +12,7 @@ _LEAKS = [
     re.compile(r"x-(drop-password|delete-token)\W+\w", re.IGNORECASE),
     re.compile(r"drop-(password|delete-token)\W+\w", re.IGNORECASE),
     re.compile(r"/(file|d|uploads)/[0-9a-f]{32}(?![0-9a-f])"),
-    re.compile(r"authorization\s*:\s*(?!-)\S", re.IGNORECASE),
+    re.compile(r"authorization(\s*:\s*|[ \t]+)(?!-)\S", re.IGNORECASE),
     re.compile(r"drop_[0-9A-Za-z]{40}"),
 ]
 

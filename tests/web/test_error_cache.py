@@ -187,4 +187,7 @@ def test_a_repeated_error_is_answered_from_memory_without_redis(client, redis_cl
     redis_client.delete(cache_key("GET", path))
     again = client.simulate_get(path)
     assert (again.status_code, again.headers["X-Drop-Cache"]) == (404, "hit")
-    assert again.json == {"error": "Not Found"}
+    assert again.json == {
+        "error": "Not Found",
+        "detail": "there is no file with this token; check the link",
+    }

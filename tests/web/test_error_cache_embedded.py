@@ -28,7 +28,10 @@ def test_a_404_is_cached_per_method(client):
     assert client.simulate_head(path).headers["X-Drop-Cache"] == "miss"
     again = client.simulate_get(path)
     assert (again.status_code, again.headers["X-Drop-Cache"]) == (404, "hit")
-    assert again.json == {"error": "Not Found"}
+    assert again.json == {
+        "error": "Not Found",
+        "detail": "there is no file with this token; check the link",
+    }
 
 
 def test_live_downloads_and_401s_are_never_cached(client):

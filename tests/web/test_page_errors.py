@@ -8,7 +8,10 @@ UNKNOWN = "0" * 32
 def test_api_errors_stay_json_even_for_a_browser(client):
     response = client.simulate_get(f"/api/v1.0/file/{UNKNOWN}", headers={"Accept": "text/html"})
     assert response.status_code == 404
-    assert response.json == {"error": "Not Found"}
+    assert response.json == {
+        "error": "Not Found",
+        "detail": "there is no file with this token; check the link",
+    }
 
 
 def test_page_errors_are_a_whole_page_for_browsers(client):

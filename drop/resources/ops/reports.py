@@ -9,6 +9,7 @@ from __future__ import annotations
 import falcon
 
 from drop.db.models import Drop
+from drop.ops.listing import PageOutOfRange, page_number
 from drop.ops.revoking import revoke
 from drop.protection import audit, blocks, reports
 from drop.resources.ops.audit import OpsAuditTrail
@@ -21,7 +22,8 @@ ACTIONS = ("revoke", "dismiss")
 
 
 class OpsReports:
-    """GET /ops/reports[?status=open|resolved|dismissed|all]: newest first (htmx: the list)."""
+    """GET /ops/reports[?status=open|resolved|dismissed|all][&page=N]: newest first, a page
+    at a time (htmx: the list)."""
 
     ops_protected = True
 
@@ -31,6 +33,11 @@ class OpsReports:
     def on_get(self, req, resp):
         wanted = req.get_param("status") or "open"
         status = SHOWN.get(wanted, "")
+        try:
+            number = page_number(req.get_param("page"))
+        except PageOutOfRange as error:
+            raise falcon.HTTPBadRequest(description=str(error)) from None
+        listed = reports.list_reports(status, number)
         render(
             self._templates,
             req,
@@ -38,8 +45,9 @@ class OpsReports:
             "ops/reports.html",
             "ops/_reports.html",
             csrf=req.context.ops_session.csrf,
-            rows=(rows := reports.list_reports(status)),
-            withheld=blocks.blocked_contents({row.drop.sha256 for row in rows if row.drop}),
+            rows=listed.rows,
+            listed=listed,
+            withheld=blocks.blocked_contents({row.drop.sha256 for row in listed.rows if row.drop}),
             shown=wanted if wanted in SHOWN else "all",
         )
 

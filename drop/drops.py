@@ -297,7 +297,7 @@ def end_drop(token: str, status: str, now: datetime.datetime) -> bool:
 
 def revoke_drop(storage: BlobStorage, token: str, now: datetime.datetime) -> bool:
     """An operator's revocation: the drop is gone now (410) and its blob deleted, whatever
-    its state was; True if it was live."""
+    its state was; True if it was live, or used up but still held for a resume (ended)."""
     was_live = end_drop(token, REVOKED, now)
     delete_blob(storage, token, now)
     return was_live

@@ -13,6 +13,7 @@ from drop.clock import utcnow
 from drop.config import Config
 from drop.db.database import UNAVAILABLE_ERRORS
 from drop.db.models import db, init_database
+from drop.drops import lifecycle as drops
 from drop.drops.blob_deletion import BlobDeletion
 from drop.drops.downloads import LiveTokens
 from drop.drops.grants import GrantSigner
@@ -42,7 +43,7 @@ from drop.resources.raw_upload import RawUpload
 from drop.runtime.breaker import guarded_pool, redis_breaker
 from drop.runtime.logs import RequestId, log_unexpected_error
 from drop.runtime.serving import ClientTooSlow
-from drop.storage import BlobStorage, StorageUnavailable, open_storage, task_s3_settings
+from drop.storage import LOCAL, BlobStorage, StorageUnavailable, open_storage, task_s3_settings
 from drop.storage.disk import disk_full_error
 from drop.tus import open_partial_uploads
 from drop.tus.partials import PartialStore
@@ -88,7 +89,7 @@ def create_app(
     partials.ensure_dir()
     client = _redis_client(config, redis_client)
     if schedule_blob_deletion is None:
-        schedule_blob_deletion = _huey_blob_deletion(config, client)
+        schedule_blob_deletion = _huey_blob_deletion(config, client, storage, clock)
     schedule_blob_deletion = BlobDeletion(schedule_blob_deletion)
     scanning = None
     if config.scanning:
@@ -200,8 +201,11 @@ def _answer_errors(app: falcon.App, templates: Templates) -> None:
     app.add_error_handler(Refused, refused)
 
 
-def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[..., None]:
-    """Deletion through the Huey queue, wired at the first deletion rather than at start.
+def _huey_blob_deletion(
+    config: Config, client: redis.Redis | None, storage: BlobStorage, clock: Callable
+) -> Callable[..., None]:
+    """Deletion through the Huey queue, wired at the first deletion rather than at start;
+    a local blob due at once is deleted here and now.
 
     drop.tasks opens the embedded queue's SQLite file when it is imported, and a worker
     must boot and serve downloads even when that cannot be done (a full disk). If it
@@ -211,15 +215,20 @@ def _huey_blob_deletion(config: Config, client: redis.Redis | None) -> Callable[
 
     def schedule_deletion(token: str, keep_seconds: int = 0) -> None:
         nonlocal schedule
+        if not config.delete_grace_seconds + keep_seconds and storage.kind == LOCAL:
+            # Unlinking a file costs less than queueing its deletion, and the embedded
+            # queue's consumer polls (up to 10 s apart when idle): gone means gone now.
+            drops.delete_blob(storage, token, clock())
+            return
         if schedule is None:
             from drop.tasks import build_huey, schedule_blob_deletion
 
             # With Redis, queue through the app's own pool: short timeouts, the breaker.
-            storage = build_huey(config, client.connection_pool).storage if client else None
+            queue = build_huey(config, client.connection_pool).storage if client else None
             schedule = functools.partial(
                 schedule_blob_deletion,
                 config.data_dir,
-                storage=storage,
+                storage=queue,
                 s3=task_s3_settings(config),
             )
         schedule(token, delay_seconds=config.delete_grace_seconds + keep_seconds)

@@ -103,7 +103,9 @@ GROUPS: dict[str, dict[str, tuple]] = {
             "resume_window",
             "seconds",
             "How long after a download is granted it can be resumed (`Range` + `If-Range` "
-            "with its ETag) without using another; a drop used up by its downloads keeps "
+            "with its ETag) without using another, if it was cut: a completed download "
+            "deletes a used-up drop's blob at once. Behind nginx (`DROP_ACCEL_REDIRECT`) or "
+            "with `DROP_S3_REDIRECT`, where drop cannot see completion, a used-up drop keeps "
             "its blob this much longer. At most `86400`; `0`: no resumes.",
         ),
         "DROP_UPLOAD_CHUNK_BYTES": (

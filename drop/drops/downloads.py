@@ -10,6 +10,7 @@ import falcon
 from drop import crypto
 from drop.db.models import DOWNLOADED, LIVE, Drop
 from drop.drops import lifecycle as drops
+from drop.drops import resume_grants
 from drop.drops.byte_ranges import Unsatisfiable, requested_range
 from drop.drops.filenames import content_disposition, sanitize_content_type
 from drop.drops.grants import Grant, GrantSigner
@@ -69,11 +70,11 @@ def download_headers(drop: Drop | drops.ClaimedDrop) -> dict[str, str]:
 
 def resumable(drop: Drop, grant: Grant, now) -> bool:
     """Whether a download granted earlier may go on: the drop is live, or was used up by
-    downloads (its blob waits out the resume window). Deleted, revoked or expired drops
-    end their resumes too."""
+    downloads, and has not expired. Deleted, revoked or expired drops end their resumes;
+    whether this grant's download was cut is for drop.drops.resume_grants to say."""
     if grant.number > drop.downloads:
         return False
-    return drop.status == DOWNLOADED or (drop.status == LIVE and drop.expires_at > now)
+    return drop.status in (DOWNLOADED, LIVE) and drop.expires_at > now
 
 
 class DownloadSender:
@@ -158,8 +159,14 @@ class DownloadSender:
             ) from None
         if byte_range is None:
             return False
+        # Counted before a byte leaves: however many resumes of this grant run at once,
+        # together they send no more than the file holds. A completed download has no
+        # grant left to resume.
+        if not resume_grants.reserve(token, grant.number, byte_range.length, drop.size):
+            return False
         if self._accel_redirect and not self._redirect_presigned:
             if not self._storage.exists(token):
+                resume_grants.give_back(token, grant.number, byte_range.length)
                 return False
             # nginx sends the range itself: from the file (checking If-Range against this
             # answer's ETag), or on S3 by passing the Range on to the store.
@@ -172,7 +179,10 @@ class DownloadSender:
             try:
                 blob = self._storage.open_range(token, byte_range.start, byte_range.length)
             except FileNotFoundError:
+                resume_grants.give_back(token, grant.number, byte_range.length)
                 return False
+            to_the_end = byte_range.end == drop.size - 1
+            blob.after_close(lambda: self._resume_closed(token, grant.number, blob, to_the_end))
             resp.status = falcon.HTTP_206
             resp.content_range = (byte_range.start, byte_range.end, drop.size)
             resp.set_stream(blob, byte_range.length)
@@ -199,13 +209,18 @@ class DownloadSender:
             if not self._storage.exists(token):
                 return False
             claimed = drops.claim_download(
-                token, now, unprotected_only=unprotected_only, scanned_only=self._scanned_only
+                token,
+                now,
+                unprotected_only=unprotected_only,
+                scanned_only=self._scanned_only,
+                granted=self._granting,
             )
             if claimed is None:
                 return False
             etag = self._etag(token, claimed, now)
             if claimed.last:
-                # After the grace delay (DROP_DELETE_GRACE_SECONDS), and the resume window.
+                # drop never learns when nginx or the client has the last byte: after the
+                # grace delay (DROP_DELETE_GRACE_SECONDS), and the resume window.
                 self._schedule_blob_deletion(token, keep_seconds=self._kept_for(etag))
             if self._redirect_presigned:
                 # The store sends the bytes, and drop's headers as response overrides.
@@ -221,17 +236,19 @@ class DownloadSender:
             except FileNotFoundError:
                 return False
             claimed = drops.claim_download(
-                token, now, unprotected_only=unprotected_only, scanned_only=self._scanned_only
+                token,
+                now,
+                unprotected_only=unprotected_only,
+                scanned_only=self._scanned_only,
+                granted=self._granting,
             )
             if claimed is None:
                 blob.close()
                 return False
             etag = self._etag(token, claimed, now)
-            if claimed.last:
-                # Deletion waits for the server to close the file, so it never races a
-                # response that is still reading it, and then for the resume window.
-                keep = self._kept_for(etag)
-                blob.after_close(lambda: self._schedule_blob_deletion(token, keep_seconds=keep))
+            # Decided once the server has closed the file, so it never races a response
+            # that is still reading it, and knows whether the whole body went out.
+            blob.after_close(lambda: self._download_closed(claimed, etag, blob))
             resp.set_stream(blob, claimed.size)
         resp.set_headers(download_headers(claimed))
         if etag is not None:
@@ -239,6 +256,48 @@ class DownloadSender:
             resp.set_header("Accept-Ranges", "bytes")
         req.context.downloaded = claimed  # counted by the metrics middleware
         return True
+
+    @property
+    def _granting(self) -> bool:
+        """Whether downloads carry resume ETags, and so a `resume_grant` row each."""
+        return self._grants is not None and self._grants.window_seconds > 0
+
+    def _download_closed(self, claimed: drops.ClaimedDrop, etag: str | None, blob) -> None:
+        """A streamed download is over: its blob goes now if it completed and nothing else
+        needs it; a cut one keeps it for the resume window (or until its resume completes)."""
+        token = claimed.token
+        if not self._granting:
+            if claimed.last:
+                self._schedule_blob_deletion(token)
+            return
+        completed = blob.completed
+
+        def settle() -> None:
+            if completed or etag is None:  # nothing to resume
+                resume_grants.close(token, claimed.downloads)
+                if not resume_grants.blob_needed(token):
+                    self._schedule_blob_deletion(token)
+            elif claimed.last:
+                # Cut: the window is the longest it may wait (a completed resume is sooner).
+                self._schedule_blob_deletion(token, keep_seconds=self._kept_for(etag))
+
+        resume_grants.after_response(settle, f"blob of drop {token[:8]}…")
+
+    def _resume_closed(self, token: str, number: int, blob, to_the_end: bool) -> None:
+        """A streamed resume is over: one that sent the file's last byte completes its
+        download (the blob goes if nothing else needs it); a cut one gives back the bytes
+        it reserved and did not send."""
+        completed, unsent = blob.completed, blob.length - blob.sent
+
+        def settle() -> None:
+            if not completed:
+                resume_grants.give_back(token, number, unsent)
+            elif to_the_end:
+                resume_grants.close(token, number)
+                if not resume_grants.blob_needed(token):
+                    self._schedule_blob_deletion(token)
+
+        resume_grants.after_response(settle, f"blob of drop {token[:8]}…")
 
     def _etag(self, token: str, claimed: drops.ClaimedDrop, now) -> str | None:
         # claimed.downloads is this grant's number: the claim counted it atomically.

@@ -24,6 +24,7 @@ from drop.db.models import (
     Drop,
     db,
 )
+from drop.drops import resume_grants
 from drop.protection.blocks import CONTENT
 from drop.storage import BlobStorage, StoredBlob, TempBlob
 
@@ -193,6 +194,7 @@ def claim_download(
     *,
     unprotected_only: bool = False,
     scanned_only: bool = False,
+    granted: bool = False,
 ) -> ClaimedDrop | None:
     """Count one download and return the drop as it is after it, or None if none is left.
 
@@ -206,25 +208,44 @@ def claim_download(
     served without reading the row first. A drop whose content is blocked (drop.protection.blocks)
     is never claimed: the check is in the same statement, one index lookup, so no block
     added a moment before can be raced past. `scanned_only` (DROP_SCAN_MODE=hold) claims
-    only a drop whose malware scan is not pending.
+    only a drop whose malware scan is not pending. `granted`: the download carries a
+    resume ETag, and the same statement writes its `resume_grant` row (drop.drops.resume_grants),
+    which keeps the blob until this download has sent its last byte.
     """
     params = [DOWNLOADED, now, token, LIVE, now]
     claim = _claim_sql(unprotected_only, scanned_only)
     if isinstance(db.obj, peewee.SqliteDatabase):
-        return durable_write(lambda: _claim_and_count(claim, params, now))
+        return durable_write(lambda: _claim_and_count(claim, params, now, granted))
+    p = db.param
+    grant = (
+        f""", granted AS (INSERT INTO "resume_grant" ("token", "number", "granted_at")
+            SELECT "token", "downloads", {p} FROM claimed)"""
+        if granted
+        else ""
+    )
     sql = f"""WITH claimed AS ({claim}),
-        counted AS (INSERT INTO "download_event" ("downloaded_at") SELECT {db.param} FROM claimed)
+        counted AS (INSERT INTO "download_event" ("downloaded_at") SELECT {p} FROM claimed)
+        {grant}
         SELECT * FROM claimed"""
-    name = f"drop_claim_{int(unprotected_only)}{int(scanned_only)}"
-    return _claimed(statements.execute(name, sql, [*params, now]).fetchone())
+    name = f"drop_claim_{int(unprotected_only)}{int(scanned_only)}{int(granted)}"
+    extra = [now, now] if granted else [now]
+    return _claimed(statements.execute(name, sql, [*params, *extra]).fetchone())
 
 
-def _claim_and_count(claim_sql: str, params: list, now: datetime.datetime) -> ClaimedDrop | None:
+def _claim_and_count(
+    claim_sql: str, params: list, now: datetime.datetime, granted: bool
+) -> ClaimedDrop | None:
     claimed = _claimed(db.execute_sql(claim_sql, params).fetchone())
     if claimed is not None:
         db.execute_sql(
             f'INSERT INTO "download_event" ("downloaded_at") VALUES ({db.param})', (now,)
         )
+        if granted:
+            db.execute_sql(
+                'INSERT INTO "resume_grant" ("token", "number", "granted_at") '
+                f"VALUES ({db.param}, {db.param}, {db.param})",
+                (claimed.token, claimed.downloads, now),
+            )
     return claimed
 
 
@@ -250,11 +271,19 @@ def _claim_sql(unprotected_only: bool, scanned_only: bool = False) -> str:
 
 
 def end_drop(token: str, status: str, now: datetime.datetime) -> bool:
-    """Make a live drop gone now (deleted or revoked); False if it was not live."""
+    """Make a drop gone now (deleted or revoked): a live one, or one used up by its
+    downloads whose blob is still kept for a resume (which this ends); False if it was
+    neither."""
     with db.atomic():
         changed = (
             Drop.update(status=status, gone_at=now)
-            .where((Drop.token == token) & (Drop.status == LIVE))
+            .where(
+                (Drop.token == token)
+                & (
+                    (Drop.status == LIVE)
+                    | ((Drop.status == DOWNLOADED) & Drop.blob_deleted_at.is_null())
+                )
+            )
             .execute()
         )
     return changed == 1
@@ -262,7 +291,7 @@ def end_drop(token: str, status: str, now: datetime.datetime) -> bool:
 
 def revoke_drop(storage: BlobStorage, token: str, now: datetime.datetime) -> bool:
     """An operator's revocation: the drop is gone now (410) and its blob deleted, whatever
-    its state was; True if it was live."""
+    its state was; True if it was live, or used up but still held for a resume (ended)."""
     was_live = end_drop(token, REVOKED, now)
     delete_blob(storage, token, now)
     return was_live
@@ -318,7 +347,9 @@ def delete_gone_blobs(
 ) -> tuple[int, int]:
     """Delete the blobs of drops gone before `gone_before`, a batch at a time; return
     (blobs that were there, batches). A drop used up by its downloads keeps its blob
-    until `resumable_after` too: its last download may still be resumed (drop/drops/grants.py).
+    until `resumable_after` too, or its expiry if sooner: a download of it may still be
+    resumed (drop/drops/grants.py). Most such blobs went long before, when their downloads
+    completed (drop.drops.resume_grants); this is the fallback for those that were cut.
 
     The partial index of migration 0010 holds only gone drops whose blob is not yet
     deleted, so a sweep with nothing to do reads an empty index range and never asks
@@ -331,9 +362,9 @@ def delete_gone_blobs(
         rows = db.execute_sql(
             f"""SELECT "id", "token" FROM "drop" WHERE "blob_deleted_at" IS NULL
                 AND "gone_at" IS NOT NULL AND "gone_at" <= {p}
-                AND ("status" <> {p} OR "gone_at" <= {p})
+                AND ("status" <> {p} OR "gone_at" <= {p} OR "expires_at" <= {p})
                 ORDER BY "gone_at" LIMIT {p}""",
-            (gone_before, DOWNLOADED, resumable_after or gone_before, batch_size),
+            (gone_before, DOWNLOADED, resumable_after or gone_before, gone_before, batch_size),
         ).fetchall()
         if not rows:
             return deleted, batches
@@ -352,6 +383,7 @@ def mark_blobs_deleted(ids: list[int], now: datetime.datetime) -> None:
 def delete_blob(storage: BlobStorage, token: str, now: datetime.datetime) -> bool:
     """Delete a gone drop's blob now and mark it deleted; whether it was there."""
     existed = storage.delete(token)
+    resume_grants.forget(token)
     with db.atomic():
         Drop.update(blob_deleted_at=now).where(
             (Drop.token == token) & (Drop.status != LIVE) & Drop.blob_deleted_at.is_null()
@@ -470,6 +502,7 @@ def sweep(
         storage, now, gone_before, batch_size, resumable_after=resumable_after
     )
     report.batches += batches
+    resume_grants.forget_expired(now - datetime.timedelta(seconds=resume_window))
     fold_tally(now)
     return report
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import peewee
 
 from drop.db import statements
-from drop.db.models import LIVE, Drop, db
+from drop.db.models import DOWNLOADED, LIVE, Drop, db
 
 ADDRESS = "address"
 CONTENT = "content"
@@ -205,18 +205,23 @@ def list_blocks() -> list[Block]:
 
 
 def live_drops_from(block: Block) -> Iterator[Drop]:
-    """The live drops whose stored uploader address is inside an address block.
+    """The live drops (and used-up ones still kept for a resume) whose stored uploader
+    address is inside an address block.
 
     Addresses are kept for DROP_UPLOADER_RETENTION only, so this walks at most that
     window's live uploads, in batches by id; the network test runs here, as SQLite has
     no network type.
     """
+    held_for_resume = (Drop.status == DOWNLOADED) & Drop.blob_deleted_at.is_null()
     last_id = 0
     while True:
         batch = list(
             Drop.select()
             .where(
-                (Drop.status == LIVE) & Drop.uploader_address.is_null(False) & (Drop.id > last_id)
+                # Used-up drops whose blob is kept for a resume are ended too.
+                ((Drop.status == LIVE) | held_for_resume)
+                & Drop.uploader_address.is_null(False)
+                & (Drop.id > last_id)
             )
             .order_by(Drop.id)
             .limit(REVOKE_BATCH)

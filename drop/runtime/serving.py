@@ -155,7 +155,15 @@ class PacedSocket(socket.socket):
     def sendfile(self, file, offset: int = 0, count: int | None = None) -> int:
         # socket.sendfile() applies the timeout to each wait, not to the whole file.
         self.settimeout(self.deadlines.client_timeout)
-        return super().sendfile(file, offset, count)
+        try:
+            return super().sendfile(file, offset, count)
+        finally:
+            # Tell a blob how much of it went out, cut or not, so that drop knows whether a
+            # download completed (drop.downloads). socket.sendfile() leaves the file's
+            # position just past what it sent, even when the client went away.
+            note_sent = getattr(file, "note_sent", None)
+            if note_sent is not None:
+                note_sent(file.tell() - offset)
 
 
 class PacedThreadWorker(ThreadWorker):

@@ -24,7 +24,8 @@ TEMP_SUFFIX = ".part"
 
 
 class BlobFile(io.FileIO):
-    """A blob opened for a response, which can run a callback once the server closes it.
+    """A blob opened for a response, which can run a callback once the server closes it,
+    and knows by then whether the whole body was sent (`completed`).
 
     A real file object, so gunicorn's wsgi.file_wrapper can hand it to sendfile().
     """
@@ -33,21 +34,41 @@ class BlobFile(io.FileIO):
         super().__init__(path, "rb")
         self._on_close: Callable[[], None] | None = None
         self._left: int | None = None  # bytes of the selected range not yet read
+        self.length = os.fstat(self.fileno()).st_size  # the body's bytes
+        self.sent = 0  # of them, those the server has handed to the connection
+        self._unconfirmed = 0  # the last chunk read: not sent until the next read
 
     def select(self, start: int, length: int) -> None:
         """Serve only `length` bytes from `start`: gunicorn's sendfile() starts at the
         file's position and sends Content-Length bytes; plain reads stop at the end."""
         self.seek(start)
         self._left = length
+        self.length = length
 
     def read(self, size: int = -1) -> bytes:
+        # A server that reads (no sendfile: TLS, the test client) writes each chunk before
+        # it asks for the next, so the chunk before this read has been sent.
+        self.sent += self._unconfirmed
         if self._left is None:
-            return super().read(size)
-        if size is None or size < 0 or size > self._left:
-            size = self._left
-        chunk = super().read(size)
-        self._left -= len(chunk)
+            chunk = super().read(size)
+        else:
+            if size is None or size < 0 or size > self._left:
+                size = self._left
+            chunk = super().read(size)
+            self._left -= len(chunk)
+        self._unconfirmed = len(chunk)
         return chunk
+
+    def note_sent(self, count: int) -> None:
+        """`count` bytes went out through sendfile() (drop.serving.PacedSocket).
+
+        The most, not a sum: socket.sendfile() may fall back to reads, already counted."""
+        self.sent = max(self.sent, count)
+
+    @property
+    def completed(self) -> bool:
+        """Every byte of the body was handed to the connection."""
+        return self.sent >= self.length
 
     def after_close(self, callback: Callable[[], None]) -> None:
         self._on_close = callback

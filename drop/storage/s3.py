@@ -233,14 +233,16 @@ class S3Storage:
     def open(self, token: str) -> S3Blob:
         with self._request("get_object"):
             response = self.client.get_object(Bucket=self.bucket, Key=self.key(token))
-        return S3Blob(response["Body"], lambda error: self._failed("get_object"))
+        failed = lambda error: self._failed("get_object")  # noqa: E731
+        return S3Blob(response["Body"], failed, response["ContentLength"])
 
     def open_range(self, token: str, start: int, length: int) -> S3Blob:
         """`length` bytes from `start`: a GetObject with a Range, so only those travel."""
         wanted = f"bytes={start}-{start + length - 1}"
         with self._request("get_object"):
             response = self.client.get_object(Bucket=self.bucket, Key=self.key(token), Range=wanted)
-        return S3Blob(response["Body"], lambda error: self._failed("get_object"))
+        failed = lambda error: self._failed("get_object")  # noqa: E731
+        return S3Blob(response["Body"], failed, response["ContentLength"])
 
     def presigned_url(
         self, token: str, expires_in: int = PRESIGNED_SECONDS, overrides: dict | None = None

@@ -34,21 +34,39 @@ class S3Blob:
     file_wrapper in 8 KiB reads, while this yields CHUNK_BYTES at a time.
     """
 
-    def __init__(self, body, on_error: Callable[[Exception], None]):
+    def __init__(self, body, on_error: Callable[[Exception], None], length: int = 0):
         self._body = body
         self._on_error = on_error
         self._on_close: Callable[[], None] | None = None
         self.closed = False
+        self.length = length  # the body's bytes
+        self.sent = 0  # of them, those the server has handed to the connection
+        self._unconfirmed = 0  # the last chunk given out: not sent until the next is asked
 
     def __iter__(self) -> Iterator[bytes]:
         try:
-            yield from self._body.iter_chunks(CHUNK_BYTES)
+            for chunk in self._body.iter_chunks(CHUNK_BYTES):
+                self._confirm(len(chunk))
+                yield chunk
+            self._confirm(0)
         except (BotoCoreError, OSError) as error:
             self._on_error(error)
             raise
 
     def read(self, size: int = -1) -> bytes:
-        return self._body.read(None if size < 0 else size)
+        chunk = self._body.read(None if size < 0 else size)
+        self._confirm(len(chunk))
+        return chunk
+
+    def _confirm(self, given: int) -> None:
+        # A server writes each chunk before it asks for the next: the one before was sent.
+        self.sent += self._unconfirmed
+        self._unconfirmed = given
+
+    @property
+    def completed(self) -> bool:
+        """Every byte of the body was handed to the connection."""
+        return self.sent >= self.length
 
     def after_close(self, callback: Callable[[], None]) -> None:
         self._on_close = callback

@@ -19,9 +19,12 @@ from drop.db.models import DELETED, Drop, db
 from drop.drops import lifecycle as drops
 from drop.drops.grants import GrantSigner
 from drop.drops.server_key import ServerKey
+from drop.ops import blocking
+from drop.protection import blocks
 from drop.storage.local import LocalStorage
 from drop.tasks import huey
 from tests.support.common import upload
+from tests.support.cut_downloads import cut, start
 from tests.support.page import FORM, press_download
 
 CONTENT = os.urandom(100_000)
@@ -32,10 +35,15 @@ def path(token: str) -> str:
     return f"/api/v1.0/file/{token}"
 
 
-def resume(client, token: str, etag: str, first: int = 60_000, **headers):
+def resume(client, token: str, etag: str, first: int = 60_000, last: str = "", **headers):
     return client.simulate_get(
-        path(token), headers={"Range": f"bytes={first}-", "If-Range": etag, **headers}
+        path(token), headers={"Range": f"bytes={first}-{last}", "If-Range": etag, **headers}
     )
+
+
+def cut_etag(client, token: str, **headers) -> str:
+    """The ETag of a download of `token` whose connection broke after its first chunk."""
+    return cut(client, path(token), headers=headers).headers["etag"]
 
 
 def downloads(token: str) -> int:
@@ -52,7 +60,7 @@ def test_each_download_carries_a_strong_etag_of_its_own_and_accept_ranges(client
 
 def test_a_range_with_the_grants_etag_is_206_and_uses_no_download(client):
     token = upload(client, CONTENT).json["token"]
-    etag = client.simulate_get(path(token)).headers["ETag"]
+    etag = cut_etag(client, token)
     assert client.simulate_get(path(token)).status_code == 410  # gone for everyone else
     resumed = resume(client, token, etag)
     assert resumed.status_code == 206
@@ -63,7 +71,8 @@ def test_a_range_with_the_grants_etag_is_206_and_uses_no_download(client):
     assert resumed.headers["Content-Disposition"].startswith("attachment;")
     assert resumed.headers["Content-Security-Policy"] == "sandbox"
     assert downloads(token) == 1
-    assert resume(client, token, etag).status_code == 206  # as often as the window lasts
+    # It sent the file's last byte: the download is complete and the blob is gone.
+    assert resume(client, token, etag).status_code == 410
 
 
 @pytest.mark.parametrize(
@@ -76,7 +85,7 @@ def test_a_range_with_the_grants_etag_is_206_and_uses_no_download(client):
 )
 def test_single_ranges_of_every_form(client, wanted, content_range, part):
     token = upload(client, CONTENT).json["token"]
-    etag = client.simulate_get(path(token)).headers["ETag"]
+    etag = cut_etag(client, token)
     resumed = client.simulate_get(path(token), headers={"Range": wanted, "If-Range": etag})
     assert (resumed.status_code, resumed.headers["Content-Range"]) == (206, content_range)
     assert resumed.content == CONTENT[part]
@@ -133,19 +142,22 @@ def test_a_malformed_or_multiple_range_is_an_ordinary_download(client):
 
 def test_the_etag_resumes_nothing_once_the_window_is_over(client, clock, config):
     token = upload(client, CONTENT).json["token"]
-    etag = client.simulate_get(path(token)).headers["ETag"]
+    etag = cut_etag(client, token)
     clock.advance(config.resume_window - 1)
-    assert resume(client, token, etag).status_code == 206
+    assert resume(client, token, etag, first=0, last="9").status_code == 206
     clock.advance(2)
-    assert resume(client, token, etag).status_code == 410
+    assert resume(client, token, etag, first=0, last="9").status_code == 410
 
 
 def test_a_protected_drop_asks_for_its_password_again(client):
     token = upload(client, CONTENT, password="pw").json["token"]
-    etag = client.simulate_get(path(token), headers={"X-Drop-Password": "pw"}).headers["ETag"]
+    etag = cut_etag(client, token, **{"X-Drop-Password": "pw"})
     assert resume(client, token, etag).status_code == 401
     assert resume(client, token, etag, **{"X-Drop-Password": "nope"}).status_code == 401
-    assert resume(client, token, etag, **{"X-Drop-Password": "pw"}).status_code == 206
+    assert (
+        resume(client, token, etag, first=0, last="4", **{"X-Drop-Password": "pw"}).status_code
+        == 206
+    )
     query = client.simulate_get(
         path(token), params={"password": "pw"}, headers={"Range": "bytes=5-", "If-Range": etag}
     )
@@ -155,14 +167,14 @@ def test_a_protected_drop_asks_for_its_password_again(client):
 
 def test_deleting_the_drop_ends_its_resumes(client):
     made = upload(client, CONTENT, max_downloads=2).json
-    etag = client.simulate_get(path(made["token"])).headers["ETag"]
+    etag = cut_etag(client, made["token"])
     client.simulate_delete(path(made["token"]), headers={"X-Delete-Token": made["delete_token"]})
     assert resume(client, made["token"], etag).status_code == 410
 
 
 def test_the_named_link_form_resumes_too(client):
     token = upload(client, CONTENT).json["token"]
-    etag = client.simulate_get(path(token) + "/any.bin").headers["ETag"]
+    etag = cut(client, path(token) + "/any.bin").headers["etag"]
     resumed = client.simulate_get(
         path(token) + "/any.bin", headers={"Range": "bytes=1-", "If-Range": etag}
     )
@@ -171,9 +183,9 @@ def test_the_named_link_form_resumes_too(client):
 
 def test_the_share_pages_download_resumes_with_its_form(client):
     token = upload(client, CONTENT, password="pw").json["token"]
-    pressed = press_download(client, token, "pw")
-    assert pressed.status_code == 200
-    etag = pressed.headers["ETag"]
+    pressed = cut(client, f"/d/{token}", "POST", body="password=pw", headers=FORM)
+    assert pressed.status == 200
+    etag = pressed.headers["etag"]
     headers = {**FORM, "Range": "bytes=99000-", "If-Range": etag}
     resumed = client.simulate_post(f"/d/{token}", body="password=pw", headers=headers)
     assert (resumed.status_code, resumed.content) == (206, CONTENT[99_000:])
@@ -182,23 +194,118 @@ def test_the_share_pages_download_resumes_with_its_form(client):
     assert press_download(client, token, "pw").status_code == 410
 
 
-def test_a_one_time_drops_blob_waits_out_the_window(client, config, clock):
+def test_a_completed_download_deletes_the_blob_at_once(client, config):
+    token = upload(client, CONTENT).json["token"]
+    got = client.simulate_get(path(token))
+    assert (got.status_code, got.content) == (200, CONTENT)
+    assert not LocalStorage(config.data_dir).exists(token) if config.storage == "local" else True
+    assert Drop.get(Drop.token == token).blob_deleted_at is not None
+    assert resume(client, token, got.headers["ETag"]).status_code == 410
+
+
+def test_a_cut_download_keeps_the_blob_for_the_window_only(client, config, clock):
     token = upload(client, CONTENT).json["token"]
     granted = clock()
-    assert client.simulate_get(path(token)).status_code == 200
-    blob = LocalStorage(config.data_dir).path_for(token)
-    assert blob.exists()
+    cut_etag(client, token)
+    storage = LocalStorage(config.data_dir)
+    assert storage.exists(token)
     (deletion,) = [task for task in huey.scheduled() if task.args[1] == token]
     assert deletion.eta >= granted + datetime.timedelta(seconds=config.resume_window)
     huey.flush()
     # The sweep (the fallback when the queue fails) keeps it as long.
-    storage = LocalStorage(config.data_dir)
     window = config.resume_window
     clock.advance(window - 1)
     assert drops.sweep(storage, clock(), resume_window=window).blobs_deleted == 0
     clock.advance(2)
     assert drops.sweep(storage, clock(), resume_window=window).blobs_deleted == 1
-    assert not blob.exists()
+    assert not storage.exists(token)
+
+
+def test_a_completed_resume_deletes_the_blob_at_once(client, config):
+    token = upload(client, CONTENT).json["token"]
+    etag = cut_etag(client, token)
+    assert resume(client, token, etag, first=0, last="99").status_code == 206
+    assert LocalStorage(config.data_dir).exists(token)  # a range short of the end: not yet
+    assert resume(client, token, etag).status_code == 206
+    assert not LocalStorage(config.data_dir).exists(token)
+    assert resume(client, token, etag).status_code == 410
+
+
+def test_a_cut_resume_keeps_the_blob_and_resumes_again(client, config):
+    token = upload(client, CONTENT).json["token"]
+    etag = cut_etag(client, token)
+    broken = cut(client, path(token), headers={"Range": "bytes=1000-", "If-Range": etag})
+    assert broken.status == 206
+    again = resume(client, token, etag, first=1000)
+    assert (again.status_code, again.content) == (206, CONTENT[1000:])
+    assert not LocalStorage(config.data_dir).exists(token)
+
+
+def test_the_resumes_of_one_grant_send_no_more_than_the_file_holds(client):
+    token = upload(client, CONTENT).json["token"]
+    etag = cut_etag(client, token)
+    assert resume(client, token, etag, first=0, last="59999").status_code == 206
+    assert resume(client, token, etag, first=0, last="39999").status_code == 206
+    # 100,000 bytes sent again: the next one would be more than the file holds.
+    assert resume(client, token, etag, first=0, last="0").status_code == 410
+
+
+def test_a_cut_resume_gives_back_what_it_did_not_send(client):
+    token = upload(client, CONTENT).json["token"]
+    etag = cut_etag(client, token)
+    for _ in range(3):
+        cut(client, path(token), headers={"Range": "bytes=0-", "If-Range": etag})
+    whole = resume(client, token, etag, first=0)
+    assert (whole.status_code, whole.content) == (206, CONTENT)
+
+
+def test_the_uploaders_delete_ends_a_pending_resume_and_deletes_the_blob(client, config):
+    made = upload(client, CONTENT).json
+    etag = cut_etag(client, made["token"])
+    deleted = client.simulate_delete(
+        path(made["token"]), headers={"X-Delete-Token": made["delete_token"]}
+    )
+    assert deleted.status_code == 204
+    assert not LocalStorage(config.data_dir).exists(made["token"])
+    assert resume(client, made["token"], etag).status_code == 410
+
+
+def test_a_revocation_ends_a_pending_resume_and_deletes_the_blob(client, config, clock):
+    token = upload(client, CONTENT).json["token"]
+    etag = cut_etag(client, token)
+    storage = LocalStorage(config.data_dir)
+    drops.revoke_drop(storage, token, clock())
+    assert not storage.exists(token)
+    assert resume(client, token, etag).status_code == 410
+
+
+def test_blocking_the_uploader_ends_a_pending_resume_and_deletes_the_blob(client, config, clock):
+    token = upload(client, CONTENT).json["token"]  # from the test client's 127.0.0.1
+    etag = cut_etag(client, token)
+    storage = LocalStorage(config.data_dir)
+    outcome = blocking.block(
+        blocks.address_target("127.0.0.1"),
+        "spam",
+        actor="cli",
+        address=None,
+        now=clock(),
+        storage=storage,
+        revoke_drops=True,
+    )
+    assert [drop.token for drop in outcome.revoked] == [token]
+    assert not storage.exists(token)
+    assert resume(client, token, etag).status_code == 410
+
+
+def test_an_expiry_ends_a_pending_resume_and_the_sweep_deletes_the_blob(client, config, clock):
+    token = upload(client, CONTENT, expires_in=60).json["token"]
+    etag = cut_etag(client, token)
+    clock.advance(61)
+    assert resume(client, token, etag).status_code == 410
+    storage = LocalStorage(config.data_dir)
+    window = config.resume_window
+    assert drops.sweep(storage, clock(), resume_window=window).blobs_deleted == 1
+    assert not storage.exists(token)
 
 
 def test_the_window_keeps_no_deleted_drops_blob(client, config, clock):
@@ -213,7 +320,7 @@ def test_the_window_keeps_no_deleted_drops_blob(client, config, clock):
 @pytest.mark.parametrize("backend", ["postgres"])  # the backend with the Redis 4XX cache
 def test_a_resume_never_meets_a_cached_410(client):
     token = upload(client, CONTENT).json["token"]
-    etag = client.simulate_get(path(token)).headers["ETag"]
+    etag = cut_etag(client, token)
     client.simulate_get(path(token))
     assert client.simulate_get(path(token)).headers["X-Drop-Cache"] == "hit"
     assert resume(client, token, etag).status_code == 206
@@ -303,15 +410,19 @@ def statements(monkeypatch):
 def test_a_download_without_if_range_is_still_the_claim_alone(client, backend, statements, headers):
     token = upload(client, CONTENT).json["token"]
     statements.clear()
-    assert client.simulate_get(path(token), headers=headers).status_code == 200
-    # The claim with its download event, nothing more: no row read first, no grant looked up.
+    answer = start(client, path(token), headers=headers)
+    assert answer.status == 200
+    # Up to the answer, the claim with its download event (and its grant), nothing more:
+    # no row read first, no grant looked up. What follows the body is after the answer.
     if backend == "postgres":
         # One statement, prepared once per connection (a PREPARE the first time it is used).
         claims = [sql for sql in statements if not sql.startswith("PREPARE drop_claim_")]
         assert len(claims) == 1 and claims[0].startswith("EXECUTE drop_claim_"), statements
-    else:  # the UPDATE and the INSERT, in a transaction shared with other threads' writes
+    else:  # the UPDATE and the INSERTs, in a transaction shared with other threads' writes
         assert [sql.split()[0] for sql in statements if sql.startswith(("UPDATE", "INSERT"))] == [
             "UPDATE",
             "INSERT",
+            "INSERT",
         ], statements
         assert not [sql for sql in statements if sql.startswith("SELECT")], statements
+    answer.close()

@@ -118,7 +118,9 @@ def test_metrics_add_up_every_gunicorn_worker(config):
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_metrics_show_task_failures_of_the_worker_process(config):
-    with LiveServer(config, workers=2, with_worker=True) as server:
+    # A grace delay, so the deletion is the worker's task: a local blob due at once is
+    # deleted by the web process itself.
+    with LiveServer(config, workers=2, with_worker=True, DROP_DELETE_GRACE_SECONDS=1) as server:
         body, headers = multipart(b"x")
         made = requests.put(server.url + UPLOAD, data=body, headers=headers, timeout=10).json()
         # A directory where the blob should be: deleting it fails in the Huey worker.

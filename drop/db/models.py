@@ -85,7 +85,8 @@ class DownloadEvent(peewee.Model):
 class DropTally(peewee.Model):
     """Drops and bytes per status and whether storage still holds their blobs (migration 0010).
 
-    Triggers on `drop` add a row per change; drops.fold_tally sums them up now and then.
+    Triggers on `drop` add a row per change; drop.drops.tallies.fold_tally sums them up now
+    and then.
     Reading the figures is a sum over a handful of rows, whatever the number of drops.
     """
 

@@ -10,6 +10,7 @@ from drop.clock import utcnow
 from drop.db import migrations
 from drop.db.models import Drop, HourlyTally, init_database
 from drop.drops import lifecycle as drops
+from drop.drops import tallies
 from drop.ops import purge
 from drop.ops.stats import tally
 from drop.storage.local import LocalStorage
@@ -96,10 +97,10 @@ def test_upload_windows_are_exact_at_their_edges_and_survive_folding(app, config
     now = utcnow()
     expected = {"hour": 1, "day": 3, "week": 5}
     assert collect_windows(now) == expected
-    drops.fold_tally(now)
+    tallies.fold_tally(now)
     assert collect_windows(now) == expected
     # Hours older than a week and an hour are gone from the tally; nothing else is.
-    oldest = now - drops.HOURS_KEPT
+    oldest = now - tallies.HOURS_KEPT
     assert not HourlyTally.select().where(HourlyTally.hour < oldest - HOUR).exists()
     assert HourlyTally.select(peewee.fn.SUM(HourlyTally.count)).scalar() >= 5
 

@@ -29,6 +29,9 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
+# Private names of gunicorn's gthread worker (_DEFER, TConn, the worker's own methods): this
+# module is tested on gunicorn 27 only, so pyproject.toml pins it to >=27,<28; a new major
+# must be tested here before the pin moves.
 from gunicorn.http.errors import NoMoreData
 from gunicorn.workers.gthread import _DEFER, TConn, ThreadWorker
 

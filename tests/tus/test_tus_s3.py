@@ -91,12 +91,13 @@ def test_chunks_that_are_no_multiple_of_a_part_make_the_exact_drop(
     done = send_in_chunks(client, path, content, CHUNK, check)
     drop = Drop.get(Drop.token == done.headers["Drop-Url"].rsplit("/", 1)[1])
     assert (drop.size, drop.sha256) == (len(content), hashlib.sha256(content).hexdigest())
-    assert client.simulate_get(path_of(done.headers["Drop-Url"])).content == content
     # The drop's blob is its own object; nothing of the upload is left.
     assert partials_stored.leftovers() == []
     assert s3_store.multipart_uploads() == []
     assert TusPart.select().count() == 0
     assert s3_store.object_keys() == [f"{drop.token[:2]}/{drop.token}"]
+    assert client.simulate_get(path_of(done.headers["Drop-Url"])).content == content
+    assert s3_store.object_keys() == []  # its one download completed: gone
 
 
 def test_a_body_that_ends_on_a_part_boundary_leaves_no_tail(client, s3_store):
@@ -258,9 +259,9 @@ def test_a_drop_row_that_cannot_be_committed_is_503_and_the_retry_completes(
     assert client.simulate_head(path, headers=TUS).headers["Upload-Offset"] == str(PART_BYTES)
     done = patch(client, path, PART_BYTES, content[PART_BYTES:])
     assert done.status_code == 204, done.text
-    assert client.simulate_get(path_of(done.headers["Drop-Url"])).content == content
     assert Drop.select().count() == 1
     assert len(s3_store.object_keys()) == 1  # the blob alone
+    assert client.simulate_get(path_of(done.headers["Drop-Url"])).content == content
 
 
 def test_the_nodes_disk_floor_does_not_apply_to_bytes_bound_for_s3(config, clock, immediate_huey):

@@ -39,10 +39,11 @@ run: setup
 # The whole suite, on SQLite and on real PostgreSQL + Redis (started here if down), then the
 # in-process tests on the lowest allowed versions (skipped when PYTEST_ARGS picks tests).
 # Four processes on two cores: most tests wait on servers, not on the CPU (a run on this
-# machine keeps both cores about half busy with three).
+# machine keeps both cores about half busy with three). Work stealing: a process that has
+# run out of tests takes some of another's, so no long queue is left to one at the end.
 TEST_WORKERS ?= 4
 test: setup services lint
-	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 	$(if $(PYTEST_ARGS),,bash scripts/test-lowest.sh)
 
 # pyproject.toml's floors, tested: a .venv-lowest at the floors runs the in-process tests.
